@@ -1,0 +1,108 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type FetchHandler, createFetchListener } from './fetch-bridge.js';
+
+/**
+ * The app shapes kelpie accepts (SPEC.md, "App interface"), normalized to one Node request
+ * listener that every worker class can serve.
+ */
+
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+export type AppKind =
+  /** A Node request listener `(req, res)`: plain handlers, Express, Connect. */
+  | 'listener'
+  /** An object whose `callback()` returns a request listener: Koa. */
+  | 'callback'
+  /** A fetch handler `(request) => Response`, or an object with `fetch`: Hono, `export default { fetch }`. */
+  | 'fetch';
+
+/** Per-worker lifecycle hooks an app may provide. */
+export interface AppHooks {
+  /** Awaited in each worker after the app loads and before it serves. A throw is an app-load error. */
+  startup?: () => unknown;
+  /** Awaited in each worker after it stops serving during a graceful stop. */
+  shutdown?: () => unknown;
+}
+
+export interface App extends AppHooks {
+  kind: AppKind;
+  /** The request listener worker classes serve. */
+  listener: RequestListener;
+  /** The fetch handler itself, for worker classes that can use it without the Node bridge. */
+  fetch?: FetchHandler;
+  /** The value the app module exported (or its factory returned). */
+  value: unknown;
+}
+
+export interface AppOptions {
+  /** Errors a fetch handler throws or rejects with; the bridge answers 500. */
+  onFetchError?: (error: unknown, req: IncomingMessage) => void;
+}
+
+const isFunction = (value: unknown): value is (...args: unknown[]) => unknown => typeof value === 'function';
+
+function hooksOf(...sources: unknown[]): AppHooks {
+  const hooks: AppHooks = {};
+  for (const source of sources) {
+    if (source === null || (typeof source !== 'object' && typeof source !== 'function')) continue;
+    const { startup, shutdown } = source as Record<string, unknown>;
+    if (!hooks.startup && isFunction(startup)) hooks.startup = startup.bind(source);
+    if (!hooks.shutdown && isFunction(shutdown)) hooks.shutdown = shutdown.bind(source);
+  }
+  return hooks;
+}
+
+/**
+ * Recognize an app shape. A bare function is a Node listener when it declares two or more
+ * parameters (`(req, res)`, Express's `(req, res, next)`), and a fetch handler otherwise
+ * (`(request) => Response`). Objects are recognized by their `fetch` or `callback` method.
+ * Returns undefined for anything else.
+ */
+export function toApp(value: unknown, options: AppOptions = {}, moduleHooks?: unknown): App | undefined {
+  const hooks = hooksOf(value, moduleHooks);
+  const fetchOptions = options.onFetchError ? { onError: options.onFetchError } : {};
+  if (isFunction(value)) {
+    if (value.length >= 2) return { kind: 'listener', listener: value as RequestListener, value, ...hooks };
+    const fetch = value as FetchHandler;
+    return { kind: 'fetch', listener: createFetchListener(fetch, fetchOptions), fetch, value, ...hooks };
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  const candidate = value as { fetch?: unknown; callback?: unknown };
+  if (isFunction(candidate.fetch)) {
+    const fetch = candidate.fetch.bind(value) as FetchHandler;
+    return { kind: 'fetch', listener: createFetchListener(fetch, fetchOptions), fetch, value, ...hooks };
+  }
+  if (isFunction(candidate.callback)) {
+    const listener = candidate.callback.call(value);
+    if (!isFunction(listener)) return undefined;
+    return { kind: 'callback', listener: listener as RequestListener, value, ...hooks };
+  }
+  return undefined;
+}
+
+/** Whether toApp would accept the value, without calling anything on it. */
+export function isAppShape(value: unknown): boolean {
+  if (isFunction(value)) return true;
+  if (value === null || typeof value !== 'object') return false;
+  const candidate = value as { fetch?: unknown; callback?: unknown };
+  return isFunction(candidate.fetch) || isFunction(candidate.callback);
+}
+
+/** A short description of a value for error messages: "function (1 parameter)", "object with keys a, b". */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (value === null) return 'null';
+  if (isFunction(value)) {
+    const params = value.length === 1 ? 'parameter' : 'parameters';
+    return `function${value.name ? ` ${value.name}` : ''} (${value.length} ${params})`;
+  }
+  if (typeof value === 'object') {
+    const keys = Object.keys(value);
+    return keys.length ? `object with keys ${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}` : 'empty object';
+  }
+  return typeof value;
+}
+
+export const ACCEPTED_SHAPES =
+  'a Node request listener (req, res) such as an Express or Connect app; an object with callback() such as a Koa app; ' +
+  'a fetch handler (request) => Response; or an object with a fetch(request) method such as a Hono app';

@@ -1,0 +1,321 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ExitCode } from './exit-codes.js';
+import { type Listener, bindListeners } from './listeners.js';
+import type { Logger } from './logger.js';
+import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, isWorkerMessage } from './messages.js';
+import type { ResolvedWorker } from './resolve-worker.js';
+import type { Settings } from './settings.js';
+import { VERSION } from './version.js';
+
+/**
+ * The arbiter: binds the listeners, keeps `workers` worker processes alive, and turns signals
+ * into lifecycle actions, as Gunicorn's arbiter does. It never accepts a connection itself.
+ *
+ * Everything is event-driven: signals and child exits arrive as events, one timer checks
+ * heartbeats. See SPEC.md for the signal table and the messages.
+ */
+
+export interface ArbiterOptions {
+  settings: Settings;
+  appModule: string;
+  worker: ResolvedWorker;
+  log: Logger;
+  /** The worker entry script; defaults to core's own. */
+  workerMain?: string;
+}
+
+interface WorkerRecord {
+  pid: number;
+  age: number;
+  child: ChildProcess;
+  lastBeat: number;
+  ready: boolean;
+  /** Replaced by a reload: retired once a new worker is ready. */
+  outdated: boolean;
+  /** Sent TERM to leave (surplus, outdated, stopping). */
+  retiring: boolean;
+  /** SIGABRT sent after a missed heartbeat, then SIGKILL. */
+  abortedAt: number | null;
+  killedAfterTimeout: boolean;
+}
+
+const SIGNALS = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
+type HandledSignal = (typeof SIGNALS)[number];
+
+const defaultWorkerMain = (): string => fileURLToPath(new URL('./worker-main.js', import.meta.url));
+
+export class Arbiter {
+  readonly #settings: Settings;
+  readonly #log: Logger;
+  readonly #options: ArbiterOptions;
+  readonly #workers = new Map<number, WorkerRecord>();
+  #listeners: Listener[] = [];
+  #numWorkers: number;
+  #age = 0;
+  #state: 'starting' | 'running' | 'stopping' | 'stopped' = 'starting';
+  #exitCode: number = ExitCode.OK;
+  #announcedReady = false;
+  #checkTimer: NodeJS.Timeout | undefined;
+  #killTimer: NodeJS.Timeout | undefined;
+  #handlers = new Map<HandledSignal, () => void>();
+  #done!: (code: number) => void;
+  readonly #finished: Promise<number>;
+
+  constructor(options: ArbiterOptions) {
+    this.#options = options;
+    this.#settings = options.settings;
+    this.#log = options.log;
+    this.#numWorkers = options.settings.workers;
+    this.#finished = new Promise((resolve) => {
+      this.#done = resolve;
+    });
+  }
+
+  /** Worker pids, oldest first. */
+  get pids(): number[] {
+    return [...this.#workers.values()].sort((a, b) => a.age - b.age).map((w) => w.pid);
+  }
+
+  /** Start, then resolve with the exit status once the arbiter has stopped. */
+  async run(): Promise<number> {
+    const log = this.#log;
+    process.title = `kelpie: master [${this.#settings.procName ?? this.#options.appModule}]`;
+    log.info(`Starting kelpie ${VERSION}`);
+    this.#listeners = await bindListeners(this.#settings.bind, { backlog: this.#settings.backlog, log });
+    for (const listener of this.#listeners) log.info(`Listening at: ${listener.url} (${process.pid})`);
+    log.info(`Using worker: ${this.#options.worker.meta.name}`);
+    for (const signal of SIGNALS) {
+      const handler = () => this.#onSignal(signal);
+      this.#handlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+    this.#state = 'running';
+    this.#manageWorkers();
+    if (this.#settings.timeout > 0) {
+      const every = Math.min(1000, Math.max(100, this.#settings.timeout * 250));
+      this.#checkTimer = setInterval(() => this.#murderWorkers(), every);
+    }
+    return this.#finished;
+  }
+
+  #onSignal(signal: HandledSignal): void {
+    const name = signal.slice(3).toLowerCase();
+    this.#log.info(`Handling signal: ${name}`);
+    switch (signal) {
+      case 'SIGTERM':
+        this.stop(true);
+        break;
+      case 'SIGINT':
+      case 'SIGQUIT':
+        this.stop(false);
+        break;
+      case 'SIGHUP':
+        this.reload();
+        break;
+      case 'SIGTTIN':
+        this.setWorkerCount(this.#numWorkers + 1);
+        break;
+      case 'SIGTTOU':
+        this.setWorkerCount(this.#numWorkers - 1);
+        break;
+      case 'SIGUSR1':
+        // Logs go to stderr, which has nothing to reopen; workers do the same.
+        for (const worker of this.#workers.values()) worker.child.kill('SIGUSR1');
+        break;
+      case 'SIGUSR2':
+        this.#log.warning('USR2 (binary upgrade) is not supported by this version; ignoring.');
+        break;
+      case 'SIGWINCH':
+        // Only meaningful for a daemonized arbiter, as in Gunicorn.
+        break;
+    }
+  }
+
+  /** TTIN/TTOU: change the target number of workers (never below 1). */
+  setWorkerCount(count: number): void {
+    if (this.#state !== 'running') return;
+    const next = Math.max(1, count);
+    if (next === this.#numWorkers) return;
+    this.#log.info(`Number of workers changed from ${this.#numWorkers} to ${next}`);
+    this.#numWorkers = next;
+    this.#manageWorkers();
+  }
+
+  /** HUP: start a new generation of workers with freshly loaded app code; retire the old ones as the new ones get ready. */
+  reload(): void {
+    if (this.#state !== 'running') return;
+    this.#log.info('Hang up: Master');
+    for (const worker of this.#workers.values()) worker.outdated = true;
+    this.#manageWorkers();
+  }
+
+  /** TERM (graceful) or INT/QUIT (quick). */
+  stop(graceful: boolean, exitCode: number = ExitCode.OK): void {
+    if (this.#state === 'stopped') return;
+    if (this.#state === 'stopping') {
+      // A quick stop during a graceful one hurries the workers along.
+      if (!graceful) this.#signalAll('SIGQUIT');
+      return;
+    }
+    this.#state = 'stopping';
+    this.#exitCode = exitCode;
+    clearInterval(this.#checkTimer);
+    for (const listener of this.#listeners) listener.close();
+    this.#signalAll(graceful ? 'SIGTERM' : 'SIGQUIT');
+    this.#killTimer = setTimeout(() => {
+      if (this.#workers.size) this.#log.warning(`Killing ${this.#workers.size} worker(s) still running after ${this.#settings.gracefulTimeout}s`);
+      this.#signalAll('SIGKILL');
+    }, this.#settings.gracefulTimeout * 1000);
+    this.#maybeFinish();
+  }
+
+  #signalAll(signal: NodeJS.Signals): void {
+    for (const worker of this.#workers.values()) {
+      worker.retiring = true;
+      worker.child.kill(signal);
+    }
+  }
+
+  #maybeFinish(): void {
+    if (this.#state !== 'stopping' || this.#workers.size > 0) return;
+    this.#state = 'stopped';
+    clearTimeout(this.#killTimer);
+    for (const [signal, handler] of this.#handlers) process.off(signal, handler);
+    this.#log.info('Shutting down: Master');
+    this.#done(this.#exitCode);
+  }
+
+  /** Spawn up to the target; retire surplus and outdated workers, oldest first. */
+  #manageWorkers(): void {
+    if (this.#state !== 'running') return;
+    const current = () => [...this.#workers.values()].filter((w) => !w.outdated && !w.retiring);
+    let missing = this.#numWorkers - current().length;
+    while (missing-- > 0) this.#spawnWorker();
+    const surplus = current().sort((a, b) => a.age - b.age);
+    while (surplus.length > this.#numWorkers) this.#retire(surplus.shift() as WorkerRecord);
+    this.#retireOutdated();
+  }
+
+  /** One outdated worker leaves for every ready worker of the current generation beyond what is still booting. */
+  #retireOutdated(): void {
+    const outdated = [...this.#workers.values()].filter((w) => w.outdated && !w.retiring).sort((a, b) => a.age - b.age);
+    if (!outdated.length) return;
+    const readyNew = [...this.#workers.values()].filter((w) => !w.outdated && !w.retiring && w.ready).length;
+    const keep = Math.max(0, this.#numWorkers - readyNew);
+    while (outdated.length > keep) this.#retire(outdated.shift() as WorkerRecord);
+  }
+
+  #retire(worker: WorkerRecord): void {
+    worker.retiring = true;
+    this.#log.debug(`Retiring worker (pid: ${worker.pid})`);
+    worker.child.kill('SIGTERM');
+  }
+
+  #spawnWorker(): void {
+    const age = ++this.#age;
+    const inherited: InheritedListener[] = this.#listeners.map((listener, i) => ({
+      fd: FIRST_LISTENER_FD + i,
+      bind: listener.address.text,
+      url: listener.url,
+    }));
+    const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--inspect'));
+    const child = spawn(process.execPath, [...execArgv, this.#options.workerMain ?? defaultWorkerMain()], {
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...this.#listeners.map((l) => l.fd)],
+      cwd: this.#settings.chdir,
+      env: process.env,
+    });
+    const pid = child.pid;
+    if (pid === undefined) {
+      child.once('error', (error) => this.#log.error('Could not spawn a worker process', error));
+      return;
+    }
+    const record: WorkerRecord = {
+      pid,
+      age,
+      child,
+      lastBeat: Date.now(),
+      ready: false,
+      outdated: false,
+      retiring: false,
+      abortedAt: null,
+      killedAfterTimeout: false,
+    };
+    this.#workers.set(pid, record);
+    child.on('message', (message: unknown) => {
+      if (!isWorkerMessage(message)) return;
+      record.lastBeat = Date.now();
+      if (message.type === 'kelpie:ready') this.#onReady(record);
+    });
+    child.once('exit', (code, signal) => this.#reap(record, code, signal));
+    child.on('error', (error) => this.#log.debug(`Worker (pid:${pid}) channel error: ${error.message}`));
+    const boot: BootMessage = {
+      type: 'kelpie:boot',
+      age,
+      settings: this.#settings,
+      appModule: this.#options.appModule,
+      workerModule: this.#options.worker.module,
+      workerExport: this.#options.worker.exportName,
+      listeners: inherited,
+    };
+    child.send(boot);
+  }
+
+  #onReady(worker: WorkerRecord): void {
+    worker.ready = true;
+    this.#log.debug(`Worker ready (pid: ${worker.pid})`);
+    if (!this.#announcedReady && !worker.outdated) {
+      const ready = [...this.#workers.values()].filter((w) => w.ready).length;
+      if (ready >= this.#numWorkers) {
+        this.#announcedReady = true;
+        this.#log.info(`Ready: ${ready} worker${ready === 1 ? '' : 's'} serving`);
+      }
+    }
+    this.#retireOutdated();
+  }
+
+  #reap(worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
+    this.#workers.delete(worker.pid);
+    const log = this.#log;
+    if (signal === 'SIGKILL') {
+      if (worker.killedAfterTimeout) log.error(`Worker (pid:${worker.pid}) was sent SIGKILL after WORKER TIMEOUT`);
+      else log.error(`Worker (pid:${worker.pid}) was sent SIGKILL! Perhaps out of memory?`);
+    } else if (signal === 'SIGTERM' && !worker.retiring) {
+      log.info(`Worker (pid:${worker.pid}) was sent SIGTERM!`);
+    } else if (signal && !worker.retiring) {
+      log.warning(`Worker (pid:${worker.pid}) was sent ${signal}!`);
+    } else if (code !== null && code !== ExitCode.OK && this.#state !== 'stopping') {
+      log.error(`Worker (pid:${worker.pid}) exited with code ${code}`);
+    }
+
+    if (this.#state === 'running' && (code === ExitCode.WORKER_BOOT_ERROR || code === ExitCode.APP_LOAD_ERROR)) {
+      const reason = code === ExitCode.WORKER_BOOT_ERROR ? 'Worker failed to boot.' : 'App failed to load.';
+      log.error(`Shutting down: Master`);
+      log.error(`Reason: ${reason}`);
+      this.stop(false, code);
+      return;
+    }
+    if (this.#state === 'stopping') {
+      this.#maybeFinish();
+      return;
+    }
+    this.#manageWorkers();
+  }
+
+  /** Workers whose heartbeat stopped for longer than --timeout: SIGABRT, then SIGKILL on the next pass. */
+  #murderWorkers(): void {
+    const limit = this.#settings.timeout * 1000;
+    const now = Date.now();
+    for (const worker of this.#workers.values()) {
+      if (now - worker.lastBeat <= limit) continue;
+      if (worker.abortedAt === null) {
+        this.#log.critical(`WORKER TIMEOUT (pid:${worker.pid})`);
+        worker.abortedAt = now;
+        worker.child.kill('SIGABRT');
+      } else if (!worker.killedAfterTimeout && now - worker.abortedAt >= Math.min(1000, limit)) {
+        worker.killedAfterTimeout = true;
+        worker.child.kill('SIGKILL');
+      }
+    }
+  }
+}

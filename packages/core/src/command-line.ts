@@ -1,0 +1,167 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { KelpieError, isKelpieError } from './errors.js';
+import { type Env, type SettingDef, type SettingName, type Settings, defaultSettings, settings } from './settings.js';
+
+/** What a kelpie command line asks for. */
+export interface CommandLine {
+  settings: Settings;
+  /** The APP_MODULE positional, when given. */
+  appModule: string | undefined;
+  help: boolean;
+  version: boolean;
+  /** Which settings were set explicitly, and from where (for --print-config and logs). */
+  sources: Partial<Record<SettingName, 'env' | 'cli'>>;
+}
+
+type Entries = [SettingName, SettingDef<unknown>][];
+const entries = (): Entries => Object.entries(settings) as Entries;
+
+function optionKey(def: SettingDef<unknown>): string {
+  const long = def.flags.find((f) => f.startsWith('--'));
+  if (!long) throw new Error(`setting without a long flag: ${def.flags.join(', ')}`);
+  return long.slice(2);
+}
+
+function parseOptions(): ParseArgsConfig['options'] {
+  const options: NonNullable<ParseArgsConfig['options']> = {
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'v' },
+  };
+  for (const [, def] of entries()) {
+    const short = def.flags.find((f) => /^-[^-]$/.test(f));
+    options[optionKey(def)] = {
+      type: def.boolean ? 'boolean' : 'string',
+      ...(short ? { short: short.slice(1) } : {}),
+      ...(def.multiple ? { multiple: true } : {}),
+    };
+  }
+  return options;
+}
+
+/**
+ * Split KELPIE_CMD_ARGS like a POSIX shell would split words: whitespace separates, single and
+ * double quotes group, backslash escapes. No expansion of any kind.
+ */
+export function splitShellWords(text: string): string[] {
+  const words: string[] = [];
+  let current = '';
+  let inWord = false;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i] as string;
+    if (quote) {
+      if (ch === quote) quote = null;
+      else if (ch === '\\' && quote === '"' && i + 1 < text.length) current += text[++i];
+      else current += ch;
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+      inWord = true;
+    } else if (ch === '\\' && i + 1 < text.length) {
+      current += text[++i];
+      inWord = true;
+    } else if (/\s/.test(ch)) {
+      if (inWord) words.push(current);
+      current = '';
+      inWord = false;
+    } else {
+      current += ch;
+      inWord = true;
+    }
+  }
+  if (quote) {
+    throw new KelpieError('KELPIE_ERR_USAGE', `KELPIE_CMD_ARGS has an unclosed ${quote} quote: ${text}`);
+  }
+  if (inWord) words.push(current);
+  return words;
+}
+
+interface Parsed {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
+
+function parseWords(args: string[], origin: string): Parsed {
+  try {
+    return parseArgs({ args, options: parseOptions(), allowPositionals: true, strict: true }) as Parsed;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new KelpieError('KELPIE_ERR_USAGE', `${origin}: ${message}`, { cause: error });
+  }
+}
+
+function apply(target: Settings, parsed: Parsed, source: 'env' | 'cli', sources: CommandLine['sources']): void {
+  for (const [name, def] of entries()) {
+    const raw = parsed.values[optionKey(def)];
+    if (raw === undefined) continue;
+    const flag = `--${optionKey(def)}`;
+    try {
+      (target as Record<string, unknown>)[name] = def.parse(raw, source === 'env' ? `${flag} (from KELPIE_CMD_ARGS)` : flag);
+    } catch (error) {
+      if (isKelpieError(error)) throw error;
+      throw new KelpieError('KELPIE_ERR_INVALID_SETTING', `Invalid value for ${flag}: ${String(raw)}`, { cause: error });
+    }
+    sources[name] = source;
+  }
+}
+
+/**
+ * Parse a kelpie command line. Precedence, lowest first: defaults (some from PORT and
+ * WEB_CONCURRENCY), KELPIE_CMD_ARGS, the command line itself. A config file (later) slots in
+ * between the defaults and KELPIE_CMD_ARGS, as in Gunicorn.
+ */
+export function parseCommandLine(argv: readonly string[], env: Env = process.env): CommandLine {
+  const result: CommandLine = {
+    settings: defaultSettings(env),
+    appModule: undefined,
+    help: false,
+    version: false,
+    sources: {},
+  };
+  const layers: [Parsed, 'env' | 'cli'][] = [];
+  if (env.KELPIE_CMD_ARGS?.trim()) {
+    layers.push([parseWords(splitShellWords(env.KELPIE_CMD_ARGS), 'KELPIE_CMD_ARGS'), 'env']);
+  }
+  layers.push([parseWords([...argv], 'command line'), 'cli']);
+  for (const [parsed, source] of layers) {
+    if (parsed.values.help) result.help = true;
+    if (parsed.values.version) result.version = true;
+    if (parsed.positionals.length > 1) {
+      throw new KelpieError(
+        'KELPIE_ERR_USAGE',
+        `Expected one APP_MODULE, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`,
+      );
+    }
+    if (parsed.positionals[0] !== undefined) result.appModule = parsed.positionals[0];
+    apply(result.settings, parsed, source, result.sources);
+  }
+  return result;
+}
+
+/** The --help text, generated from the settings table. */
+export function helpText(): string {
+  const lines = [
+    'usage: kelpie [OPTIONS] APP_MODULE',
+    '',
+    'APP_MODULE is path/to/file[:export] or package[:export]; :factory() calls a factory.',
+    '',
+  ];
+  const sections = new Map<string, string[][]>();
+  for (const [, def] of entries()) {
+    const flags = def.flags.join(', ') + (def.meta ? ` ${def.meta}` : '');
+    const rows = sections.get(def.section) ?? [];
+    rows.push([flags, `${def.help} [${def.defaultText}]`]);
+    sections.set(def.section, rows);
+  }
+  sections.set('Other', [
+    ['-h, --help', 'Show this help and exit.'],
+    ['-v, --version', 'Show the version and exit.'],
+  ]);
+  const width = Math.max(...[...sections.values()].flat().map(([f]) => (f as string).length)) + 2;
+  for (const [section, rows] of sections) {
+    lines.push(`${section}:`);
+    for (const [flags, help] of rows) lines.push(`  ${(flags as string).padEnd(width)}${help}`);
+    lines.push('');
+  }
+  lines.push('Environment: PORT, WEB_CONCURRENCY, KELPIE_CMD_ARGS (extra options, as on the command line).');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,588 @@
+import { once } from 'node:events';
+import { Agent, type IncomingMessage, type Server, createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Socket, connect } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { inspect } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type FetchBridgeOptions, type FetchHandler, createFetchListener } from './fetch-bridge.js';
+
+const MB = 1024 * 1024;
+const BIG = 50 * MB;
+const CHUNK = 64 * 1024;
+
+const cleanups: Array<() => void> = [];
+
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+interface Served {
+  origin: string;
+  port: number;
+  server: Server;
+  errors: unknown[];
+}
+
+/** Starts a server on an ephemeral port; errors go to `errors` unless options.onError is given. */
+async function serve(handler: FetchHandler, options: FetchBridgeOptions = {}): Promise<Served> {
+  const errors: unknown[] = [];
+  const server = createServer(createFetchListener(handler, { onError: (error) => errors.push(error), ...options }));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const { port } = server.address() as AddressInfo;
+  return { origin: `http://127.0.0.1:${port}`, port, server, errors };
+}
+
+/** A promise with its resolve function, for waiting on events without sleeping. */
+function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** Opens a raw TCP connection that afterEach destroys. */
+async function rawSocket(port: number): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1');
+  cleanups.push(() => socket.destroy());
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** Sends `text` on a fresh connection and returns everything the server sends until it closes. */
+async function rawExchange(port: number, text: string): Promise<string> {
+  const socket = await rawSocket(port);
+  socket.setEncoding('latin1');
+  let received = '';
+  socket.on('data', (data: string) => {
+    received += data;
+  });
+  socket.write(text);
+  await once(socket, 'close');
+  return received;
+}
+
+interface Reply {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: string;
+  reusedSocket: boolean;
+}
+
+function get(url: string, options: { method?: string; headers?: Record<string, string | string[]>; agent?: Agent } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, options, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (data: string) => {
+        body += data;
+      });
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reusedSocket: req.reusedSocket }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function keepAliveAgent(): Agent {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  cleanups.push(() => agent.destroy());
+  return agent;
+}
+
+/** Tracks the highest RSS seen after `start()`, sampled wherever `sample()` is called. */
+function rssProbe(): { sample: () => void; growth: () => number } {
+  const base = process.memoryUsage.rss();
+  let peak = base;
+  return {
+    sample: () => {
+      peak = Math.max(peak, process.memoryUsage.rss());
+    },
+    growth: () => peak - base,
+  };
+}
+
+describe('request', () => {
+  it('exposes method, absolute url and headers (repeated ones included) and is a Request', async () => {
+    const seen = deferred<Record<string, unknown>>();
+    const { origin } = await serve((request) => {
+      seen.resolve({
+        isRequest: request instanceof Request,
+        tag: Object.prototype.toString.call(request),
+        method: request.method,
+        url: request.url,
+        multi: request.headers.get('x-multi'),
+        agent: request.headers.get('user-agent'),
+        headersSame: request.headers === request.headers,
+      });
+      return new Response('ok');
+    });
+    const reply = await get(`${origin}/path/to?x=1&y=two`, {
+      headers: { 'x-multi': ['a', 'b'], 'user-agent': 'kelpie-test' },
+    });
+    expect(reply.status).toBe(200);
+    expect(await seen.promise).toEqual({
+      isRequest: true,
+      tag: '[object Request]',
+      method: 'GET',
+      url: `${origin}/path/to?x=1&y=two`,
+      multi: 'a, b',
+      agent: 'kelpie-test',
+      headersSame: true,
+    });
+  });
+
+  it('uses the scheme option and falls back to the local address for a missing or unsafe Host', async () => {
+    const urls: string[] = [];
+    const { port } = await serve(
+      (request) => {
+        urls.push(request.url);
+        return new Response('ok');
+      },
+      { scheme: () => 'https' },
+    );
+    await rawExchange(port, 'GET /a?b=c HTTP/1.0\r\n\r\n');
+    await rawExchange(port, 'GET /real HTTP/1.1\r\nHost: evil.example/x?\r\nConnection: close\r\n\r\n');
+    await rawExchange(port, 'GET /ok HTTP/1.1\r\nHost: example.com:8443\r\nConnection: close\r\n\r\n');
+    expect(urls).toEqual([
+      `https://127.0.0.1:${port}/a?b=c`,
+      `https://127.0.0.1:${port}/real`,
+      'https://example.com:8443/ok',
+    ]);
+  });
+
+  it('reads a JSON body with request.json() and supports the other Request members', async () => {
+    const seen = deferred<Record<string, unknown>>();
+    const { origin } = await serve(async (request) => {
+      const usedBefore = request.bodyUsed;
+      const copy = request.clone();
+      const json = await request.json();
+      seen.resolve({
+        json,
+        copy: await copy.text(),
+        usedBefore,
+        usedAfter: request.bodyUsed,
+        cache: request.cache,
+        credentials: request.credentials,
+        duplex: (request as Request & { duplex?: string }).duplex,
+        contentType: request.headers.get('content-type'),
+        inspected: inspect(request).startsWith('Request {'),
+      });
+      return Response.json({ received: json });
+    });
+    const response = await fetch(`${origin}/items`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'kelpie', legs: 4 }),
+    });
+    expect(await response.json()).toEqual({ received: { name: 'kelpie', legs: 4 } });
+    expect(await seen.promise).toEqual({
+      json: { name: 'kelpie', legs: 4 },
+      copy: '{"name":"kelpie","legs":4}',
+      usedBefore: false,
+      usedAfter: true,
+      cache: 'default',
+      credentials: 'same-origin',
+      duplex: 'half',
+      contentType: 'application/json',
+      inspected: true,
+    });
+  });
+
+  it('parses a form with request.formData() and has no body for GET', async () => {
+    const { origin } = await serve(async (request) => {
+      if (request.method === 'GET') return new Response(String(request.body));
+      const form = await request.formData();
+      return new Response(`${form.get('a')}|${form.getAll('b').join(',')}`);
+    });
+    const posted = await fetch(origin, { method: 'POST', body: new URLSearchParams('a=1&b=2&b=3') });
+    expect(await posted.text()).toBe('1|2,3');
+    expect(await (await fetch(origin)).text()).toBe('null');
+  });
+
+  it('streams a 50 MB upload through request.body without buffering it', async () => {
+    const rss = rssProbe();
+    const { origin } = await serve(async (request) => {
+      const reader = (request.body as ReadableStream<Uint8Array>).getReader();
+      let bytes = 0;
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        bytes += r.value.byteLength;
+        rss.sample();
+      }
+      return Response.json({ bytes });
+    });
+    const reply = await upload(origin, BIG);
+    expect(JSON.parse(reply)).toEqual({ bytes: BIG });
+    expect(rss.growth()).toBeLessThan(20 * MB);
+  }, 20_000);
+
+  it('reads a 50 MB upload with request.arrayBuffer()', async () => {
+    const { origin } = await serve(async (request) => {
+      const buffer = await request.arrayBuffer();
+      return Response.json({ bytes: buffer.byteLength });
+    });
+    expect(JSON.parse(await upload(origin, BIG))).toEqual({ bytes: BIG });
+  }, 20_000);
+
+  it('keeps the connection usable when the body is left unread, even after the real Request was built', async () => {
+    const { origin } = await serve((request) => {
+      if (request.headers.get('x-touch') === '1') void request.cache;
+      return new Response('ok');
+    });
+    const agent = keepAliveAgent();
+    for (const touch of ['0', '1']) {
+      await new Promise<void>((resolve, reject) => {
+        const req = httpRequest(origin, { method: 'POST', agent, headers: { 'x-touch': touch } }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('error', reject);
+        req.end(Buffer.alloc(256 * 1024));
+      });
+    }
+    const last = await get(origin, { agent });
+    expect(last).toMatchObject({ status: 200, body: 'ok', reusedSocket: true });
+  });
+
+  it('lets the handler cancel the body and still answer', async () => {
+    const { origin } = await serve(async (request) => {
+      const reader = (request.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read();
+      await reader.cancel();
+      return new Response('too large', { status: 413 });
+    });
+    expect(await upload(origin, 4 * MB, 413)).toBe('too large');
+  });
+
+  it('echoes a streamed request body back as the response body', async () => {
+    const { origin } = await serve((request) => new Response(request.body));
+    const reply = await upload(origin, 8 * MB);
+    expect(reply.length).toBe(8 * MB);
+  });
+});
+
+/** POSTs `total` bytes streamed from a generator; resolves with the response body. */
+async function upload(origin: string, total: number, expectedStatus = 200): Promise<string> {
+  function* chunks(): Generator<Buffer> {
+    const chunk = Buffer.alloc(CHUNK, 'k');
+    for (let sent = 0; sent < total; sent += CHUNK) yield chunk.subarray(0, Math.min(CHUNK, total - sent));
+  }
+  const req = httpRequest(origin, { method: 'POST', headers: { 'content-type': 'application/octet-stream' } });
+  const response = once(req, 'response') as Promise<[IncomingMessage]>;
+  // The server may answer (and stop reading) before the upload is done; that is not a failure here.
+  const sending = pipeline(Readable.from(chunks()), req).catch(() => {});
+  const [res] = await response;
+  expect(res.statusCode).toBe(expectedStatus);
+  res.setEncoding('latin1');
+  let body = '';
+  for await (const data of res) body += data;
+  await sending;
+  return body;
+}
+
+describe('response', () => {
+  it('streams a 50 MB ReadableStream with backpressure and bounded memory', async () => {
+    let produced = 0;
+    let received = 0;
+    let maxLead = 0;
+    const rss = rssProbe();
+    const { origin } = await serve(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (produced >= BIG) {
+                controller.close();
+                return;
+              }
+              controller.enqueue(new Uint8Array(CHUNK).fill(produced / CHUNK));
+              produced += CHUNK;
+              maxLead = Math.max(maxLead, produced - received);
+              rss.sample();
+            },
+          }),
+        ),
+    );
+    const response = await fetch(origin);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      received += r.value.byteLength;
+      rss.sample();
+    }
+    expect(received).toBe(BIG);
+    expect(response.headers.get('transfer-encoding')).toBe('chunked');
+    // Without backpressure the producer would run far ahead of what the client has read.
+    expect(maxLead).toBeLessThan(8 * MB);
+    expect(rss.growth()).toBeLessThan(20 * MB);
+  }, 20_000);
+
+  it('sends a single-chunk body with a Content-Length', async () => {
+    const { origin } = await serve(() => new Response('hello', { status: 201, statusText: 'Made It' }));
+    const reply = await get(origin);
+    expect(reply).toMatchObject({ status: 201, body: 'hello' });
+    expect(reply.headers['content-length']).toBe('5');
+    expect(reply.headers['transfer-encoding']).toBeUndefined();
+    const raw = await rawExchange(Number(new URL(origin).port), 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(raw.startsWith('HTTP/1.1 201 Made It\r\n')).toBe(true);
+  });
+
+  it('sends the first chunk of a slow stream before the stream ends', async () => {
+    const firstArrived = deferred();
+    const { origin } = await serve(
+      () =>
+        new Response(
+          new ReadableStream({
+            async start(controller) {
+              controller.enqueue(new TextEncoder().encode('first,'));
+              await firstArrived.promise;
+              controller.enqueue(new TextEncoder().encode('second'));
+              controller.close();
+            },
+          }),
+          { headers: { 'content-type': 'text/event-stream' } },
+        ),
+    );
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      httpRequest(origin, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (data: string) => {
+          body += data;
+          firstArrived.resolve();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reusedSocket: false }));
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(reply.body).toBe('first,second');
+    expect(reply.headers['content-type']).toBe('text/event-stream');
+  });
+
+  it('keeps multiple set-cookie headers separate', async () => {
+    const { origin } = await serve(() => {
+      const headers = new Headers({ 'x-one': '1' });
+      headers.append('set-cookie', 'a=1; Path=/');
+      headers.append('set-cookie', 'b=2; HttpOnly');
+      return new Response(null, { headers });
+    });
+    const reply = await get(origin);
+    expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
+    expect(reply.headers['x-one']).toBe('1');
+    expect(reply.headers['content-length']).toBe('0');
+  });
+
+  it('writes no body for HEAD and cancels the unused body', async () => {
+    const cancelled = deferred();
+    const { port } = await serve(
+      () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              controller.enqueue(new TextEncoder().encode('never sent'));
+            },
+            cancel: () => cancelled.resolve(),
+          }),
+          { headers: { 'x-head': 'yes' } },
+        ),
+    );
+    const raw = await rawExchange(port, 'HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await cancelled.promise;
+    expect(raw.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(raw.toLowerCase()).toContain('x-head: yes');
+    expect(raw.endsWith('\r\n\r\n')).toBe(true);
+    expect(raw).not.toContain('never sent');
+  });
+
+  it('answers 204 without a body or framing headers', async () => {
+    const { port } = await serve(() => new Response(null, { status: 204 }));
+    const raw = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(raw.startsWith('HTTP/1.1 204 No Content\r\n')).toBe(true);
+    expect(raw.toLowerCase()).not.toMatch(/content-length|transfer-encoding/);
+    expect(raw.endsWith('\r\n\r\n')).toBe(true);
+  });
+});
+
+describe('errors', () => {
+  it('answers 500 when the handler throws, and keeps serving', async () => {
+    let calls = 0;
+    const { origin, errors } = await serve(() => {
+      calls += 1;
+      if (calls === 1) throw new Error('boom');
+      return new Response('fine');
+    });
+    const agent = keepAliveAgent();
+    const failed = await get(origin, { agent });
+    expect(failed).toMatchObject({ status: 500, body: 'Internal Server Error' });
+    expect(await get(origin, { agent })).toMatchObject({ status: 200, body: 'fine', reusedSocket: true });
+    expect(errors).toEqual([new Error('boom')]);
+  });
+
+  it('answers 500 when the handler rejects', async () => {
+    const { origin, errors } = await serve(async () => {
+      throw new Error('async boom');
+    });
+    expect(await get(origin)).toMatchObject({ status: 500, body: 'Internal Server Error' });
+    expect(errors).toEqual([new Error('async boom')]);
+  });
+
+  it('answers 500 when the handler returns something that is not a Response', async () => {
+    const values: unknown[] = [{ status: 200 }, 'text', undefined, Response.error()];
+    let next = 0;
+    const { origin, errors } = await serve(() => values[next++] as Response);
+    for (let i = 0; i < values.length; i++) {
+      expect(await get(origin)).toMatchObject({ status: 500 });
+    }
+    expect(errors).toHaveLength(values.length);
+    for (const error of errors) expect(error).toBeInstanceOf(TypeError);
+  });
+
+  it('answers 500 when the body fails before its first chunk, and drops Response headers', async () => {
+    const { origin, errors } = await serve(
+      () =>
+        new Response(
+          new ReadableStream({
+            pull() {
+              throw new Error('no data');
+            },
+          }),
+          { headers: { 'x-from-response': '1' } },
+        ),
+    );
+    const reply = await get(origin);
+    expect(reply.status).toBe(500);
+    expect(reply.headers['x-from-response']).toBeUndefined();
+    expect(errors).toEqual([new Error('no data')]);
+  });
+
+  it('cuts the connection when the body fails midway', async () => {
+    let pulls = 0;
+    const { origin, errors } = await serve(
+      () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              pulls += 1;
+              if (pulls > 3) throw new Error('midway');
+              controller.enqueue(new Uint8Array(CHUNK));
+            },
+          }),
+        ),
+    );
+    const response = await fetch(origin);
+    expect(response.status).toBe(200);
+    await expect(response.arrayBuffer()).rejects.toThrow();
+    expect(errors).toEqual([new Error('midway')]);
+  });
+
+  it('survives an onError that throws', async () => {
+    const { origin } = await serve(
+      () => {
+        throw new Error('first');
+      },
+      {
+        onError: () => {
+          throw new Error('reporter broke');
+        },
+      },
+    );
+    const original = console.error;
+    console.error = () => {};
+    try {
+      expect(await get(origin)).toMatchObject({ status: 500 });
+    } finally {
+      console.error = original;
+    }
+  });
+});
+
+describe('client disconnect', () => {
+  it('aborts request.signal and fails the body read when the client goes away mid-request', async () => {
+    const started = deferred();
+    const outcome = deferred<{ reason: unknown; bodyError: unknown }>();
+    const { port, errors } = await serve(async (request) => {
+      const aborted = new Promise((resolve) => request.signal.addEventListener('abort', resolve, { once: true }));
+      const bodyError = request.text().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      started.resolve();
+      await aborted;
+      outcome.resolve({ reason: request.signal.reason, bodyError: await bodyError });
+      return new Response('too late');
+    });
+    const socket = await rawSocket(port);
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial');
+    await started.promise;
+    socket.destroy();
+    const { reason, bodyError } = await outcome.promise;
+    expect(reason).toBeInstanceOf(DOMException);
+    expect((reason as DOMException).name).toBe('AbortError');
+    expect(bodyError).toBeInstanceOf(Error);
+    expect(errors).toEqual([]);
+  });
+
+  it('hands out an already-aborted signal when the client left before it was read', async () => {
+    const release = deferred();
+    const result = deferred<boolean>();
+    const { port, server } = await serve(async (request) => {
+      await release.promise;
+      result.resolve(request.signal.aborted);
+      return new Response('gone');
+    });
+    const serverSocketClosed = new Promise((resolve) => server.once('connection', (s: Socket) => s.once('close', resolve)));
+    const socket = await rawSocket(port);
+    const requested = new Promise((resolve) => server.once('request', resolve));
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await requested;
+    socket.destroy();
+    await serverSocketClosed;
+    release.resolve();
+    expect(await result.promise).toBe(true);
+  });
+
+  it('does not abort the signal once the response has finished', async () => {
+    const signal = deferred<AbortSignal>();
+    const { origin, server } = await serve((request) => {
+      signal.resolve(request.signal);
+      return new Response('done');
+    });
+    const closed = new Promise((resolve) => server.once('connection', (s: Socket) => s.once('close', resolve)));
+    await get(origin, { headers: { connection: 'close' } });
+    await closed;
+    expect((await signal.promise).aborted).toBe(false);
+  });
+
+  it('cancels the response stream when the client goes away mid-download', async () => {
+    const cancelled = deferred<unknown>();
+    const { origin, errors } = await serve(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull(controller) {
+              controller.enqueue(new Uint8Array(CHUNK));
+            },
+            cancel: (reason) => cancelled.resolve(reason),
+          }),
+        ),
+    );
+    const req = httpRequest(origin, (res) => {
+      res.once('data', () => req.destroy());
+    });
+    req.on('error', () => {});
+    req.end();
+    const reason = await cancelled.promise;
+    expect((reason as DOMException).name).toBe('AbortError');
+    expect(errors).toEqual([]);
+  });
+});

@@ -1,0 +1,414 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { inspect } from 'node:util';
+
+export type FetchHandler = (request: Request, ...rest: unknown[]) => Response | Promise<Response>;
+
+export interface FetchBridgeOptions {
+  /**
+   * Called when the handler throws/rejects or returns something that is not a Response, and when
+   * a response body fails midway. Default: write to stderr. The bridge then answers 500 (if
+   * headers are not sent yet) or destroys the socket.
+   */
+  onError?: (error: unknown, req: IncomingMessage) => void;
+  /** Scheme used to build `request.url`; default 'http'. */
+  scheme?: (req: IncomingMessage) => 'http' | 'https';
+}
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+type ErrorReporter = (error: unknown, req: IncomingMessage) => void;
+
+/** Unread request-body bytes the web stream may queue before the socket is paused. */
+const BODY_QUEUE_LIMIT = 64 * 1024;
+
+/** A Host header that can be pasted between `scheme://` and the path without changing the URL's meaning. */
+const SAFE_HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+const ABSOLUTE_FORM = /^https?:\/\//i;
+
+const noop = (): void => {};
+
+/**
+ * Turns a fetch-style handler into a `node:http` request listener. The Request handed to the
+ * handler is built lazily (see LazyRequest) and the Response body is streamed with backpressure.
+ */
+export function createFetchListener(handler: FetchHandler, options: FetchBridgeOptions = {}): Listener {
+  const onError = options.onError ?? logToStderr;
+  const scheme = options.scheme;
+  return (req, res) => {
+    const request = new LazyRequest(req, res, scheme) as unknown as Request;
+    let result: unknown;
+    try {
+      result = handler(request);
+    } catch (error) {
+      fail(error, req, res, onError);
+      return;
+    }
+    // Responding synchronously when we can saves a microtask turn on the common path.
+    if (result instanceof Response) {
+      respond(result, req, res, onError);
+    } else {
+      Promise.resolve(result).then(
+        (value) => respond(value, req, res, onError),
+        (error: unknown) => fail(error, req, res, onError),
+      );
+    }
+  };
+}
+
+/**
+ * Stands in for a `Request` (`instanceof Request` holds) without paying for one: method, url,
+ * headers and signal are answered from the IncomingMessage; every other member is delegated to a
+ * real Request that is only built when one of them is first used.
+ */
+class LazyRequest {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #scheme: ((req: IncomingMessage) => 'http' | 'https') | undefined;
+  #url: string | undefined;
+  #headers: Headers | undefined;
+  #abort: AbortController | undefined;
+  #real: Request | undefined;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    scheme: ((req: IncomingMessage) => 'http' | 'https') | undefined,
+  ) {
+    this.#req = req;
+    this.#res = res;
+    this.#scheme = scheme;
+  }
+
+  get method(): string {
+    return this.#req.method ?? 'GET';
+  }
+
+  get url(): string {
+    this.#url ??= requestUrl(this.#req, this.#scheme?.(this.#req) ?? 'http');
+    return this.#url;
+  }
+
+  get headers(): Headers {
+    this.#headers ??= this.#real?.headers ?? headersFromRaw(this.#req.rawHeaders);
+    return this.#headers;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      const controller = new AbortController();
+      const req = this.#req;
+      const res = this.#res;
+      this.#abort = controller;
+      if (clientGone(req, res)) {
+        controller.abort(disconnected());
+      } else if (!res.writableFinished) {
+        res.once('close', () => {
+          if (!res.writableFinished) controller.abort(disconnected());
+        });
+      }
+    }
+    return this.#abort.signal;
+  }
+
+  /** Logging a request must not build the real one (that would set up a body stream). */
+  [inspect.custom](depth: number, options: object): string {
+    const fields = { method: this.method, url: this.url, headers: this.headers };
+    return `Request ${inspect(fields, { ...options, depth })}`;
+  }
+
+  #realRequest(): Request {
+    if (this.#real === undefined) {
+      const method = this.method;
+      const init: RequestInit = { method, headers: this.headers, signal: this.signal, duplex: 'half' };
+      if (method !== 'GET' && method !== 'HEAD' && hasBody(this.#req)) init.body = bodyStream(this.#req);
+      this.#real = new Request(this.url, init);
+    }
+    return this.#real;
+  }
+
+  static {
+    Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
+    // Walk Request.prototype instead of listing members so that ones added by newer Node
+    // versions (e.g. bytes()) are delegated too. Data properties such as Symbol.toStringTag
+    // stay inherited.
+    const own = LazyRequest.prototype;
+    for (const key of Reflect.ownKeys(Request.prototype)) {
+      if (key === 'constructor' || Object.hasOwn(own, key)) continue;
+      const descriptor = Object.getOwnPropertyDescriptor(Request.prototype, key);
+      const getter = descriptor?.get;
+      const method: unknown = descriptor?.value;
+      if (getter) {
+        Object.defineProperty(own, key, {
+          configurable: true,
+          enumerable: descriptor.enumerable ?? false,
+          get(this: LazyRequest) {
+            return getter.call(this.#realRequest());
+          },
+        });
+      } else if (typeof method === 'function') {
+        Object.defineProperty(own, key, {
+          configurable: true,
+          enumerable: descriptor?.enumerable ?? false,
+          writable: true,
+          value: function (this: LazyRequest, ...args: unknown[]): unknown {
+            return method.apply(this.#realRequest(), args);
+          },
+        });
+      }
+    }
+  }
+}
+
+function requestUrl(req: IncomingMessage, scheme: 'http' | 'https'): string {
+  const target = req.url ?? '/';
+  // A proxy-style absolute-form target carries its own authority, which wins over Host (RFC 9112 3.2.2).
+  if (ABSOLUTE_FORM.test(target)) return target;
+  const path = target.startsWith('/') ? target : `/${target}`;
+  return `${scheme}://${authority(req)}${path}`;
+}
+
+/**
+ * The Host header when it is a plain host[:port]; otherwise the address the client connected
+ * to, so that a Host such as `evil/x?` cannot move the path the application routes on.
+ */
+function authority(req: IncomingMessage): string {
+  const host = req.headers.host;
+  if (host !== undefined && SAFE_HOST.test(host)) return host;
+  const { localAddress, localPort } = req.socket;
+  if (localAddress === undefined) return 'localhost';
+  const address = localAddress.includes(':') ? `[${localAddress}]` : localAddress;
+  return localPort === undefined ? address : `${address}:${localPort}`;
+}
+
+function headersFromRaw(raw: string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    try {
+      headers.append(raw[i] as string, raw[i + 1] as string);
+    } catch {
+      // A value Node's lenient parser accepted but Headers rejects: drop it rather than fail the request.
+    }
+  }
+  return headers;
+}
+
+/** HTTP/1.1 framing: without Content-Length or Transfer-Encoding a request has no body. */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * A web stream over the request body. Unlike `Readable.toWeb()`, it does not touch the
+ * IncomingMessage until the first read (so Node still discards a body nobody reads), queues
+ * bytes rather than chunks, hands out the chunks without copying them, and on cancel() discards
+ * the rest of the body instead of destroying the socket, so the handler can still respond.
+ */
+function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let controller: ReadableStreamDefaultController<Uint8Array>;
+  let attached = false;
+  let settled = false;
+
+  const onData = (chunk: Buffer): void => {
+    controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    // desiredSize goes negative by the number of queued bytes (highWaterMark is 0).
+    if ((controller.desiredSize ?? 0) < -BODY_QUEUE_LIMIT) req.pause();
+  };
+  const onEnd = (): void => {
+    if (settle()) controller.close();
+  };
+  const onError = (error: unknown): void => {
+    if (settle()) controller.error(error);
+  };
+  const onClose = (): void => onError(req.errored ?? disconnected());
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onError);
+    req.off('close', onClose);
+    return true;
+  };
+
+  return new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      pull() {
+        if (!attached) {
+          attached = true;
+          if (req.destroyed && !req.readableEnded) {
+            onError(req.errored ?? disconnected());
+            return;
+          }
+          req.on('data', onData);
+          req.once('end', onEnd);
+          req.once('error', onError);
+          req.once('close', onClose);
+        }
+        req.resume();
+      },
+      cancel() {
+        settle();
+        // Let the rest of the body drain so the connection stays usable for the response.
+        if (!req.destroyed) req.resume();
+      },
+    },
+    { highWaterMark: 0, size: (chunk) => chunk.byteLength },
+  );
+}
+
+function respond(value: unknown, req: IncomingMessage, res: ServerResponse, onError: ErrorReporter): void {
+  try {
+    // Response.error() has status 0 and cannot be put on the wire.
+    if (!(value instanceof Response) || value.type === 'error') {
+      throw new TypeError(`The fetch handler must return a Response, got ${describe(value)}`);
+    }
+    const body = value.body;
+    if (clientGone(req, res)) {
+      if (body !== null) cancelQuietly(body);
+      return;
+    }
+    if (body === null || req.method === 'HEAD') {
+      if (body !== null) cancelQuietly(body);
+      applyHead(res, value);
+      res.end();
+      return;
+    }
+    // getReader() throws here, before anything is sent, if the body was already used.
+    const reader = body.getReader();
+    streamBody(reader, value, req, res, onError).catch((error: unknown) => fail(error, req, res, onError));
+  } catch (error) {
+    fail(error, req, res, onError);
+  }
+}
+
+/**
+ * Copies status and headers onto `res` without writeHead(): Node then picks the framing itself
+ * when the body is written, and can send a Content-Length for a body passed whole to end().
+ */
+function applyHead(res: ServerResponse, response: Response): void {
+  res.statusCode = response.status;
+  if (response.statusText !== '') res.statusMessage = response.statusText;
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') res.setHeader(name, value);
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+}
+
+const PENDING = Symbol('pending');
+
+async function streamBody(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  response: Response,
+  req: IncomingMessage,
+  res: ServerResponse,
+  onError: ErrorReporter,
+): Promise<void> {
+  let gone = false;
+  let wake: (() => void) | undefined;
+  const resume = (): void => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  const onClose = (): void => {
+    if (res.writableFinished) return;
+    gone = true;
+    reader.cancel(disconnected()).catch(noop);
+    resume();
+  };
+  res.on('close', onClose);
+  res.on('drain', resume);
+  try {
+    const first = await reader.read();
+    if (gone) return;
+    applyHead(res, response);
+    if (first.done) {
+      res.end();
+      return;
+    }
+    // Bodies built from a string or bytes end right after their only chunk. Peeking one event
+    // loop turn ahead lets end() send such a body in one write with a Content-Length, while a
+    // slow stream (e.g. server-sent events) gets its first chunk out without waiting for more.
+    const pending = reader.read();
+    let timer: NodeJS.Immediate | undefined;
+    const peeked = await Promise.race([
+      pending,
+      new Promise<typeof PENDING>((resolve) => {
+        timer = setImmediate(resolve, PENDING);
+      }),
+    ]).finally(() => clearImmediate(timer));
+    if (gone) return;
+    if (peeked !== PENDING && peeked.done) {
+      res.end(first.value);
+      return;
+    }
+    // res.write() returning false means the socket buffer is full: wait for 'drain' (or a
+    // disconnect) before reading more, so a fast producer cannot pile its body up in memory.
+    const drained = () =>
+      new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    if (!res.write(first.value)) await drained();
+    let result = peeked === PENDING ? await pending : peeked;
+    while (!gone && !result.done) {
+      if (!res.write(result.value)) await drained();
+      if (gone) break;
+      result = await reader.read();
+    }
+    if (!gone) res.end();
+  } catch (error) {
+    if (gone) return;
+    reader.cancel(error).catch(noop);
+    fail(error, req, res, onError);
+  } finally {
+    res.off('close', onClose);
+    res.off('drain', resume);
+  }
+}
+
+/** Reports `error`, then answers 500 if nothing was sent yet, or cuts the response short. */
+function fail(error: unknown, req: IncomingMessage, res: ServerResponse, onError: ErrorReporter): void {
+  try {
+    onError(error, req);
+  } catch (reportError) {
+    logToStderr(reportError, req);
+  }
+  if (res.headersSent) {
+    // A truncated response must not look complete to the client.
+    res.destroy();
+    return;
+  }
+  if (res.destroyed || res.writableEnded) return;
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.statusCode = 500;
+  res.statusMessage = 'Internal Server Error';
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.end('Internal Server Error');
+}
+
+/** True when the client went away before the response was fully written. */
+function clientGone(req: IncomingMessage, res: ServerResponse): boolean {
+  return !res.writableFinished && (res.destroyed || req.socket?.destroyed === true);
+}
+
+function disconnected(): DOMException {
+  return new DOMException('The client disconnected', 'AbortError');
+}
+
+function cancelQuietly(body: ReadableStream): void {
+  body.cancel().catch(noop);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return value.constructor?.name ?? 'an object';
+}
+
+function logToStderr(error: unknown, req: IncomingMessage): void {
+  console.error(`kelpie: error while handling ${req.method} ${req.url}:`, error);
+}

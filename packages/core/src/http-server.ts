@@ -1,0 +1,163 @@
+import { type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer } from 'node:http';
+import type { Socket } from 'node:net';
+import type { RequestListener } from './app.js';
+import type { Logger } from './logger.js';
+import type { InheritedListener } from './messages.js';
+import type { Settings } from './settings.js';
+
+/**
+ * The HTTP serving every worker class shares: server options from the settings, listening on
+ * inherited sockets, errors in handlers turned into 500s, malformed requests into 4xx with a log
+ * line, and a graceful drain that finishes in-flight requests and closes keep-alive connections.
+ * Worker classes differ in how they run the app, not in this.
+ */
+
+export interface HttpServersOptions {
+  settings: Settings;
+  log: Logger;
+  listener: RequestListener;
+  listeners: readonly InheritedListener[];
+  /** Called as each request starts (request counting). */
+  onRequest?: (req: IncomingMessage) => void;
+}
+
+/** Create a `node:http` server configured from the settings; worker classes with their own server use this too. */
+export function createConfiguredServer(settings: Settings, log: Logger, handler: RequestListener): Server {
+  const server = createServer(
+    {
+      keepAliveTimeout: settings.keepAlive * 1000,
+      // Gunicorn has no whole-request deadline; slow uploads are not cut off.
+      requestTimeout: 0,
+      noDelay: true,
+    },
+    handler,
+  );
+  server.maxConnections = settings.workerConnections;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => rejectRequest(error, socket, log));
+  return server;
+}
+
+const CLIENT_ERROR_STATUS: Record<string, number> = {
+  HPE_HEADER_OVERFLOW: 431,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+  HPE_INVALID_TRANSFER_ENCODING: 400,
+};
+
+/** A request the parser refused: answer 4xx with the reason, log a warning, close. The worker serves on. */
+function rejectRequest(error: NodeJS.ErrnoException, socket: Socket, log: Logger): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
+  const reason = `${STATUS_CODES[status]}: ${error.message}\n`;
+  log.warning(`Invalid request from ip=${socket.remoteAddress ?? '-'}: ${error.message}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+  );
+}
+
+/** Call the app's listener; a throw or a rejected promise becomes a 500 and an error log line. */
+export function guardListener(listener: RequestListener, log: Logger): RequestListener {
+  const fail = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    log.error(`Error handling request ${req.method} ${req.url}`, error);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.shouldKeepAlive = false;
+    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('Internal Server Error\n');
+  };
+  return (req, res) => {
+    try {
+      const result = listener(req, res) as PromiseLike<unknown> | undefined;
+      if (result && typeof result.then === 'function') result.then(undefined, (error) => fail(error, req, res));
+    } catch (error) {
+      fail(error, req, res);
+    }
+  };
+}
+
+export class HttpServers {
+  readonly servers: Server[];
+  readonly #options: HttpServersOptions;
+  readonly #inFlight = new Set<ServerResponse>();
+  #draining = false;
+
+  constructor(options: HttpServersOptions) {
+    this.#options = options;
+    const app = guardListener(options.listener, options.log);
+    const inFlight = this.#inFlight;
+    const noKeepAlive = options.settings.keepAlive === 0;
+    const onRequest = options.onRequest;
+    // One function per instance, not a closure per request: `this` is the response.
+    const self = this;
+    function onClose(this: ServerResponse): void {
+      inFlight.delete(this);
+      if (self.#draining) setImmediate(() => self.#closeIdle());
+    }
+    const handler: RequestListener = (req, res) => {
+      inFlight.add(res);
+      res.once('close', onClose);
+      if (noKeepAlive || this.#draining) res.shouldKeepAlive = false;
+      onRequest?.(req);
+      app(req, res);
+    };
+    this.servers = options.listeners.map(() => createConfiguredServer(options.settings, options.log, handler));
+  }
+
+  /** Requests being handled right now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Listen on every inherited socket. */
+  async listen(): Promise<void> {
+    const { listeners, settings } = this.#options;
+    await Promise.all(
+      this.servers.map(
+        (server, i) =>
+          new Promise<void>((resolve, reject) => {
+            const fd = (listeners[i] as InheritedListener).fd;
+            server.once('error', reject);
+            server.listen({ fd, backlog: settings.backlog }, () => {
+              server.off('error', reject);
+              resolve();
+            });
+          }),
+      ),
+    );
+  }
+
+  #closeIdle(): void {
+    for (const server of this.servers) server.closeIdleConnections();
+  }
+
+  /**
+   * Stop accepting; responses not yet started say `Connection: close`; idle keep-alive
+   * connections close now, busy ones after their response. Resolves when every connection is gone.
+   */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    for (const res of this.#inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+    await Promise.all(
+      this.servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            if (!server.listening) return resolve();
+            server.close(() => resolve());
+          }),
+      ),
+    );
+  }
+
+  /** Drop every connection now. */
+  close(): void {
+    for (const server of this.servers) {
+      server.close();
+      server.closeAllConnections();
+    }
+  }
+}

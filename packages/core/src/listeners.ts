@@ -1,0 +1,242 @@
+import { spawnSync } from 'node:child_process';
+import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { type BindAddress, formatAddress, parseBind } from './bind.js';
+import { KelpieError } from './errors.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Listening sockets owned by the arbiter.
+ *
+ * The arbiter must hold listening sockets without ever accepting on them: workers accept
+ * directly (the kernel spreads connections), so the arbiter stays out of the request path, and
+ * the socket keeps queueing connections while workers come and go. Node has no public way to
+ * listen(2) without also polling for connections, so the arbiter creates and binds each socket
+ * in its own process (the same internal `net._createServerHandle` that node:cluster uses), and a
+ * short-lived helper process that inherits the descriptors calls listen(2) on them and exits.
+ * Listening is a property of the socket, not of a descriptor, so the sockets stay listening in
+ * the arbiter, which never registers them with its event loop. Workers inherit the descriptors.
+ */
+
+export interface Listener {
+  readonly address: BindAddress;
+  /** The descriptor in the arbiter's process. */
+  readonly fd: number;
+  /** For logs: `http://127.0.0.1:8000`, `unix:/run/app.sock`. Port 0 is replaced by the real port. */
+  readonly url: string;
+  /** Close the descriptor; unlink a unix socket file we created (unless `keepFile`). */
+  close(options?: { keepFile?: boolean }): void;
+}
+
+interface RawHandle {
+  fd: number;
+  close(): void;
+  getsockname?(out: { port?: number }): number;
+}
+
+type CreateServerHandle = (
+  address: string | null,
+  port: number,
+  addressType: number,
+  fd?: number,
+  flags?: number,
+) => RawHandle | number;
+
+function createServerHandle(): CreateServerHandle {
+  const fn = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
+  if (typeof fn !== 'function') {
+    throw new KelpieError(
+      'KELPIE_ERR_PLATFORM',
+      `This Node.js (${process.version}) lacks net._createServerHandle, which kelpie uses to bind listening sockets.`,
+    );
+  }
+  return fn;
+}
+
+const LISTEN_HELPER = `
+const net = require('node:net');
+const count = Number(process.argv[1]);
+const backlog = Number(process.argv[2]);
+const results = [];
+let pending = count;
+for (let i = 0; i < count; i++) {
+  const server = net.createServer();
+  server.once('error', (err) => { results[i] = err.code || String(err); done(); });
+  server.listen({ fd: 3 + i, backlog }, () => { results[i] = 'ok'; done(); });
+}
+function done() { if (--pending === 0) { process.stdout.write(JSON.stringify(results)); process.exit(0); } }
+`;
+
+/** listen(2) on every descriptor, from a helper process. Returns an error code name per fd, or 'ok'. */
+function listenInHelper(fds: number[], backlog: number): string[] {
+  const result = spawnSync(process.execPath, ['-e', LISTEN_HELPER, String(fds.length), String(backlog)], {
+    stdio: ['ignore', 'pipe', 'pipe', ...fds],
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (result.status !== 0 || !result.stdout) {
+    throw new KelpieError(
+      'KELPIE_ERR_BIND',
+      `Could not start listening: the listen helper failed (${result.error?.message ?? result.stderr ?? result.status})`,
+    );
+  }
+  return JSON.parse(result.stdout) as string[];
+}
+
+async function resolveHost(host: string): Promise<{ address: string; family: 4 | 6 }> {
+  const family = net.isIP(host);
+  if (family) return { address: host, family: family as 4 | 6 };
+  try {
+    const found = await lookup(host);
+    return { address: found.address, family: found.family as 4 | 6 };
+  } catch (error) {
+    throw new KelpieError('KELPIE_ERR_BIND', `Cannot resolve host "${host}" for --bind`, { cause: error });
+  }
+}
+
+/** A unix socket file left behind by a dead server is removed; one a live server answers on is in use. */
+async function clearStaleSocket(path: string): Promise<'clear' | 'in-use'> {
+  let stat: ReturnType<typeof lstatSync>;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return 'clear';
+  }
+  if (!stat.isSocket()) {
+    throw new KelpieError('KELPIE_ERR_BIND', `Cannot bind unix:${path}: the path exists and is not a socket`);
+  }
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) return 'in-use';
+  unlinkSync(path);
+  return 'clear';
+}
+
+type Attempt = { handle: RawHandle; url: string; ownsFile: string | null } | { error: string };
+
+async function bindOne(address: BindAddress): Promise<Attempt> {
+  const create = createServerHandle();
+  if (address.kind === 'unix') {
+    if ((await clearStaleSocket(address.path)) === 'in-use') return { error: 'EADDRINUSE' };
+    const handle = create(address.path, -1, -1);
+    if (typeof handle === 'number') return { error: getSystemErrorName(handle) };
+    return { handle, url: formatAddress(address), ownsFile: address.path };
+  }
+  if (address.kind === 'tcp') {
+    const { address: ip, family } = await resolveHost(address.host);
+    const handle = create(ip, address.port, family);
+    if (typeof handle === 'number') return { error: getSystemErrorName(handle) };
+    const out: { port?: number } = {};
+    handle.getsockname?.(out);
+    return { handle, url: formatAddress(address, out.port ?? address.port), ownsFile: null };
+  }
+  throw new Error('fd binds are not created here');
+}
+
+function inheritedFd(address: Extract<BindAddress, { kind: 'fd' }>): Listener {
+  let isSocket = false;
+  try {
+    isSocket = fstatSync(address.fd).isSocket();
+  } catch (error) {
+    throw new KelpieError('KELPIE_ERR_BIND', `Cannot use --bind ${address.text}: descriptor ${address.fd} is not open`, {
+      cause: error,
+    });
+  }
+  if (!isSocket) {
+    throw new KelpieError('KELPIE_ERR_BIND', `Cannot use --bind ${address.text}: descriptor ${address.fd} is not a socket`);
+  }
+  return { address, fd: address.fd, url: address.text, close: () => {} };
+}
+
+export interface BindOptions {
+  backlog: number;
+  log: Logger;
+  /** Attempts per address while it is in use (Gunicorn: 5, a second apart). */
+  attempts?: number;
+  retryDelayMs?: number;
+}
+
+/**
+ * Bind and listen on every address, retrying addresses in use. Throws a KelpieError naming the
+ * address when one cannot be had.
+ */
+export async function bindListeners(texts: readonly string[], options: BindOptions): Promise<Listener[]> {
+  const attempts = options.attempts ?? 5;
+  const delay = options.retryDelayMs ?? 1000;
+  const listeners: Listener[] = [];
+  try {
+    for (const text of texts) {
+      const address = parseBind(text);
+      if (address.kind === 'fd') {
+        const listener = inheritedFd(address);
+        const [state] = listenInHelper([listener.fd], options.backlog);
+        if (state !== 'ok') {
+          throw new KelpieError('KELPIE_ERR_BIND', `Cannot listen on --bind ${text}: ${state}`);
+        }
+        listeners.push(listener);
+        continue;
+      }
+      for (let attempt = 1; ; attempt++) {
+        const bound = await bindOne(address);
+        let error = 'error' in bound ? bound.error : undefined;
+        if (!('error' in bound)) {
+          const [state] = listenInHelper([bound.handle.fd], options.backlog);
+          if (state === 'ok') {
+            listeners.push(makeListener(address, bound.handle, bound.url, bound.ownsFile));
+            break;
+          }
+          bound.handle.close();
+          if (bound.ownsFile) safeUnlink(bound.ownsFile);
+          error = state;
+        }
+        if (error !== 'EADDRINUSE' || attempt >= attempts) {
+          throw new KelpieError(
+            error === 'EADDRINUSE' ? 'KELPIE_ERR_ADDRESS_IN_USE' : 'KELPIE_ERR_BIND',
+            error === 'EADDRINUSE'
+              ? `Can't connect to ${address.text}: address already in use (tried ${attempts} times). Is another server running there?`
+              : `Can't bind ${address.text}: ${error}`,
+          );
+        }
+        options.log.error(`Connection in use: ${address.text}`);
+        options.log.error('Retrying in 1 second.');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  } catch (error) {
+    for (const listener of listeners) listener.close();
+    throw error;
+  }
+  return listeners;
+}
+
+function safeUnlink(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone.
+  }
+}
+
+function makeListener(address: BindAddress, handle: RawHandle, url: string, ownsFile: string | null): Listener {
+  const fd = handle.fd;
+  let open = true;
+  return {
+    address,
+    fd,
+    url,
+    close(options) {
+      if (!open) return;
+      open = false;
+      handle.close();
+      if (ownsFile && !options?.keepFile) safeUnlink(ownsFile);
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import type { Settings } from './settings.js';
+
+/**
+ * Messages on the IPC channel between the arbiter and a worker process. Signals carry the
+ * lifecycle commands (TERM, QUIT, INT, ABRT, USR1), as in Gunicorn, so a worker behaves the same
+ * whether the arbiter or an operator sends them; the channel carries data.
+ */
+
+/** What a worker inherits: descriptor number in the worker, and the bind it came from. */
+export interface InheritedListener {
+  fd: number;
+  bind: string;
+  url: string;
+}
+
+/** Arbiter → worker, once, right after spawn. */
+export interface BootMessage {
+  type: 'kelpie:boot';
+  /** Spawn counter: the oldest workers have the lowest age (Gunicorn's worker.age). */
+  age: number;
+  settings: Settings;
+  appModule: string;
+  /** Absolute path of the module that provides the worker class, and the export to use. */
+  workerModule: string;
+  workerExport: string;
+  listeners: InheritedListener[];
+}
+
+/** Worker → arbiter. */
+export type WorkerMessage =
+  /** The app is loaded and the worker serves on every listener. */
+  | { type: 'kelpie:ready' }
+  /** The event loop is alive (sent from a timer, so a blocked loop stops sending). */
+  | { type: 'kelpie:heartbeat' };
+
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { type?: unknown }).type === 'string' &&
+    (value as { type: string }).type.startsWith('kelpie:')
+  );
+}
+
+/** First descriptor a worker inherits listeners at: 0-2 are stdio, 3 is the IPC channel. */
+export const FIRST_LISTENER_FD = 4;

@@ -1,0 +1,241 @@
+import { availableParallelism } from 'node:os';
+import { KelpieError } from './errors.js';
+
+/**
+ * The settings table. Every setting is declared once, here: its flags, default, validation and
+ * help text. The CLI parser, `--help`, KELPIE_CMD_ARGS, the effective configuration and
+ * docs/settings.md are all derived from it (Gunicorn's config.py plays the same role).
+ */
+
+export type Env = Record<string, string | undefined>;
+
+export interface SettingDef<T> {
+  /** Section in --help and the docs, as in Gunicorn's settings reference. */
+  readonly section: string;
+  /** Command-line flags, long first is not required: `['-w', '--workers']`. */
+  readonly flags: readonly string[];
+  /** Placeholder for the value in --help (`INT`, `ADDRESS`); absent for switches. */
+  readonly meta?: string;
+  /** Repeatable flag whose values accumulate into a list. */
+  readonly multiple?: boolean;
+  /** A switch that takes no value. */
+  readonly boolean?: boolean;
+  /** Default, computed from the environment (PORT, WEB_CONCURRENCY). */
+  readonly default: (env: Env) => T;
+  /** How the default reads in --help and the docs. */
+  readonly defaultText: string;
+  /** Turn a raw value (a string from the CLI, or a config-file value) into T; throw on bad input. */
+  readonly parse: (raw: unknown, name: string) => T;
+  /** One line for --help. */
+  readonly help: string;
+  /** Longer explanation for the docs. */
+  readonly doc?: string;
+}
+
+function invalid(name: string, raw: unknown, allowed: string): KelpieError {
+  return new KelpieError(
+    'KELPIE_ERR_INVALID_SETTING',
+    `Invalid value for ${name}: ${JSON.stringify(raw)}. Allowed: ${allowed}.`,
+  );
+}
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (raw: unknown, name: string): number => {
+    const text = typeof raw === 'number' ? String(raw) : raw;
+    if (typeof text !== 'string' || !/^-?\d+$/.test(text.trim())) {
+      throw invalid(name, raw, `an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}`);
+    }
+    const value = Number.parseInt(text, 10);
+    if (value < min || value > max) {
+      throw invalid(name, raw, `an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}`);
+    }
+    return value;
+  };
+}
+
+/** Seconds, fractions allowed (0.5), never negative. */
+function seconds(raw: unknown, name: string): number {
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string' || !/^\d+(\.\d+)?$/.test(text.trim())) {
+    throw invalid(name, raw, 'a number of seconds, 0 or more');
+  }
+  return Number(text);
+}
+
+function oneOf<const T extends string>(values: readonly T[]) {
+  return (raw: unknown, name: string): T => {
+    const text = typeof raw === 'string' ? raw.toLowerCase() : raw;
+    if (typeof text === 'string' && (values as readonly string[]).includes(text)) return text as T;
+    throw invalid(name, raw, values.join(', '));
+  };
+}
+
+function nonEmptyString(raw: unknown, name: string): string {
+  if (typeof raw !== 'string' || raw.trim() === '') throw invalid(name, raw, 'a non-empty string');
+  return raw;
+}
+
+function stringList(check: (value: string, name: string) => void = () => {}) {
+  return (raw: unknown, name: string): string[] => {
+    const list = Array.isArray(raw) ? raw : [raw];
+    return list.map((item) => {
+      if (typeof item !== 'string' || item.trim() === '') throw invalid(name, item, 'a non-empty string');
+      check(item, name);
+      return item.trim();
+    });
+  };
+}
+
+function workersValue(raw: unknown, name: string): number {
+  if (raw === 'auto') return availableParallelism();
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text === 'string' && /^\d+$/.test(text.trim()) && Number(text) >= 1) return Number(text);
+  throw invalid(name, raw, 'an integer of 1 or more, or "auto" (one per available CPU)');
+}
+
+export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+function define<T>(def: SettingDef<T>): SettingDef<T> {
+  return def;
+}
+
+export const settings = {
+  bind: define<string[]>({
+    section: 'Server Socket',
+    flags: ['-b', '--bind'],
+    meta: 'ADDRESS',
+    multiple: true,
+    default: (env) => (env.PORT ? [`0.0.0.0:${env.PORT}`] : ['127.0.0.1:8000']),
+    defaultText: "['127.0.0.1:8000'], or ['0.0.0.0:$PORT'] when PORT is set",
+    parse: stringList(),
+    help: 'The socket to bind: HOST, HOST:PORT, [IPV6]:PORT, unix:PATH or fd://FD. Repeatable.',
+    doc: 'Every address is bound by the arbiter before any worker starts; workers inherit the listening sockets. Port 0 picks a free port (logged in "Listening at").',
+  }),
+  backlog: define<number>({
+    section: 'Server Socket',
+    flags: ['--backlog'],
+    meta: 'INT',
+    default: () => 2048,
+    defaultText: '2048',
+    parse: integer(1, 65535),
+    help: 'The maximum number of pending connections.',
+  }),
+  workers: define<number>({
+    section: 'Worker Processes',
+    flags: ['-w', '--workers'],
+    meta: 'INT',
+    default: (env) => (env.WEB_CONCURRENCY ? workersValue(env.WEB_CONCURRENCY, 'WEB_CONCURRENCY') : 1),
+    defaultText: '$WEB_CONCURRENCY, else 1',
+    parse: workersValue,
+    help: 'The number of worker processes; "auto" for one per available CPU.',
+  }),
+  workerClass: define<string>({
+    section: 'Worker Processes',
+    flags: ['-k', '--worker-class'],
+    meta: 'NAME',
+    default: () => 'async',
+    defaultText: 'async',
+    parse: nonEmptyString,
+    help: 'The worker class: a short name (async), a package name or a path, with an optional #Export.',
+    doc: 'A short NAME is looked up as @kelpie/worker-NAME, then kelpie-worker-NAME, from the current directory first and then from kelpie\'s own install.',
+  }),
+  workerConnections: define<number>({
+    section: 'Worker Processes',
+    flags: ['--worker-connections'],
+    meta: 'INT',
+    default: () => 1000,
+    defaultText: '1000',
+    parse: integer(1),
+    help: 'The maximum number of simultaneous connections per worker (async worker).',
+  }),
+  timeout: define<number>({
+    section: 'Worker Processes',
+    flags: ['-t', '--timeout'],
+    meta: 'SECONDS',
+    default: () => 30,
+    defaultText: '30',
+    parse: seconds,
+    help: 'Workers silent for more than this many seconds are killed and restarted; 0 disables.',
+    doc: 'Each worker reports a heartbeat from its event loop. A loop blocked past the timeout (a handler stuck in `while (true)`) stops the heartbeat, and the arbiter logs `WORKER TIMEOUT (pid:N)`, aborts the worker, kills it if it is still there a moment later, and starts a new one.',
+  }),
+  gracefulTimeout: define<number>({
+    section: 'Worker Processes',
+    flags: ['--graceful-timeout'],
+    meta: 'SECONDS',
+    default: () => 30,
+    defaultText: '30',
+    parse: seconds,
+    help: 'After a graceful stop (TERM) begins, workers still alive after this many seconds are killed.',
+  }),
+  keepAlive: define<number>({
+    section: 'Worker Processes',
+    flags: ['--keep-alive'],
+    meta: 'SECONDS',
+    default: () => 2,
+    defaultText: '2',
+    parse: seconds,
+    help: 'Seconds to wait for the next request on a keep-alive connection; 0 turns keep-alive off.',
+  }),
+  chdir: define<string>({
+    section: 'Server Mechanics',
+    flags: ['--chdir'],
+    meta: 'DIR',
+    default: () => process.cwd(),
+    defaultText: 'the current directory',
+    parse: nonEmptyString,
+    help: 'Change to this directory before loading the app and resolving worker classes.',
+  }),
+  env: define<string[]>({
+    section: 'Server Mechanics',
+    flags: ['-e', '--env'],
+    meta: 'KEY=VALUE',
+    multiple: true,
+    default: () => [],
+    defaultText: '[]',
+    parse: stringList((value, name) => {
+      if (!/^[^=\s]+=/.test(value)) throw invalid(name, value, 'KEY=VALUE');
+    }),
+    help: 'Set an environment variable in the arbiter and the workers. Repeatable.',
+  }),
+  procName: define<string | null>({
+    section: 'Process Naming',
+    flags: ['-n', '--name'],
+    meta: 'STRING',
+    default: () => null,
+    defaultText: 'the APP_MODULE',
+    parse: nonEmptyString,
+    help: 'A base to use for process titles (kelpie: master [NAME]).',
+  }),
+  logLevel: define<LogLevel>({
+    section: 'Logging',
+    flags: ['--log-level'],
+    meta: 'LEVEL',
+    default: () => 'info',
+    defaultText: 'info',
+    parse: oneOf(LOG_LEVELS),
+    help: `The granularity of log output: ${LOG_LEVELS.join(', ')}.`,
+  }),
+} as const;
+
+export type SettingName = keyof typeof settings;
+
+/** The effective settings: one value per entry of the table. */
+export type Settings = {
+  -readonly [K in SettingName]: (typeof settings)[K] extends SettingDef<infer T> ? T : never;
+};
+
+/** Settings with their values parsed, defaults applied from the given environment. */
+export function defaultSettings(env: Env = process.env): Settings {
+  const out: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(settings) as [SettingName, SettingDef<unknown>][]) {
+    out[name] = def.default(env);
+  }
+  return out as Settings;
+}
+
+/** The primary flag of a setting, as errors and docs name it. */
+export function flagOf(name: SettingName): string {
+  const flags = settings[name].flags;
+  return flags.find((f) => f.startsWith('--')) ?? flags[0] ?? name;
+}

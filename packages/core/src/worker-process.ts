@@ -1,0 +1,147 @@
+import { pathToFileURL } from 'node:url';
+import { KelpieError, exitCodeOf, isKelpieError } from './errors.js';
+import { ExitCode } from './exit-codes.js';
+import { Logger } from './logger.js';
+import type { BootMessage, WorkerMessage } from './messages.js';
+import { type Worker, type WorkerClass, isWorkerClass } from './worker.js';
+
+/**
+ * The worker process's side of the lifecycle: boot from the arbiter's message, heartbeat from
+ * the event loop, and stop on signals. Worker classes never see this; they implement the
+ * contract in worker.ts.
+ */
+
+function send(message: WorkerMessage): void {
+  if (!process.connected) return;
+  // A failed send means the arbiter is gone; 'disconnect' handles that.
+  process.send?.(message, undefined, {}, () => {});
+}
+
+/** How often the event loop reports in: well inside --timeout, at most once a second. */
+export function heartbeatInterval(timeoutSeconds: number): number {
+  if (timeoutSeconds <= 0) return 1000;
+  return Math.max(50, Math.min(1000, (timeoutSeconds * 1000) / 4));
+}
+
+async function importWorkerClass(boot: BootMessage): Promise<WorkerClass> {
+  const mod = (await import(pathToFileURL(boot.workerModule).href)) as Record<string, unknown>;
+  const cls = mod[boot.workerExport];
+  if (!isWorkerClass(cls)) {
+    throw new KelpieError(
+      'KELPIE_ERR_WORKER_INVALID',
+      `${boot.workerModule} export "${boot.workerExport}" is not a worker class in this process`,
+    );
+  }
+  return cls;
+}
+
+export async function runWorkerProcess(boot: BootMessage): Promise<void> {
+  const { settings } = boot;
+  const log = new Logger(settings.logLevel);
+  const title = settings.procName ?? boot.appModule;
+  process.title = `kelpie: worker [${title}]`;
+  log.info(`Booting worker with pid: ${process.pid}`);
+
+  let worker: Worker | undefined;
+  let phase: 'booting' | 'serving' | 'stopping' = 'booting';
+
+  const exit = (code: number): never => {
+    log.info(`Worker exiting (pid: ${process.pid})`);
+    process.exit(code);
+  };
+
+  const stop = async (graceful: boolean, code: number = ExitCode.OK): Promise<void> => {
+    if (phase === 'stopping') {
+      if (!graceful) {
+        worker?.close();
+        exit(code);
+      }
+      return;
+    }
+    const wasServing = phase === 'serving';
+    phase = 'stopping';
+    if (!graceful || !wasServing || !worker) {
+      worker?.close();
+      exit(code);
+      return;
+    }
+    const deadline = setTimeout(() => {
+      log.warning(`Graceful timeout (${settings.gracefulTimeout}s) reached; closing remaining connections`);
+      worker?.close();
+      exit(code);
+    }, settings.gracefulTimeout * 1000);
+    try {
+      await worker.drain();
+      await worker.unload();
+    } catch (error) {
+      log.error('Error during graceful stop', error);
+    }
+    clearTimeout(deadline);
+    exit(code);
+  };
+
+  // Signals, as Gunicorn's workers treat them.
+  process.on('SIGTERM', () => void stop(true));
+  process.on('SIGINT', () => void stop(false));
+  process.on('SIGQUIT', () => void stop(false));
+  process.on('SIGABRT', () => {
+    log.info(`Worker aborted (pid: ${process.pid})`);
+    process.exit(ExitCode.ERROR);
+  });
+  // Meant for the arbiter; without a listener they would end the worker.
+  for (const signal of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU'] as const) {
+    process.on(signal, () => {});
+  }
+  process.on('disconnect', () => {
+    log.info(`Parent changed, shutting down: worker (pid: ${process.pid})`);
+    void stop(true);
+  });
+  process.on('uncaughtException', (error) => {
+    log.error('Uncaught exception in worker; stopping gracefully', error);
+    void stop(true, ExitCode.ERROR);
+  });
+  process.on('unhandledRejection', (reason) => {
+    log.error('Unhandled promise rejection in worker', reason);
+  });
+
+  const beat = setInterval(() => send({ type: 'kelpie:heartbeat' }), heartbeatInterval(settings.timeout));
+  beat.unref();
+
+  try {
+    const WorkerClassCtor = await importWorkerClass(boot);
+    worker = new WorkerClassCtor({
+      settings,
+      log,
+      age: boot.age,
+      appModule: boot.appModule,
+      cwd: settings.chdir,
+      listeners: boot.listeners,
+    });
+  } catch (error) {
+    log.error(`Exception in worker process: ${messageOf(error)}`, isKelpieError(error) ? undefined : error);
+    exit(isKelpieError(error) ? exitCodeOf(error) : ExitCode.WORKER_BOOT_ERROR);
+    return;
+  }
+  try {
+    await worker.load();
+  } catch (error) {
+    log.error(messageOf(error), isKelpieError(error) ? error.cause : error);
+    exit(isKelpieError(error) ? exitCodeOf(error) : ExitCode.APP_LOAD_ERROR);
+    return;
+  }
+  if (phase !== 'booting') return;
+  try {
+    await worker.serve();
+  } catch (error) {
+    log.error(`Worker failed to serve: ${messageOf(error)}`, error);
+    exit(ExitCode.WORKER_BOOT_ERROR);
+    return;
+  }
+  if (phase !== 'booting') return;
+  phase = 'serving';
+  send({ type: 'kelpie:ready' });
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,1 @@
+export { type MainIO, VERSION, main } from './cli.js';

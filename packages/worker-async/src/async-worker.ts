@@ -1,0 +1,39 @@
+import { HttpServers, Worker, type WorkerMeta } from '@kelpie/core';
+import pkg from '../package.json' with { type: 'json' };
+
+/**
+ * The event-loop worker (`-k async`, the default): one process serves many connections at
+ * once, up to --worker-connections, with keep-alive. Node's event loop is the concurrency;
+ * the HTTP handling itself is core's, shared with every other worker class.
+ */
+export class AsyncWorker extends Worker {
+  static override meta: WorkerMeta = {
+    name: 'async',
+    version: pkg.version,
+    core: '^0.1.0',
+    description: 'Event-loop worker: many concurrent connections per process',
+  };
+
+  #http: HttpServers | undefined;
+
+  async serve(): Promise<void> {
+    this.#http = new HttpServers({
+      settings: this.settings,
+      log: this.log,
+      listener: this.app.listener,
+      listeners: this.listeners,
+      onRequest: () => {
+        this.requests++;
+      },
+    });
+    await this.#http.listen();
+  }
+
+  async drain(): Promise<void> {
+    await this.#http?.drain();
+  }
+
+  override close(): void {
+    this.#http?.close();
+  }
+}

@@ -1,0 +1,1 @@
+export { AsyncWorker } from './async-worker.js';

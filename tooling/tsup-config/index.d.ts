@@ -1,0 +1,3 @@
+import type { Options } from 'tsup';
+
+export declare function preset(options?: { entry?: string[] }): Options | Options[];
