@@ -238,7 +238,17 @@ function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
       pull() {
         if (!attached) {
           attached = true;
-          if (req.destroyed && !req.readableEnded) {
+          // Node discards a body nobody read once the response has finished; reading it later
+          // must fail (or be empty) rather than wait forever for data that is gone.
+          if (req.readableDidRead) {
+            onError(new TypeError('The request body was discarded before it was read'));
+            return;
+          }
+          if (req.readableEnded) {
+            onEnd();
+            return;
+          }
+          if (req.destroyed) {
             onError(req.errored ?? disconnected());
             return;
           }

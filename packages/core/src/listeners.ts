@@ -134,9 +134,15 @@ async function bindOne(address: BindAddress): Promise<Attempt> {
     const { address: ip, family } = await resolveHost(address.host);
     const handle = create(ip, address.port, family);
     if (typeof handle === 'number') return { error: getSystemErrorName(handle) };
+    // libuv defers EADDRINUSE from bind(2) to listen time and leaves the socket unbound; an
+    // unbound socket would later be listened on at a random port, so catch it here.
     const out: { port?: number } = {};
     handle.getsockname?.(out);
-    return { handle, url: formatAddress(address, out.port ?? address.port), ownsFile: null };
+    if (!out.port) {
+      handle.close();
+      return { error: 'EADDRINUSE' };
+    }
+    return { handle, url: formatAddress(address, out.port), ownsFile: null };
   }
   throw new Error('fd binds are not created here');
 }

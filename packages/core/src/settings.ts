@@ -107,7 +107,7 @@ export const settings = {
     meta: 'ADDRESS',
     multiple: true,
     default: (env) => (env.PORT ? [`0.0.0.0:${env.PORT}`] : ['127.0.0.1:8000']),
-    defaultText: "['127.0.0.1:8000'], or ['0.0.0.0:$PORT'] when PORT is set",
+    defaultText: '127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set',
     parse: stringList(),
     help: 'The socket to bind: HOST, HOST:PORT, [IPV6]:PORT, unix:PATH or fd://FD. Repeatable.',
     doc: 'Every address is bound by the arbiter before any worker starts; workers inherit the listening sockets. Port 0 picks a free port (logged in "Listening at").',
@@ -192,7 +192,7 @@ export const settings = {
     meta: 'KEY=VALUE',
     multiple: true,
     default: () => [],
-    defaultText: '[]',
+    defaultText: 'none',
     parse: stringList((value, name) => {
       if (!/^[^=\s]+=/.test(value)) throw invalid(name, value, 'KEY=VALUE');
     }),

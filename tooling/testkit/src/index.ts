@@ -19,6 +19,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Extra node flags for the arbiter. */
   nodeArgs?: string[];
+  /** Add `-b 127.0.0.1:0` when args name no bind (default true). */
+  autoBind?: boolean;
 }
 
 export interface KelpieProcess {
@@ -56,7 +58,7 @@ function hasBind(args: readonly string[]): boolean {
 /** Start `kelpie ...args`; binds 127.0.0.1:0 unless args name a bind. */
 export async function startKelpie(args: readonly string[], options: StartOptions = {}): Promise<KelpieProcess> {
   const timeoutMs = options.timeoutMs ?? 20_000;
-  const fullArgs = hasBind(args) ? [...args] : ['-b', '127.0.0.1:0', ...args];
+  const fullArgs = hasBind(args) || options.autoBind === false ? [...args] : ['-b', '127.0.0.1:0', ...args];
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.bin ?? defaultBin(options.cwd), ...fullArgs], {
     cwd: options.cwd ?? process.cwd(),
     env: { ...process.env, KELPIE_CMD_ARGS: '', ...options.env },
