@@ -5,7 +5,7 @@ import express from 'express';
 export const app = express();
 app.use(express.json());
 
-app.get('/', (req, res) => {
+app.get('/', (_req, res) => {
   res.json({ hello: 'world', pid: process.pid });
 });
 

@@ -113,7 +113,10 @@ export async function loadApp(text: string, cwd: string, options: AppOptions = {
 
   if (spec.factoryArgs) {
     if (typeof value !== 'function') {
-      throw new KelpieError('KELPIE_ERR_APP_FACTORY', `${label} in ${file} is ${describeValue(value)}, not a factory function.`);
+      throw new KelpieError(
+        'KELPIE_ERR_APP_FACTORY',
+        `${label} in ${file} is ${describeValue(value)}, not a factory function.`,
+      );
     }
     try {
       value = await (value as (...args: unknown[]) => unknown)(...spec.factoryArgs);

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type FetchHandler, createFetchListener } from './fetch-bridge.js';
+import { createFetchListener, type FetchHandler } from './fetch-bridge.js';
 
 /**
  * The app shapes kelpie accepts (SPEC.md, "App interface"), normalized to one Node request
@@ -98,7 +98,9 @@ export function describeValue(value: unknown): string {
   }
   if (typeof value === 'object') {
     const keys = Object.keys(value);
-    return keys.length ? `object with keys ${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}` : 'empty object';
+    return keys.length
+      ? `object with keys ${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}`
+      : 'empty object';
   }
   return typeof value;
 }

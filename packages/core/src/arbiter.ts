@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ExitCode } from './exit-codes.js';
-import { type Listener, bindListeners } from './listeners.js';
+import { bindListeners, type Listener } from './listeners.js';
 import type { Logger } from './logger.js';
 import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, isWorkerMessage } from './messages.js';
 import type { ResolvedWorker } from './resolve-worker.js';
@@ -40,7 +40,17 @@ interface WorkerRecord {
   killedAfterTimeout: boolean;
 }
 
-const SIGNALS = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
+const SIGNALS = [
+  'SIGHUP',
+  'SIGTERM',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGWINCH',
+] as const;
 type HandledSignal = (typeof SIGNALS)[number];
 
 const defaultWorkerMain = (): string => fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -164,7 +174,10 @@ export class Arbiter {
     for (const listener of this.#listeners) listener.close();
     this.#signalAll(graceful ? 'SIGTERM' : 'SIGQUIT');
     this.#killTimer = setTimeout(() => {
-      if (this.#workers.size) this.#log.warning(`Killing ${this.#workers.size} worker(s) still running after ${this.#settings.gracefulTimeout}s`);
+      if (this.#workers.size)
+        this.#log.warning(
+          `Killing ${this.#workers.size} worker(s) still running after ${this.#settings.gracefulTimeout}s`,
+        );
       this.#signalAll('SIGKILL');
     }, this.#settings.gracefulTimeout * 1000);
     this.#maybeFinish();

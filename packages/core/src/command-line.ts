@@ -1,6 +1,6 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { KelpieError, isKelpieError } from './errors.js';
-import { type Env, type SettingDef, type SettingName, type Settings, defaultSettings, settings } from './settings.js';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { isKelpieError, KelpieError } from './errors.js';
+import { defaultSettings, type Env, type SettingDef, type SettingName, type Settings, settings } from './settings.js';
 
 /** What a kelpie command line asks for. */
 export interface CommandLine {
@@ -95,10 +95,15 @@ function apply(target: Settings, parsed: Parsed, source: 'env' | 'cli', sources:
     if (raw === undefined) continue;
     const flag = `--${optionKey(def)}`;
     try {
-      (target as Record<string, unknown>)[name] = def.parse(raw, source === 'env' ? `${flag} (from KELPIE_CMD_ARGS)` : flag);
+      (target as Record<string, unknown>)[name] = def.parse(
+        raw,
+        source === 'env' ? `${flag} (from KELPIE_CMD_ARGS)` : flag,
+      );
     } catch (error) {
       if (isKelpieError(error)) throw error;
-      throw new KelpieError('KELPIE_ERR_INVALID_SETTING', `Invalid value for ${flag}: ${String(raw)}`, { cause: error });
+      throw new KelpieError('KELPIE_ERR_INVALID_SETTING', `Invalid value for ${flag}: ${String(raw)}`, {
+        cause: error,
+      });
     }
     sources[name] = source;
   }

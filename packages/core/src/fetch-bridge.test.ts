@@ -1,13 +1,13 @@
 import { once } from 'node:events';
-import { Agent, type IncomingMessage, type Server, createServer, request as httpRequest } from 'node:http';
-import { type AddressInfo, type Socket, connect } from 'node:net';
+import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { inspect } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type FetchBridgeOptions, type FetchHandler, createFetchListener } from './fetch-bridge.js';
+import { createFetchListener, type FetchBridgeOptions, type FetchHandler } from './fetch-bridge.js';
 
 const MB = 1024 * 1024;
 const BIG = 50 * MB;
@@ -29,9 +29,7 @@ interface Served {
 /** Starts a server on an ephemeral port; errors go to `errors` unless options.onError is given. */
 async function serve(handler: FetchHandler, options: FetchBridgeOptions = {}): Promise<Served> {
   const errors: unknown[] = [];
-  const server = createServer(
-    createFetchListener(handler, { onError: (error) => errors.push(error), ...options }),
-  );
+  const server = createServer(createFetchListener(handler, { onError: (error) => errors.push(error), ...options }));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   cleanups.push(() => {
@@ -454,9 +452,7 @@ describe('response', () => {
           body += data;
           firstArrived.resolve();
         });
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reusedSocket: false }),
-        );
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reusedSocket: false }));
       })
         .on('error', reject)
         .end();
@@ -607,9 +603,7 @@ describe('client disconnect', () => {
     const started = deferred();
     const outcome = deferred<{ reason: unknown; bodyError: unknown }>();
     const { port, errors } = await serve(async (request) => {
-      const aborted = new Promise((resolve) =>
-        request.signal.addEventListener('abort', resolve, { once: true }),
-      );
+      const aborted = new Promise((resolve) => request.signal.addEventListener('abort', resolve, { once: true }));
       const bodyError = request.text().then(
         () => undefined,
         (error: unknown) => error,
@@ -657,9 +651,7 @@ describe('client disconnect', () => {
       signal.resolve(request.signal);
       return new Response('done');
     });
-    const closed = new Promise((resolve) =>
-      server.once('connection', (s: Socket) => s.once('close', resolve)),
-    );
+    const closed = new Promise((resolve) => server.once('connection', (s: Socket) => s.once('close', resolve)));
     await get(origin, { headers: { connection: 'close' } });
     await closed;
     expect((await signal.promise).aborted).toBe(false);

@@ -1,27 +1,44 @@
-export { ACCEPTED_SHAPES, type App, type AppHooks, type AppKind, type AppOptions, type RequestListener, isAppShape, toApp } from './app.js';
+export {
+  ACCEPTED_SHAPES,
+  type App,
+  type AppHooks,
+  type AppKind,
+  type AppOptions,
+  isAppShape,
+  type RequestListener,
+  toApp,
+} from './app.js';
 export { type AppModuleSpec, loadApp, parseAppModule, resolveAppFile } from './app-loader.js';
 export { Arbiter, type ArbiterOptions } from './arbiter.js';
 export { type BindAddress, formatAddress, parseBind } from './bind.js';
 export { type CommandLine, helpText, parseCommandLine, splitShellWords } from './command-line.js';
-export { type ErrorCode, ErrorCodes, KelpieError, exitCodeOf, isKelpieError } from './errors.js';
+export { type ErrorCode, ErrorCodes, exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 export { ExitCode } from './exit-codes.js';
-export { type FetchBridgeOptions, type FetchHandler, createFetchListener } from './fetch-bridge.js';
-export { HttpServers, type HttpServersOptions, createConfiguredServer, guardListener } from './http-server.js';
-export { type BindOptions, type Listener, bindListeners } from './listeners.js';
-export { type LogSink, Logger, describeError, formatLogTime } from './logger.js';
+export { createFetchListener, type FetchBridgeOptions, type FetchHandler } from './fetch-bridge.js';
+export { createConfiguredServer, guardListener, HttpServers, type HttpServersOptions } from './http-server.js';
+export { type BindOptions, bindListeners, type Listener } from './listeners.js';
+export { describeError, formatLogTime, Logger, type LogSink } from './logger.js';
 export { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, type WorkerMessage } from './messages.js';
-export { type ResolvedWorker, WORKER_PREFIXES, resolveWorker, workerCandidates } from './resolve-worker.js';
+export { type ResolvedWorker, resolveWorker, WORKER_PREFIXES, workerCandidates } from './resolve-worker.js';
 export {
+  defaultSettings,
   type Env,
+  flagOf,
   LOG_LEVELS,
   type LogLevel,
   type SettingDef,
   type SettingName,
   type Settings,
-  defaultSettings,
-  flagOf,
   settings,
 } from './settings.js';
+export { settingsMarkdown } from './settings-doc.js';
 export { VERSION } from './version.js';
-export { WORKER_BRAND, Worker, type WorkerClass, type WorkerContext, type WorkerMeta, isWorkerClass } from './worker.js';
+export {
+  isWorkerClass,
+  WORKER_BRAND,
+  Worker,
+  type WorkerClass,
+  type WorkerContext,
+  type WorkerMeta,
+} from './worker.js';
 export { heartbeatInterval } from './worker-process.js';

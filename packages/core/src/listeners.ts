@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
+import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, formatAddress, parseBind } from './bind.js';
@@ -152,12 +152,19 @@ function inheritedFd(address: Extract<BindAddress, { kind: 'fd' }>): Listener {
   try {
     isSocket = fstatSync(address.fd).isSocket();
   } catch (error) {
-    throw new KelpieError('KELPIE_ERR_BIND', `Cannot use --bind ${address.text}: descriptor ${address.fd} is not open`, {
-      cause: error,
-    });
+    throw new KelpieError(
+      'KELPIE_ERR_BIND',
+      `Cannot use --bind ${address.text}: descriptor ${address.fd} is not open`,
+      {
+        cause: error,
+      },
+    );
   }
   if (!isSocket) {
-    throw new KelpieError('KELPIE_ERR_BIND', `Cannot use --bind ${address.text}: descriptor ${address.fd} is not a socket`);
+    throw new KelpieError(
+      'KELPIE_ERR_BIND',
+      `Cannot use --bind ${address.text}: descriptor ${address.fd} is not a socket`,
+    );
   }
   return { address, fd: address.fd, url: address.text, close: () => {} };
 }

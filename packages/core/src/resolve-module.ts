@@ -38,7 +38,11 @@ function findInNodeModules(specifier: string, fromDir: string): string | undefin
     const manifest = join(pkgDir, 'package.json');
     if (existsSync(manifest)) {
       if (subpath) return existsSync(join(pkgDir, subpath)) ? join(pkgDir, subpath) : undefined;
-      const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: ExportsValue; module?: string; main?: string };
+      const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as {
+        exports?: ExportsValue;
+        module?: string;
+        main?: string;
+      };
       const target = pickTarget(pkg.exports) ?? pkg.module ?? pkg.main ?? 'index.js';
       const file = join(pkgDir, target);
       return existsSync(file) ? file : undefined;
@@ -75,7 +79,10 @@ const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
 export function resolveFile(path: string, cwd: string): { file?: string; tried: string[] } {
   const base = resolve(cwd, path);
   const tried: string[] = [];
-  const candidates = [...EXTENSIONS.map((ext) => base + ext), ...['index.js', 'index.mjs', 'index.cjs'].map((f) => join(base, f))];
+  const candidates = [
+    ...EXTENSIONS.map((ext) => base + ext),
+    ...['index.js', 'index.mjs', 'index.cjs'].map((f) => join(base, f)),
+  ];
   for (const candidate of candidates) {
     tried.push(candidate);
     try {

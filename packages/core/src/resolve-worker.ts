@@ -3,7 +3,7 @@ import semver from 'semver';
 import { KelpieError } from './errors.js';
 import { isPathSpecifier, resolveFile, resolvePackage } from './resolve-module.js';
 import { VERSION } from './version.js';
-import { type WorkerClass, type WorkerMeta, isWorkerClass } from './worker.js';
+import { isWorkerClass, type WorkerClass, type WorkerMeta } from './worker.js';
 
 /** A worker class found by name, loaded and checked. */
 export interface ResolvedWorker {
@@ -58,7 +58,10 @@ function checkMeta(cls: WorkerClass, file: string): WorkerMeta {
     );
   }
   if (!semver.validRange(meta.core)) {
-    throw new KelpieError('KELPIE_ERR_WORKER_INVALID', `Worker "${meta.name}" declares an invalid core range "${meta.core}".`);
+    throw new KelpieError(
+      'KELPIE_ERR_WORKER_INVALID',
+      `Worker "${meta.name}" declares an invalid core range "${meta.core}".`,
+    );
   }
   if (!semver.satisfies(VERSION, meta.core, { includePrerelease: true })) {
     throw new KelpieError(

@@ -138,7 +138,7 @@ export const settings = {
     defaultText: 'async',
     parse: nonEmptyString,
     help: 'The worker class: a short name (async), a package name or a path, with an optional #Export.',
-    doc: 'A short NAME is looked up as @kelpie/worker-NAME, then kelpie-worker-NAME, from the current directory first and then from kelpie\'s own install.',
+    doc: "A short NAME is looked up as @kelpie/worker-NAME, then kelpie-worker-NAME, from the current directory first and then from kelpie's own install.",
   }),
   workerConnections: define<number>({
     section: 'Worker Processes',

@@ -1,9 +1,9 @@
 import { pathToFileURL } from 'node:url';
-import { KelpieError, exitCodeOf, isKelpieError } from './errors.js';
+import { exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { Logger } from './logger.js';
 import type { BootMessage, WorkerMessage } from './messages.js';
-import { type Worker, type WorkerClass, isWorkerClass } from './worker.js';
+import { isWorkerClass, type Worker, type WorkerClass } from './worker.js';
 
 /**
  * The worker process's side of the lifecycle: boot from the arbiter's message, heartbeat from

@@ -81,7 +81,9 @@ export abstract class Worker {
       try {
         await app.startup();
       } catch (error) {
-        throw new KelpieError('KELPIE_ERR_APP_HOOK', `The app's startup hook threw: ${String(error)}`, { cause: error });
+        throw new KelpieError('KELPIE_ERR_APP_HOOK', `The app's startup hook threw: ${String(error)}`, {
+          cause: error,
+        });
       }
     }
     this.#app = app;

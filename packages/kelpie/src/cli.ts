@@ -1,16 +1,16 @@
 import { fileURLToPath } from 'node:url';
 import {
   Arbiter,
-  ExitCode,
-  Logger,
-  type ResolvedWorker,
-  type Settings,
   VERSION as CORE_VERSION,
+  ExitCode,
   exitCodeOf,
   helpText,
   isKelpieError,
+  Logger,
   parseCommandLine,
+  type ResolvedWorker,
   resolveWorker,
+  type Settings,
 } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 

@@ -1,1 +1,1 @@
-export { type MainIO, VERSION, main } from './cli.js';
+export { type MainIO, main, VERSION } from './cli.js';

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
 import { startKelpie, stopAll } from '@kelpie/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
 
 afterEach(stopAll);
@@ -71,7 +71,10 @@ describe('app shapes', () => {
   it('serves an unmodified Koa 3 app through app.callback()', async () => {
     const kp = await startKelpie(['-w', '2', fixture('koa-app.js')]);
     expect((await get(`${kp.url}/`)).body).toBe('koa root');
-    expect(JSON.parse((await get(`${kp.url}/json`, { method: 'PUT' })).body)).toEqual({ framework: 'koa', method: 'PUT' });
+    expect(JSON.parse((await get(`${kp.url}/json`, { method: 'PUT' })).body)).toEqual({
+      framework: 'koa',
+      method: 'PUT',
+    });
     expect(JSON.parse((await get(`${kp.url}/items/7`)).body)).toEqual({ item: '7' });
   });
 

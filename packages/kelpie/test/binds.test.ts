@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
 import { defaultBin, startKelpie, stopAll } from '@kelpie/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
 
 const dirs: string[] = [];
@@ -34,9 +34,13 @@ describe('binds', () => {
     const dir = tempDir();
     const stale = join(dir, 'stale.sock');
     // A socket file nobody listens on any more: its server was killed and could not clean up.
-    const owner = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const owner = spawn(
+      process.execPath,
+      ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     await new Promise((resolve) => owner.stdout?.once('data', resolve));
     owner.kill('SIGKILL');
     await new Promise((resolve) => owner.once('exit', resolve));
@@ -68,7 +72,15 @@ describe('binds', () => {
 
   it('serves on an inherited descriptor with fd://N', async () => {
     // The test process plays systemd: it binds a socket and hands it to kelpie as fd 3.
-    const create = (net as unknown as { _createServerHandle: (a: string, p: number, t: number) => { fd: number; close(): void; getsockname(o: { port?: number }): void } })._createServerHandle;
+    const create = (
+      net as unknown as {
+        _createServerHandle: (
+          a: string,
+          p: number,
+          t: number,
+        ) => { fd: number; close(): void; getsockname(o: { port?: number }): void };
+      }
+    )._createServerHandle;
     const handle = create('127.0.0.1', 0, 4);
     const out: { port?: number } = {};
     handle.getsockname(out);

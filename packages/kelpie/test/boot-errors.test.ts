@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
 import { startKelpie, stopAll } from '@kelpie/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
 import { fixture } from './helpers.js';
 
 afterEach(stopAll);
@@ -59,7 +59,9 @@ describe('boot and app-load errors stop the server with a distinct exit code', (
   it('a bad flag value is a usage error naming the flag, the value and what is allowed', async () => {
     const { exit, log } = await failing(['-w', 'many', fixture('pid-app.js')]);
     expect(exit.code).toBe(2);
-    expect(log).toMatch(/kelpie: error: Invalid value for --workers: "many"\. Allowed: an integer of 1 or more, or "auto"/);
+    expect(log).toMatch(
+      /kelpie: error: Invalid value for --workers: "many"\. Allowed: an integer of 1 or more, or "auto"/,
+    );
   });
 
   it('an unknown flag is a usage error', async () => {

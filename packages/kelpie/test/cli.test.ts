@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
 import { defaultBin, startKelpie, stopAll } from '@kelpie/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
 
 afterEach(stopAll);
@@ -12,8 +12,17 @@ describe('command line', () => {
     const result = run(['--help']);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^usage: kelpie \[OPTIONS\] APP_MODULE/);
-    for (const flag of ['-b, --bind ADDRESS', '-w, --workers INT', '-k, --worker-class NAME', '--worker-connections INT',
-      '-t, --timeout SECONDS', '--graceful-timeout SECONDS', '--keep-alive SECONDS', '--log-level LEVEL', '--backlog INT']) {
+    for (const flag of [
+      '-b, --bind ADDRESS',
+      '-w, --workers INT',
+      '-k, --worker-class NAME',
+      '--worker-connections INT',
+      '-t, --timeout SECONDS',
+      '--graceful-timeout SECONDS',
+      '--keep-alive SECONDS',
+      '--log-level LEVEL',
+      '--backlog INT',
+    ]) {
       expect(result.stdout).toContain(flag);
     }
     expect(result.stdout).toContain('[127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set]');

@@ -10,7 +10,10 @@ export interface Reply {
 }
 
 /** One request on a fresh connection (no keep-alive pooling), so consecutive calls can reach different workers. */
-export function get(url: string, options: { socketPath?: string; method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+export function get(
+  url: string,
+  options: { socketPath?: string; method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
 import { startKelpie, stopAll } from '@kelpie/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
 
 afterEach(stopAll);

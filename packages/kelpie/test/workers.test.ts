@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
 import { startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, get, pidsSeen } from './helpers.js';
 
 afterEach(stopAll);
@@ -7,10 +7,13 @@ afterEach(stopAll);
 describe('worker processes', () => {
   it('serves from several worker pids', async () => {
     const kp = await startKelpie(['-w', '2', fixture('pid-app.js')]);
-    const pids = await waitUntil(async () => {
-      const seen = await pidsSeen(kp.url);
-      return seen.size >= 2 ? seen : undefined;
-    }, { what: 'responses from 2 workers' });
+    const pids = await waitUntil(
+      async () => {
+        const seen = await pidsSeen(kp.url);
+        return seen.size >= 2 ? seen : undefined;
+      },
+      { what: 'responses from 2 workers' },
+    );
     expect(pids.size).toBe(2);
     expect(kp.countLog(/Booting worker with pid: \d+/)).toBe(2);
     expect(pids.has(String(kp.pid))).toBe(false);
@@ -25,7 +28,9 @@ describe('worker processes', () => {
     const booted = await kp.waitForLog(/Booting worker with pid: (\d+)/, { from: before });
     const replacement = booted[1];
     expect(Number(replacement)).not.toBe(victim);
-    await waitUntil(async () => (await pidsSeen(kp.url)).has(replacement as string), { what: 'the new worker to answer' });
+    await waitUntil(async () => (await pidsSeen(kp.url)).has(replacement as string), {
+      what: 'the new worker to answer',
+    });
     for (let i = 0; i < 10; i++) expect((await get(kp.url)).body).not.toBe(String(victim));
   });
 
@@ -51,10 +56,13 @@ describe('worker processes', () => {
     await kp.waitForLog(new RegExp(`\\[CRITICAL\\] WORKER TIMEOUT \\(pid:${first}\\)`));
     await kp.waitForLog(new RegExp(`Worker \\(pid:${first}\\) was sent SIGKILL after WORKER TIMEOUT`));
     expect(await blocked).toBeInstanceOf(Error);
-    const next = await waitUntil(async () => {
-      const reply = await get(kp.url).catch(() => undefined);
-      return reply && reply.body !== first ? reply : undefined;
-    }, { what: 'a replacement worker' });
+    const next = await waitUntil(
+      async () => {
+        const reply = await get(kp.url).catch(() => undefined);
+        return reply && reply.body !== first ? reply : undefined;
+      },
+      { what: 'a replacement worker' },
+    );
     expect(next.status).toBe(200);
   });
 

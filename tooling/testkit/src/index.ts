@@ -59,11 +59,15 @@ function hasBind(args: readonly string[]): boolean {
 export async function startKelpie(args: readonly string[], options: StartOptions = {}): Promise<KelpieProcess> {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const fullArgs = hasBind(args) || options.autoBind === false ? [...args] : ['-b', '127.0.0.1:0', ...args];
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.bin ?? defaultBin(options.cwd), ...fullArgs], {
-    cwd: options.cwd ?? process.cwd(),
-    env: { ...process.env, KELPIE_CMD_ARGS: '', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), options.bin ?? defaultBin(options.cwd), ...fullArgs],
+    {
+      cwd: options.cwd ?? process.cwd(),
+      env: { ...process.env, KELPIE_CMD_ARGS: '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   let stdout = '';
   const waiters = new Set<() => void>();
@@ -113,7 +117,10 @@ export async function startKelpie(args: readonly string[], options: StartOptions
   const exited = (limit = timeoutMs) =>
     new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       if (exitInfo) return resolve(exitInfo);
-      const timer = setTimeout(() => reject(new Error(`kelpie did not exit within ${limit} ms. Log:\n${stderr}`)), limit);
+      const timer = setTimeout(
+        () => reject(new Error(`kelpie did not exit within ${limit} ms. Log:\n${stderr}`)),
+        limit,
+      );
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         resolve({ code, signal });
@@ -133,7 +140,8 @@ export async function startKelpie(args: readonly string[], options: StartOptions
     log: () => stderr,
     stdout: () => stdout,
     waitForLog,
-    countLog: (pattern) => (stderr.match(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`)) ?? []).length,
+    countLog: (pattern) =>
+      (stderr.match(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`)) ?? []).length,
     exited,
     signal: (sig) => {
       if (!exitInfo) child.kill(sig);

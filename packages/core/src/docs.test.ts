@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ErrorCodes, KelpieError } from './errors.js';
+import { settingsMarkdown } from './settings-doc.js';
+
+const doc = (name: string) => readFileSync(new URL(`../../../docs/${name}`, import.meta.url), 'utf8');
+
+describe('docs stay true to the code', () => {
+  it('docs/errors.md documents every error code with its exit status', () => {
+    const errors = doc('errors.md');
+    for (const code of Object.keys(ErrorCodes) as (keyof typeof ErrorCodes)[]) {
+      const row = errors.split('\n').find((line) => line.startsWith(`| \`${code}\``));
+      expect(row, `${code} is missing from docs/errors.md`).toBeDefined();
+      expect(row).toContain(`| ${new KelpieError(code, 'x').exitCode} |`);
+    }
+  });
+
+  it('docs/settings.md is generated from the settings table (run `pnpm --filter @kelpie/core docs`)', () => {
+    expect(doc('settings.md')).toBe(settingsMarkdown());
+  });
+});

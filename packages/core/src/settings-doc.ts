@@ -1,0 +1,30 @@
+import { type SettingDef, type SettingName, settings } from './settings.js';
+
+/** docs/settings.md, generated from the settings table so the reference can never drift from the code. */
+export function settingsMarkdown(): string {
+  const lines = [
+    '# Settings',
+    '',
+    '<!-- Generated from packages/core/src/settings.ts by `pnpm --filter @kelpie/core docs`; do not edit by hand. -->',
+    '',
+    'Every setting can be given on the command line or in `KELPIE_CMD_ARGS` (parsed like a shell command line).',
+    'Precedence, lowest first: defaults (some taken from `PORT` and `WEB_CONCURRENCY`), `KELPIE_CMD_ARGS`, the',
+    'command line. A bad value stops kelpie with exit status 2 and a message naming the flag, the value and what is',
+    'allowed.',
+    '',
+  ];
+  let section = '';
+  for (const [name, def] of Object.entries(settings) as [SettingName, SettingDef<unknown>][]) {
+    if (def.section !== section) {
+      section = def.section;
+      lines.push(`## ${section}`, '');
+    }
+    lines.push(`### \`${name}\``, '');
+    lines.push(`- Flags: ${def.flags.map((f) => `\`${f}${def.meta ? ` ${def.meta}` : ''}\``).join(', ')}`);
+    lines.push(`- Default: \`${def.defaultText}\``);
+    if (def.multiple) lines.push('- Repeatable: each use adds a value.');
+    lines.push('', def.help, '');
+    if (def.doc) lines.push(def.doc, '');
+  }
+  return `${lines.join('\n').trimEnd()}\n`;
+}
