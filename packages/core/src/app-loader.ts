@@ -98,13 +98,11 @@ export async function loadApp(text: string, cwd: string, options: AppOptions = {
       ['app', mod.app],
       ['default.app', walk(mod.default, ['app'])],
     ];
-    const found = spec.factoryArgs
-      ? candidates.find(([, v]) => typeof v === 'function')
-      : candidates.find(([, v]) => isAppShape(v));
+    const found = candidates.find(([, v]) => isAppShape(v));
     if (!found) {
       throw new KelpieError(
         'KELPIE_ERR_APP_EXPORT',
-        `The app module ${file} exports no usable app (looked for "default", then "app"). Found: ${listExports(mod)}. ` +
+        `The app module ${file} exports no usable app (looked for "default", "app", then "default.app"). Found: ${listExports(mod)}. ` +
           `Accepted: ${ACCEPTED_SHAPES}.`,
       );
     }

@@ -38,6 +38,8 @@ interface WorkerRecord {
   /** SIGABRT sent after a missed heartbeat, then SIGKILL. */
   abortedAt: number | null;
   killedAfterTimeout: boolean;
+  /** SIGKILL sent because a stop outlived --graceful-timeout. */
+  killedAfterGraceful: boolean;
 }
 
 const SIGNALS = [
@@ -65,6 +67,10 @@ export class Arbiter {
   #age = 0;
   #state: 'starting' | 'running' | 'stopping' | 'stopped' = 'starting';
   #exitCode: number = ExitCode.OK;
+  /** Why the arbiter halted on its own (a worker that could not boot), for the last log line. */
+  #haltReason: string | null = null;
+  /** A stop signal that arrived while the listeners were still being bound. */
+  #stopWhileStarting: boolean | null = null;
   #announcedReady = false;
   #checkTimer: NodeJS.Timeout | undefined;
   #killTimer: NodeJS.Timeout | undefined;
@@ -92,15 +98,25 @@ export class Arbiter {
     const log = this.#log;
     process.title = `kelpie: master [${this.#settings.procName ?? this.#options.appModule}]`;
     log.info(`Starting kelpie ${VERSION}`);
-    this.#listeners = await bindListeners(this.#settings.bind, { backlog: this.#settings.backlog, log });
-    for (const listener of this.#listeners) log.info(`Listening at: ${listener.url} (${process.pid})`);
-    log.info(`Using worker: ${this.#options.worker.meta.name}`);
+    // Handlers go in first: a TERM during the bind retries must not kill the arbiter by default action.
     for (const signal of SIGNALS) {
       const handler = () => this.#onSignal(signal);
       this.#handlers.set(signal, handler);
       process.on(signal, handler);
     }
+    try {
+      this.#listeners = await bindListeners(this.#settings.bind, { backlog: this.#settings.backlog, log });
+    } catch (error) {
+      this.#removeSignalHandlers();
+      throw error;
+    }
+    for (const listener of this.#listeners) log.info(`Listening at: ${listener.url} (${process.pid})`);
+    log.info(`Using worker: ${this.#options.worker.meta.name}`);
     this.#state = 'running';
+    if (this.#stopWhileStarting !== null) {
+      this.stop(this.#stopWhileStarting);
+      return this.#finished;
+    }
     this.#manageWorkers();
     if (this.#settings.timeout > 0) {
       const every = Math.min(1000, Math.max(100, this.#settings.timeout * 250));
@@ -112,6 +128,11 @@ export class Arbiter {
   #onSignal(signal: HandledSignal): void {
     const name = signal.slice(3).toLowerCase();
     this.#log.info(`Handling signal: ${name}`);
+    if (this.#state === 'starting') {
+      if (signal === 'SIGTERM') this.#stopWhileStarting = true;
+      if (signal === 'SIGINT' || signal === 'SIGQUIT') this.#stopWhileStarting = false;
+      return;
+    }
     switch (signal) {
       case 'SIGTERM':
         this.stop(true);
@@ -173,13 +194,15 @@ export class Arbiter {
     clearInterval(this.#checkTimer);
     for (const listener of this.#listeners) listener.close();
     this.#signalAll(graceful ? 'SIGTERM' : 'SIGQUIT');
-    this.#killTimer = setTimeout(() => {
-      if (this.#workers.size)
-        this.#log.warning(
-          `Killing ${this.#workers.size} worker(s) still running after ${this.#settings.gracefulTimeout}s`,
-        );
-      this.#signalAll('SIGKILL');
-    }, this.#settings.gracefulTimeout * 1000);
+    // Workers end their own drain at --graceful-timeout; the arbiter's SIGKILL comes a second
+    // later, for workers that could not (a blocked event loop).
+    this.#killTimer = setTimeout(
+      () => {
+        for (const worker of this.#workers.values()) worker.killedAfterGraceful = true;
+        this.#signalAll('SIGKILL');
+      },
+      this.#settings.gracefulTimeout * 1000 + 1000,
+    );
     this.#maybeFinish();
   }
 
@@ -194,9 +217,15 @@ export class Arbiter {
     if (this.#state !== 'stopping' || this.#workers.size > 0) return;
     this.#state = 'stopped';
     clearTimeout(this.#killTimer);
-    for (const [signal, handler] of this.#handlers) process.off(signal, handler);
+    this.#removeSignalHandlers();
     this.#log.info('Shutting down: Master');
+    if (this.#haltReason) this.#log.error(`Reason: ${this.#haltReason}`);
     this.#done(this.#exitCode);
+  }
+
+  #removeSignalHandlers(): void {
+    for (const [signal, handler] of this.#handlers) process.off(signal, handler);
+    this.#handlers.clear();
   }
 
   /** Spawn up to the target; retire surplus and outdated workers, oldest first. */
@@ -253,6 +282,7 @@ export class Arbiter {
       retiring: false,
       abortedAt: null,
       killedAfterTimeout: false,
+      killedAfterGraceful: false,
     };
     this.#workers.set(pid, record);
     child.on('message', (message: unknown) => {
@@ -292,7 +322,9 @@ export class Arbiter {
     const log = this.#log;
     if (signal === 'SIGKILL') {
       if (worker.killedAfterTimeout) log.error(`Worker (pid:${worker.pid}) was sent SIGKILL after WORKER TIMEOUT`);
-      else log.error(`Worker (pid:${worker.pid}) was sent SIGKILL! Perhaps out of memory?`);
+      else if (worker.killedAfterGraceful) {
+        log.warning(`Worker (pid:${worker.pid}) was sent SIGKILL after --graceful-timeout`);
+      } else log.error(`Worker (pid:${worker.pid}) was sent SIGKILL! Perhaps out of memory?`);
     } else if (signal === 'SIGTERM' && !worker.retiring) {
       log.info(`Worker (pid:${worker.pid}) was sent SIGTERM!`);
     } else if (signal && !worker.retiring) {
@@ -302,9 +334,7 @@ export class Arbiter {
     }
 
     if (this.#state === 'running' && (code === ExitCode.WORKER_BOOT_ERROR || code === ExitCode.APP_LOAD_ERROR)) {
-      const reason = code === ExitCode.WORKER_BOOT_ERROR ? 'Worker failed to boot.' : 'App failed to load.';
-      log.error(`Shutting down: Master`);
-      log.error(`Reason: ${reason}`);
+      this.#haltReason = code === ExitCode.WORKER_BOOT_ERROR ? 'Worker failed to boot.' : 'App failed to load.';
       this.stop(false, code);
       return;
     }

@@ -397,7 +397,9 @@ function fail(error: unknown, req: IncomingMessage, res: ServerResponse, onError
   res.statusCode = 500;
   res.statusMessage = 'Internal Server Error';
   res.setHeader('content-type', 'text/plain; charset=utf-8');
-  res.end('Internal Server Error');
+  // Same answer as a failing Node listener gets (http-server.ts): the app's state is suspect.
+  res.shouldKeepAlive = false;
+  res.end('Internal Server Error\n');
 }
 
 /** True when the client went away before the response was fully written. */

@@ -23,6 +23,14 @@ export interface HttpServersOptions {
 
 /** Create a `node:http` server configured from the settings; worker classes with their own server use this too. */
 export function createConfiguredServer(settings: Settings, log: Logger, handler: RequestListener): Server {
+  // --keep-alive 0 means no keep-alive (Node's keepAliveTimeout 0 would mean "never time out").
+  const serve: RequestListener =
+    settings.keepAlive === 0
+      ? (req, res) => {
+          res.shouldKeepAlive = false;
+          return handler(req, res);
+        }
+      : handler;
   const server = createServer(
     {
       keepAliveTimeout: settings.keepAlive * 1000,
@@ -30,9 +38,21 @@ export function createConfiguredServer(settings: Settings, log: Logger, handler:
       requestTimeout: 0,
       noDelay: true,
     },
-    handler,
+    serve,
   );
+  // Node closes connections beyond maxConnections right after accepting them (it cannot leave
+  // them in the shared backlog for another worker); say so, at most once a second.
   server.maxConnections = settings.workerConnections;
+  let dropped = 0;
+  let lastReport = 0;
+  server.on('drop', () => {
+    dropped++;
+    const now = Date.now();
+    if (now - lastReport < 1000) return;
+    log.warning(`Worker connection limit (${settings.workerConnections}) reached: closed ${dropped} new connection(s)`);
+    lastReport = now;
+    dropped = 0;
+  });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => rejectRequest(error, socket, log));
   return server;
 }
@@ -90,7 +110,6 @@ export class HttpServers {
     this.#options = options;
     const app = guardListener(options.listener, options.log);
     const inFlight = this.#inFlight;
-    const noKeepAlive = options.settings.keepAlive === 0;
     const onRequest = options.onRequest;
     // One function per instance, not a closure per request: `this` is the response.
     const self = this;
@@ -101,7 +120,7 @@ export class HttpServers {
     const handler: RequestListener = (req, res) => {
       inFlight.add(res);
       res.once('close', onClose);
-      if (noKeepAlive || this.#draining) res.shouldKeepAlive = false;
+      if (this.#draining) res.shouldKeepAlive = false;
       onRequest?.(req);
       app(req, res);
     };

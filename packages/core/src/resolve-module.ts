@@ -8,6 +8,9 @@ import { dirname, join, resolve } from 'node:path';
  * back to `require.resolve` for what that does not cover.
  */
 
+/** The conditions Node's ESM resolver matches when kelpie imports a package. */
+const ACTIVE_CONDITIONS = new Set(['node', 'import', 'module-sync', 'default']);
+
 type ExportsValue = string | null | { [condition: string]: ExportsValue } | ExportsValue[];
 
 function pickTarget(value: ExportsValue | undefined): string | undefined {
@@ -16,11 +19,11 @@ function pickTarget(value: ExportsValue | undefined): string | undefined {
   const keys = Object.keys(value);
   // An exports map: { ".": … } – take the root entry.
   if (keys.some((k) => k.startsWith('.'))) return pickTarget(value['.']);
-  for (const condition of ['node', 'import', 'module', 'default']) {
-    if (condition in value) {
-      const found = pickTarget(value[condition]);
-      if (found) return found;
-    }
+  // Node's rule: the first key, in the map's own order, that names an active condition.
+  for (const [condition, target] of Object.entries(value)) {
+    if (!ACTIVE_CONDITIONS.has(condition)) continue;
+    const found = pickTarget(target);
+    if (found) return found;
   }
   return undefined;
 }

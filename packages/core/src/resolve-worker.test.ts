@@ -23,6 +23,9 @@ describe('workerCandidates', () => {
     expect(workerCandidates('@acme/kelpie-worker-x')).toEqual(['@acme/kelpie-worker-x']);
     expect(workerCandidates('kelpie-worker-y')).toEqual(['kelpie-worker-y']);
     expect(workerCandidates('./w.js')).toEqual(['./w.js']);
+    expect(workerCandidates('workers/mine.mjs')).toEqual(['workers/mine.mjs']);
+    expect(workerCandidates('@acme/foo')).toEqual(['@acme/kelpie-worker-foo', '@acme/foo']);
+    expect(workerCandidates('@acme')).toEqual(['@acme/kelpie-worker']);
   });
 });
 

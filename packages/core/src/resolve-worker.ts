@@ -20,10 +20,24 @@ export interface ResolvedWorker {
 /** Short names expand through this table, in order: `-k foo` tries each prefix. */
 export const WORKER_PREFIXES = ['@kelpie/worker-', 'kelpie-worker-'] as const;
 
-/** The package names a `-k` value may mean, in the order they are tried. */
+/** A `-k` value that names a file: relative or absolute, or ending in a script extension. */
+function isWorkerPath(name: string): boolean {
+  return isPathSpecifier(name) || /\.(c|m)?[jt]s$/.test(name);
+}
+
+/**
+ * The package names a `-k` value may mean, in the order they are tried: `foo` →
+ * `@kelpie/worker-foo`, `kelpie-worker-foo`; `@acme/foo` → `@acme/kelpie-worker-foo`,
+ * `@acme/foo`; `@acme` → `@acme/kelpie-worker`; full names as they are.
+ */
 export function workerCandidates(name: string): string[] {
-  if (isPathSpecifier(name)) return [name];
-  if (name.startsWith('@') || name.includes('/') || WORKER_PREFIXES.some((p) => name.startsWith(p))) return [name];
+  if (isWorkerPath(name)) return [name];
+  if (name.startsWith('@')) {
+    const [scope, rest] = name.split('/', 2) as [string, string | undefined];
+    if (!rest) return [`${scope}/kelpie-worker`];
+    return rest.startsWith('kelpie-worker') ? [name] : [`${scope}/kelpie-worker-${rest}`, name];
+  }
+  if (name.includes('/') || WORKER_PREFIXES.some((p) => name.startsWith(p))) return [name];
   return WORKER_PREFIXES.map((prefix) => prefix + name);
 }
 
@@ -85,18 +99,19 @@ export async function resolveWorker(request: string, searchFrom: readonly string
   const candidates = workerCandidates(name);
 
   let file: string | undefined;
-  if (isPathSpecifier(name)) {
+  if (isWorkerPath(name)) {
     file = resolveFile(name, searchFrom[0] ?? process.cwd()).file;
   } else {
-    outer: for (const candidate of candidates) {
-      for (const dir of searchFrom) {
+    // Every candidate in the user's project before any in kelpie's own install.
+    outer: for (const dir of searchFrom) {
+      for (const candidate of candidates) {
         file = resolvePackage(candidate, dir);
         if (file) break outer;
       }
     }
   }
   if (!file) {
-    const install = isPathSpecifier(name) ? '' : `\nInstall it with: npm install ${candidates[0]}`;
+    const install = isWorkerPath(name) ? '' : `\nInstall it with: npm install ${candidates[0]}`;
     throw new KelpieError(
       'KELPIE_ERR_WORKER_NOT_FOUND',
       `Worker class "${name}" not found.\nTried: ${candidates.join(', ')}\nSearched from: ${searchFrom.join(', ')}${install}`,

@@ -100,8 +100,10 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     log.error('Uncaught exception in worker; stopping gracefully', error);
     void stop(true, ExitCode.ERROR);
   });
+  // Fatal, as in Node's default, but the requests already in flight may still finish.
   process.on('unhandledRejection', (reason) => {
-    log.error('Unhandled promise rejection in worker', reason);
+    log.error('Unhandled promise rejection in worker; stopping gracefully', reason);
+    void stop(true, ExitCode.ERROR);
   });
 
   const beat = setInterval(() => send({ type: 'kelpie:heartbeat' }), heartbeatInterval(settings.timeout));

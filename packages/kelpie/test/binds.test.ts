@@ -116,4 +116,21 @@ describe('binds', () => {
       holder.close();
     }
   });
+
+  it('stops cleanly on TERM while still retrying an address in use', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const kp = await startKelpie(['-b', `127.0.0.1:${port}`, fixture('pid-app.js')], { waitFor: 'nothing' });
+      await kp.waitForLog(/Retrying in 1 second\./);
+      kp.signal('SIGTERM');
+      await kp.waitForLog(/Handling signal: term/);
+      const exit = await kp.exited(10_000);
+      expect(exit.signal).toBeNull();
+      expect(kp.log()).not.toMatch(/Booting worker/);
+    } finally {
+      holder.close();
+    }
+  });
 });

@@ -29,7 +29,7 @@ describe('boot and app-load errors stop the server with a distinct exit code', (
   it('a module without a usable export exits 4 and says what it found and what is accepted', async () => {
     const { exit, log } = await failing([fixture('no-app.js')]);
     expect(exit.code).toBe(4);
-    expect(log).toMatch(/exports no usable app \(looked for "default", then "app"\)/);
+    expect(log).toMatch(/exports no usable app \(looked for "default", "app", then "default.app"\)/);
     expect(log).toMatch(/answer: number; config: object with keys port/);
     expect(log).toMatch(/Accepted: a Node request listener/);
   });

@@ -93,4 +93,31 @@ describe('worker processes', () => {
     await kp.waitForLog(/\[WARNING\] Invalid request from ip=127\.0\.0\.1/);
     expect((await get(kp.url)).status).toBe(200);
   });
+
+  it('closes connections beyond --worker-connections and logs it', async () => {
+    const kp = await startKelpie(['-w', '1', '--worker-connections', '2', '--keep-alive', '30', fixture('pid-app.js')]);
+    const { connect } = await import('node:net');
+    const port = Number(new URL(kp.url).port);
+    const open = (): Promise<{ socket: import('node:net').Socket; reply: string }> =>
+      new Promise((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+        let reply = '';
+        socket.setEncoding('utf8').on('data', (chunk: string) => {
+          reply += chunk;
+          if (reply.includes('\r\n\r\n')) resolve({ socket, reply });
+        });
+        socket.on('close', () => resolve({ socket, reply }));
+        socket.on('error', () => {});
+      });
+    const first = await open();
+    const second = await open();
+    expect(first.reply).toMatch(/^HTTP\/1\.1 200/);
+    expect(second.reply).toMatch(/^HTTP\/1\.1 200/);
+    const third = await open();
+    expect(third.reply).toBe('');
+    await kp.waitForLog(/Worker connection limit \(2\) reached: closed 1 new connection/);
+    first.socket.destroy();
+    await waitUntil(async () => (await get(kp.url).catch(() => undefined))?.status === 200, { what: 'a free slot' });
+    second.socket.destroy();
+  });
 });
