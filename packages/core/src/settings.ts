@@ -148,6 +148,7 @@ export const settings = {
     defaultText: '1000',
     parse: integer(1),
     help: 'The maximum number of simultaneous connections per worker (async worker).',
+    doc: "Enforced with Node's `server.maxConnections`: a connection beyond the limit is accepted and closed at once (Node cannot leave it in the shared backlog for another worker), and the worker logs a warning at most once a second.",
   }),
   timeout: define<number>({
     section: 'Worker Processes',
