@@ -7,6 +7,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
+try {
+  execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+} catch (error) {
+  if (error.code === 'ENOENT') {
+    console.error('wrk is not installed: apt-get install wrk (Debian) and run again.');
+    process.exit(1);
+  }
+}
 const rounds = Number(process.argv[2] ?? 3);
 const seconds = Number(process.argv[3] ?? 10);
 const workers = Number(process.argv[4] ?? 2);

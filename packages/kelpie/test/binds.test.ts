@@ -102,26 +102,28 @@ describe('binds', () => {
     await new Promise((resolve) => child.once('exit', resolve));
   });
 
-  it('retries an address in use, then exits non-zero with a clear message', async () => {
+  /** Run `body` with a loopback port some other server holds. */
+  async function withPortInUse(body: (port: number) => Promise<void>): Promise<void> {
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
-    const port = (holder.address() as net.AddressInfo).port;
     try {
+      await body((holder.address() as net.AddressInfo).port);
+    } finally {
+      holder.close();
+    }
+  }
+
+  it('retries an address in use, then exits non-zero with a clear message', () =>
+    withPortInUse(async (port) => {
       const kp = await startKelpie(['-b', `127.0.0.1:${port}`, fixture('pid-app.js')], { waitFor: 'nothing' });
       const exit = await kp.exited(20_000);
       expect(exit.code).not.toBe(0);
       expect(kp.countLog(/Retrying in 1 second\./)).toBe(4);
       expect(kp.log()).toMatch(/address already in use \(tried 5 times\)/);
-    } finally {
-      holder.close();
-    }
-  });
+    }));
 
-  it('stops cleanly on TERM while still retrying an address in use', async () => {
-    const holder = net.createServer();
-    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
-    const port = (holder.address() as net.AddressInfo).port;
-    try {
+  it('stops cleanly on TERM while still retrying an address in use', () =>
+    withPortInUse(async (port) => {
       const kp = await startKelpie(['-b', `127.0.0.1:${port}`, fixture('pid-app.js')], { waitFor: 'nothing' });
       await kp.waitForLog(/Retrying in 1 second\./);
       kp.signal('SIGTERM');
@@ -129,8 +131,5 @@ describe('binds', () => {
       const exit = await kp.exited(10_000);
       expect(exit.signal).toBeNull();
       expect(kp.log()).not.toMatch(/Booting worker/);
-    } finally {
-      holder.close();
-    }
-  });
+    }));
 });
