@@ -1,4 +1,7 @@
-import { startKelpie, stopAll } from '@kelpie/testkit';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
 
@@ -71,5 +74,39 @@ describe('signals', () => {
     await kp.waitForLog(/Worker exiting[\s\S]*Worker exiting/, { from: before });
     expect(kp.countLog(/Booting worker with pid/)).toBe(4);
     expect((await get(kp.url)).status).toBe(200);
+  });
+
+  it('HUP serves freshly loaded app code without failing a request', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kelpie-hup-'));
+    const app = join(dir, 'app.cjs');
+    const version = (v: string) => `module.exports = (req, res) => res.end('${v}');\n`;
+    writeFileSync(app, version('v1'));
+    try {
+      const kp = await startKelpie(['-w', '2', app]);
+      expect((await get(kp.url)).body).toBe('v1');
+      writeFileSync(app, version('v2'));
+      kp.signal('SIGHUP');
+      const seen = new Set<string>();
+      const failures: unknown[] = [];
+      await waitUntil(
+        async () => {
+          await Promise.all(
+            Array.from({ length: 10 }, () =>
+              get(kp.url).then(
+                (reply) => seen.add(reply.body),
+                (error: unknown) => failures.push(error),
+              ),
+            ),
+          );
+          return kp.countLog(/Worker exiting/) >= 2 && (await get(kp.url)).body === 'v2';
+        },
+        { what: 'the new generation to serve v2' },
+      );
+      expect(failures).toEqual([]);
+      expect([...seen].every((body) => body === 'v1' || body === 'v2')).toBe(true);
+      for (let i = 0; i < 10; i++) expect((await get(kp.url)).body).toBe('v2');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
