@@ -119,7 +119,7 @@ export class HttpServers {
     }
     const handler: RequestListener = (req, res) => {
       inFlight.add(res);
-      res.once('close', onClose);
+      res.on('close', onClose);
       if (this.#draining) res.shouldKeepAlive = false;
       onRequest?.(req);
       app(req, res);

@@ -1,0 +1,46 @@
+// The node:cluster reference: a primary forks WORKERS workers, each serving BENCH_APP on PORT
+// (see serve-app.mjs). Node reads NODE_CLUSTER_SCHED_POLICY (rr or none) when node:cluster loads,
+// so the peer picks the policy through the environment. Prints one "ready" line once every
+// worker listens; SIGTERM stops the workers, then the primary.
+import cluster from 'node:cluster';
+import { appFromEnv, serveApp } from './serve-app.mjs';
+
+const { kind, port } = appFromEnv();
+
+if (cluster.isPrimary) {
+  const workers = Number(process.env.WORKERS ?? 1);
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new Error(`WORKERS must be a positive integer, got ${process.env.WORKERS}`);
+  }
+  const policy = cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'none';
+  let listening = 0;
+  let exited = 0;
+  let stopping = false;
+  let exitCode = 0;
+
+  const stop = (code) => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+  };
+
+  cluster.on('listening', () => {
+    if (++listening === workers) console.log(`ready: ${workers} worker(s), ${kind} app, scheduling ${policy}`);
+  });
+  // A worker dying under load would skew the numbers: stop everything rather than refork.
+  cluster.on('exit', (worker, code, signal) => {
+    if (!stopping) console.error(`worker ${worker.process.pid} exited (${signal ?? code}); stopping`);
+    stop(1);
+    if (++exited === workers) process.exit(exitCode);
+  });
+  process.on('SIGTERM', () => stop(0));
+  process.on('SIGINT', () => stop(0));
+
+  for (let i = 0; i < workers; i++) cluster.fork();
+} else {
+  serveApp(kind, port).catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,47 @@
+/**
+ * The node:cluster references: apps/cluster-server.mjs forks N workers that serve the scenario's
+ * app with node:http (plain, Express, Koa), or with @hono/node-server for the Hono app, under
+ * round-robin or OS (`none`) scheduling. The primary prints `ready:` once every worker listens.
+ */
+import { join } from 'node:path';
+import type { AppKind, Peer, PeerName } from '../types.js';
+import { appsDir } from './paths.js';
+import { startServer } from './spawn.js';
+import { assertSupports } from './supports.js';
+
+const READY_LINE = /^ready:/m;
+
+function clusterPeer(name: PeerName, label: string, policy: 'rr' | 'none', apps: AppKind[]): Peer {
+  return {
+    name,
+    label,
+    prepare: async () => undefined,
+    start: async ({ scenario, workers, port, env }) => {
+      assertSupports(name, scenario, { apps });
+      return startServer({
+        name,
+        command: process.execPath,
+        args: [join(appsDir, 'cluster-server.mjs')],
+        env: {
+          ...env,
+          PORT: String(port),
+          WORKERS: String(workers),
+          BENCH_APP: scenario.app,
+          NODE_CLUSTER_SCHED_POLICY: policy,
+        },
+        port,
+        scenario,
+        until: (server) => READY_LINE.test(server.output()),
+      });
+    },
+  };
+}
+
+const NODE_APPS: AppKind[] = ['plain', 'express', 'koa'];
+
+export const clusterRr = clusterPeer('cluster-rr', 'node:cluster (RR)', 'rr', NODE_APPS);
+export const clusterNone = clusterPeer('cluster-none', 'node:cluster (none)', 'none', NODE_APPS);
+export const honoClusterRr = clusterPeer('hono-cluster-rr', '@hono/node-server + node:cluster (RR)', 'rr', ['hono']);
+export const honoClusterNone = clusterPeer('hono-cluster-none', '@hono/node-server + node:cluster (none)', 'none', [
+  'hono',
+]);

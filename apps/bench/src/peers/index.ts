@@ -1,0 +1,19 @@
+/** Every peer by name; adding a peer is one file in this directory and one line here. */
+import type { Peer, PeerName } from '../types.js';
+import { clusterNone, clusterRr, honoClusterNone, honoClusterRr } from './cluster.js';
+import { gunicornGthread, gunicornSync } from './gunicorn.js';
+import { kelpie } from './kelpie.js';
+import { nginx } from './nginx.js';
+import { pm2 } from './pm2.js';
+
+export const peers: Record<PeerName, Peer> = {
+  kelpie,
+  'cluster-rr': clusterRr,
+  'cluster-none': clusterNone,
+  pm2,
+  'gunicorn-sync': gunicornSync,
+  'gunicorn-gthread': gunicornGthread,
+  nginx,
+  'hono-cluster-rr': honoClusterRr,
+  'hono-cluster-none': honoClusterNone,
+};

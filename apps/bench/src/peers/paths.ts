@@ -1,0 +1,48 @@
+/**
+ * Where the bench's app files and the peers' executables are. Paths are found from this module
+ * at run time, walking up to the @kelpie/bench package, so they hold both from src/ (tsx) and
+ * from the bundled dist/cli.js.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AppKind } from '../types.js';
+
+function findBenchRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (
+      existsSync(manifest) &&
+      (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === '@kelpie/bench'
+    ) {
+      return dir;
+    }
+    if (dirname(dir) === dir) throw new Error(`Cannot find the @kelpie/bench package above ${from}`);
+  }
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The bench package's root directory. */
+export const benchRoot = findBenchRoot(here);
+
+/** The plain-JS apps every side serves (and wsgi.py for Gunicorn). */
+export const appsDir = join(benchRoot, 'apps');
+
+const APP_FILES: Record<AppKind, string> = {
+  plain: 'handlers.mjs',
+  express: 'express.mjs',
+  koa: 'koa.mjs',
+  hono: 'hono.mjs',
+};
+
+/** The module whose default export is the app of this kind (what kelpie is given). */
+export function appFile(kind: AppKind): string {
+  return join(appsDir, APP_FILES[kind]);
+}
+
+/** A script shipped by a dependency of the bench, resolved the way Node would from this package. */
+export function packageFile(pkg: string, file: string): string {
+  return join(dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`)), file);
+}

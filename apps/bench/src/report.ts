@@ -1,0 +1,76 @@
+import { type BenchReport, type GroupResult, median, medianRps, roundRatios, type SideResult } from './results.js';
+
+const MB = 1024 * 1024;
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+
+function ratioCell(kelpie: SideResult | undefined, side: SideResult): string {
+  if (!kelpie || side.side === 'kelpie' || side.skipped) return '';
+  const ratios = roundRatios(kelpie, side);
+  if (!ratios.length) return '';
+  const overall = medianRps(kelpie) / medianRps(side);
+  return `${fmt(overall, 2)}x (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)})`;
+}
+
+function rows(group: GroupResult): string[][] {
+  const kelpie = group.sides.find((s) => s.side === 'kelpie');
+  return group.sides.map((side) => {
+    if (side.skipped) return [side.label, `skipped: ${side.skipped}`, '', '', '', '', '', ''];
+    const workerRss = side.rss.flatMap((r) => r.workers);
+    return [
+      side.label,
+      fmt(medianRps(side)),
+      fmt(median(side.rounds.map((r) => r.p50)), 2),
+      fmt(median(side.rounds.map((r) => r.p99)), 2),
+      String(side.rounds.reduce((sum, r) => sum + r.errors, 0)),
+      fmt(median(side.startupMs)),
+      workerRss.length ? fmt(median(workerRss) / MB, 1) : '-',
+      ratioCell(kelpie, side),
+    ];
+  });
+}
+
+function table(header: string[], body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+const HEADER = ['side', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'start ms', 'RSS/worker MB', 'kelpie/side (rounds)'];
+
+/** The terminal report. */
+export function formatReport(report: BenchReport): string {
+  const out: string[] = [];
+  const { load, machine } = report;
+  out.push(
+    `kelpie bench ${report.date}: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}`,
+    `load: ${load.tool}, ${load.threads} threads, ${load.seconds} s per run after ${load.warmupSeconds} s warm-up, ` +
+      `pipelining ${load.pipelining}, ${load.rounds} interleaved round(s); medians shown`,
+    '',
+  );
+  for (const group of report.groups) {
+    out.push(`${group.title}: ${group.workers} worker(s), ${group.connections} connections`);
+    out.push(table(HEADER, rows(group)), '');
+  }
+  if (report.memory) {
+    const { bareNode, kelpieArbiter, kelpieWorkers } = report.memory;
+    const worker = median(kelpieWorkers);
+    out.push(
+      `memory after load: bare node:http ${fmt(bareNode / MB, 1)} MB; kelpie arbiter ${fmt(kelpieArbiter / MB, 1)} MB, ` +
+        `worker ${fmt(worker / MB, 1)} MB (+${fmt((worker - bareNode) / MB, 1)} MB over bare node)`,
+    );
+  }
+  return out.join('\n');
+}
+
+/** The same tables in Markdown, for docs/benchmarks.md. */
+export function markdownTables(report: BenchReport): string {
+  const out: string[] = [];
+  for (const group of report.groups) {
+    out.push(`**${group.title}**, ${group.workers} worker(s), ${group.connections} connections`, '');
+    out.push(`| ${HEADER.join(' | ')} |`, `|${HEADER.map((_, i) => (i ? '---:' : '---')).join('|')}|`);
+    for (const row of rows(group)) out.push(`| ${row.join(' | ')} |`);
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,62 @@
+import type { PeerName } from './types.js';
+import type { LoadResult } from './wrk.js';
+
+/** What one run of the bench found, as written to results/<date>.json. */
+
+export type SideName = 'kelpie' | PeerName;
+
+export interface SideResult {
+  side: SideName;
+  label: string;
+  /** One entry per round, in round order. */
+  rounds: LoadResult[];
+  /** Milliseconds from spawn to the first 200 response, per round. */
+  startupMs: number[];
+  /** Resident memory after the round's load: the managing process and each serving process, in bytes. */
+  rss: { manager: number; workers: number[] }[];
+  /** Why this side did not run. */
+  skipped?: string;
+}
+
+export interface GroupResult {
+  scenario: string;
+  title: string;
+  workers: number;
+  connections: number;
+  sides: SideResult[];
+}
+
+export interface MemoryResult {
+  /** A bare node:http process serving the hello handler, after the same warm-up load. */
+  bareNode: number;
+  kelpieArbiter: number;
+  kelpieWorkers: number[];
+}
+
+export interface BenchReport {
+  date: string;
+  command: string;
+  machine: { cores: number; cpu: string; memoryGiB: number; node: string; kernel: string };
+  load: { tool: string; threads: number; seconds: number; warmupSeconds: number; rounds: number; pipelining: number };
+  cpuIterations: number;
+  groups: GroupResult[];
+  memory?: MemoryResult;
+}
+
+export const median = (values: number[]): number => {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (!sorted.length) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+/** kelpie's req/s over the side's, round by round (rounds are interleaved, so each pair shared conditions). */
+export function roundRatios(kelpie: SideResult, side: SideResult): number[] {
+  return side.rounds
+    .map((round, i) => (kelpie.rounds[i]?.rps ?? Number.NaN) / round.rps)
+    .filter((ratio) => Number.isFinite(ratio));
+}
+
+export function medianRps(side: SideResult): number {
+  return median(side.rounds.map((r) => r.rps));
+}

@@ -1,0 +1,66 @@
+/**
+ * The shapes the bench is built from. A scenario says what load to send and which sides to
+ * compare; a peer knows how to start one kind of server for a scenario. Adding a scenario is one
+ * entry in scenarios.ts; adding a peer is one file in peers/ and one line in peers/index.ts.
+ */
+
+export type AppKind = 'plain' | 'express' | 'koa' | 'hono';
+
+export type PeerName =
+  | 'kelpie'
+  | 'cluster-rr'
+  | 'cluster-none'
+  | 'pm2'
+  | 'gunicorn-sync'
+  | 'gunicorn-gthread'
+  | 'nginx'
+  | 'hono-cluster-rr'
+  | 'hono-cluster-none';
+
+export interface Scenario {
+  /** Short id used on the command line and in results: `hello`. */
+  name: string;
+  /** One line for tables and the chart. */
+  title: string;
+  /** Which app the servers run: the plain Node handler set, or a framework app. */
+  app: AppKind;
+  /** Request path every side serves for this scenario (`/hello`, `/json`, …). */
+  path: string;
+  method: 'GET' | 'POST';
+  /** Size of the POST body wrk sends, in bytes. */
+  bodyBytes?: number;
+  /** wrk connections. */
+  connections: number;
+  /** Sides compared with kelpie, in display order; kelpie is always measured. */
+  peers: PeerName[];
+  /** Worker counts to run it at. */
+  workers: number[];
+}
+
+export interface StartOptions {
+  scenario: Scenario;
+  workers: number;
+  /** Loopback port to listen on (127.0.0.1). */
+  port: number;
+  /** Extra environment for the server processes (e.g. BENCH_CPU_ITERATIONS). */
+  env: Record<string, string>;
+}
+
+export interface RunningServer {
+  /** The top process the peer started (arbiter, cluster primary, pm2 daemon, gunicorn master, nginx master). */
+  readonly pid: number;
+  /** Every process that serves or manages it right now (for RSS). */
+  pids(): number[];
+  /** Stop it and everything it started; resolves when they are gone. */
+  stop(): Promise<void>;
+}
+
+export interface Peer {
+  name: PeerName;
+  /** How it reads in tables: `node:cluster (RR)`. */
+  label: string;
+  /** Make the peer usable (may install a Debian package). Resolves with a reason to skip it, or undefined. */
+  prepare(): Promise<string | undefined>;
+  /** Start it for a scenario; resolves once it answers 200 on the scenario's path. */
+  start(options: StartOptions): Promise<RunningServer>;
+}

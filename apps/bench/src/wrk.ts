@@ -1,0 +1,86 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  threads: number;
+  seconds: number;
+  method: 'GET' | 'POST';
+  bodyBytes?: number;
+}
+
+export interface LoadResult {
+  rps: number;
+  requests: number;
+  /** Latency percentiles in milliseconds. */
+  p50: number;
+  p99: number;
+  /** Socket errors plus non-2xx responses. */
+  errors: number;
+}
+
+function toMs(value: string, unit: string): number {
+  const n = Number(value);
+  if (unit === 'us') return n / 1000;
+  if (unit === 's') return n * 1000;
+  if (unit === 'm') return n * 60_000;
+  return n;
+}
+
+/** Parse wrk's report (run with --latency). */
+export function parseWrk(output: string): LoadResult {
+  const percentile = (p: string) => {
+    const match = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(output);
+    return match ? toMs(match[1] as string, match[2] as string) : Number.NaN;
+  };
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const socketErrors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? Number.NaN),
+    requests: Number(/(\d+) requests in/.exec(output)?.[1] ?? 0),
+    p50: percentile('50'),
+    p99: percentile('99'),
+    errors: socketErrors + non2xx,
+  };
+}
+
+/** One bounded wrk run against a loopback URL. */
+export async function runWrk(options: LoadOptions): Promise<LoadResult> {
+  const host = new URL(options.url).hostname;
+  if (!/^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/.test(host)) throw new Error(`bench only loads loopback, not ${host}`);
+  const args = [
+    '-t',
+    String(Math.min(options.threads, options.connections)),
+    '-c',
+    String(options.connections),
+    '-d',
+    `${options.seconds}s`,
+    '--timeout',
+    '5s',
+    '--latency',
+  ];
+  let dir: string | undefined;
+  if (options.method === 'POST') {
+    dir = mkdtempSync(join(tmpdir(), 'kelpie-bench-wrk-'));
+    const script = join(dir, 'post.lua');
+    writeFileSync(
+      script,
+      `wrk.method = "POST"\nwrk.body = string.rep("x", ${options.bodyBytes ?? 0})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`,
+    );
+    args.push('-s', script);
+  }
+  args.push(options.url);
+  try {
+    const { stdout } = await run('wrk', args, { timeout: (options.seconds + 30) * 1000 });
+    return parseWrk(stdout);
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
