@@ -23,9 +23,9 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
   --scenario   only these scenarios (${scenarios.map((s) => s.name).join(', ')})
   --peers      only these peers (${Object.keys(peers).join(', ')})
   --workers    worker counts, overriding each scenario's own
-  --rounds     interleaved rounds per side (default 3)
-  --seconds    measured seconds per run (default 3)
-  --warmup     warm-up seconds before each measured run (default 1)
+  --rounds     rounds; in each, kelpie and each peer are loaded back to back (default 3)
+  --seconds    measured seconds per run (default 2)
+  --warmup     warm-up seconds for each server before its first measured run (default 1)
   --threads    wrk threads (default 2)
   --docs       also write docs/benchmarks.svg and docs/benchmarks-results.md
   --no-write   print only; write no results file`;
@@ -64,13 +64,13 @@ function calibrateCpu(targetMs = 5): number {
   return Math.max(1000, Math.round((probe * targetMs) / median(times)));
 }
 
-let running: RunningServer | undefined;
+const running = new Set<RunningServer>();
 let stopping = false;
 async function interrupt(signal: NodeJS.Signals): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.error(`\nbench: ${signal}: stopping the server under test…`);
-  await running?.stop().catch(() => {});
+  await Promise.all([...running].map((server) => server.stop().catch(() => {})));
   process.exit(130);
 }
 
@@ -96,7 +96,7 @@ async function main(): Promise<number> {
   }
   const quick = values.quick === true;
   const rounds = Number(values.rounds ?? (quick ? 1 : 3));
-  const seconds = Number(values.seconds ?? (quick ? 2 : 3));
+  const seconds = Number(values.seconds ?? 2);
   const warmup = Number(values.warmup ?? 1);
   const threads = Number(values.threads ?? 2);
   for (const [name, n] of Object.entries({ rounds, seconds, warmup, threads })) {
@@ -158,7 +158,7 @@ async function main(): Promise<number> {
     groups: [],
   };
   console.log(
-    `bench: wrk -t${threads}, ${seconds} s runs after ${warmup} s warm-up, ${rounds} interleaved round(s); ` +
+    `bench: wrk -t${threads}, ${seconds} s runs after ${warmup} s warm-up, ${rounds} round(s) of kelpie and each peer back to back; ` +
       `CPU scenario: ${cpuIterations} PBKDF2 iterations (~5 ms)`,
   );
 
@@ -181,21 +181,11 @@ async function main(): Promise<number> {
         ),
       };
       report.groups.push(group);
-      for (let round = 1; round <= rounds; round++) {
-        for (const side of group.sides) {
-          if (side.skipped) continue;
-          await measure(scenario, workers, side, { seconds, warmup, threads, env });
-          const last = side.rounds.at(-1);
-          console.log(
-            `${scenario.name} w${workers} round ${round}: ${side.label.padEnd(24)} ` +
-              `${last ? `${Math.round(last.rps)} req/s, errors ${last.errors}` : 'failed'}`,
-          );
-        }
-      }
+      await runGroup(scenario, workers, group, { rounds, seconds, warmup, threads, env });
     }
   }
 
-  report.memory = await measureMemory(report, { seconds, warmup, threads });
+  report.memory = await measureMemory({ rounds, seconds, warmup, threads });
   console.log(`\n${formatReport(report)}`);
   if (!values['no-write']) {
     mkdirSync(resultsDir, { recursive: true });
@@ -215,72 +205,114 @@ async function main(): Promise<number> {
 }
 
 interface RunOptions {
+  rounds: number;
   seconds: number;
   warmup: number;
   threads: number;
   env?: Record<string, string>;
 }
 
-/** One side, one round: start it, warm up, measure, sample memory, stop it. */
-async function measure(scenario: Scenario, workers: number, side: SideResult, options: RunOptions): Promise<void> {
-  const port = await freePort();
-  const started = performance.now();
+/**
+ * One scenario at one worker count. Every side is started once (timed to its first 200) and warmed
+ * up; then, round after round, kelpie and each peer are loaded back to back, so whatever the shared
+ * machine is doing at that moment weighs on both halves of each ratio. Idle sides wait on their
+ * own ports meanwhile. Memory is sampled after the load, then everything is stopped.
+ */
+async function runGroup(scenario: Scenario, workers: number, group: GroupResult, options: RunOptions): Promise<void> {
+  const servers = new Map<SideResult, { server: RunningServer; url: string }>();
   try {
-    running = await peers[side.side].start({ scenario, workers, port, env: options.env ?? {} });
-  } catch (error) {
-    side.skipped = `failed to start: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
-    return;
-  }
-  side.startupMs.push(performance.now() - started);
-  const server = running;
-  try {
-    const load = {
-      url: `http://127.0.0.1:${port}${scenario.path}`,
-      connections: scenario.connections,
-      threads: options.threads,
-      method: scenario.method,
-      ...(scenario.bodyBytes ? { bodyBytes: scenario.bodyBytes } : {}),
-    };
-    if (options.warmup > 0) await runWrk({ ...load, seconds: options.warmup });
-    side.rounds.push(await runWrk({ ...load, seconds: options.seconds }));
-    const pids = server.pids();
-    side.rss.push({
-      manager: rssOf(server.pid),
-      workers: pids.filter((pid) => pid !== server.pid).map(rssOf),
-    });
+    for (const side of group.sides) {
+      if (side.skipped) continue;
+      const port = await freePort();
+      const started = performance.now();
+      try {
+        const server = await peers[side.side].start({ scenario, workers, port, env: options.env ?? {} });
+        running.add(server);
+        side.startupMs.push(performance.now() - started);
+        servers.set(side, { server, url: `http://127.0.0.1:${port}${scenario.path}` });
+      } catch (error) {
+        side.skipped = `failed to start: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+      }
+    }
+    const load = (url: string, seconds: number) =>
+      runWrk({
+        url,
+        seconds,
+        connections: scenario.connections,
+        threads: options.threads,
+        method: scenario.method,
+        ...(scenario.bodyBytes ? { bodyBytes: scenario.bodyBytes } : {}),
+      });
+    if (options.warmup > 0) for (const { url } of servers.values()) await load(url, options.warmup);
+    const kelpieSide = group.sides[0] as SideResult;
+    const kelpie = servers.get(kelpieSide);
+    if (!kelpie) return;
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const [side, { url }] of servers) {
+        if (side === kelpieSide) continue;
+        const mine = await load(kelpie.url, options.seconds);
+        const theirs = await load(url, options.seconds);
+        kelpieSide.rounds.push(mine);
+        side.kelpieRounds = [...(side.kelpieRounds ?? []), mine];
+        side.rounds.push(theirs);
+        console.log(
+          `${scenario.name} w${workers} round ${round}: kelpie ${Math.round(mine.rps)} req/s, ` +
+            `${side.label} ${Math.round(theirs.rps)} req/s (errors ${mine.errors}/${theirs.errors})`,
+        );
+      }
+    }
+    for (const [side, { server }] of servers) {
+      side.rss.push({
+        manager: rssOf(server.pid),
+        workers: server
+          .pids()
+          .filter((pid) => pid !== server.pid)
+          .map(rssOf),
+      });
+    }
   } finally {
-    await server.stop();
-    running = undefined;
+    for (const { server } of servers.values()) {
+      await server.stop();
+      running.delete(server);
+    }
   }
 }
 
-/** A bare node:http process under the same hello load, next to kelpie's arbiter and workers. */
-async function measureMemory(report: BenchReport, options: RunOptions): Promise<BenchReport['memory']> {
+/**
+ * Memory: a bare node:http process and a fresh `kelpie -w 2`, both serving the hello handler,
+ * each given the same warm-up and measured load, then sampled. (The groups' own RSS figures come
+ * after unequal amounts of load, so they are not used for this comparison.)
+ */
+async function measureMemory(options: RunOptions): Promise<BenchReport['memory']> {
+  const hello = scenarios.find((s) => s.name === 'hello') as Scenario;
+  const loadAndSample = async (url: string, pids: () => number[]) => {
+    const load = { url, connections: hello.connections, threads: options.threads, method: 'GET' as const };
+    if (options.warmup > 0) await runWrk({ ...load, seconds: options.warmup });
+    await runWrk({ ...load, seconds: options.seconds });
+    return pids().map(rssOf);
+  };
   const port = await freePort();
-  const child = spawn(process.execPath, [`${appsDir}bare-node.mjs`], {
+  const bare = spawn(process.execPath, [`${appsDir}bare-node.mjs`], {
     env: { ...process.env, PORT: String(port) },
     stdio: 'ignore',
   });
+  let bareNode: number;
   try {
     await waitForHttp(`http://127.0.0.1:${port}/hello`, { timeoutMs: 10_000 });
-    const load = {
-      url: `http://127.0.0.1:${port}/hello`,
-      connections: 100,
-      threads: options.threads,
-      method: 'GET' as const,
-    };
-    if (options.warmup > 0) await runWrk({ ...load, seconds: options.warmup });
-    await runWrk({ ...load, seconds: options.seconds });
-    const bareNode = rssOf(child.pid as number);
-    const hello = report.groups.find((g) => g.scenario === 'hello')?.sides.find((s) => s.side === 'kelpie');
-    if (!hello?.rss.length) return undefined;
-    return {
-      bareNode,
-      kelpieArbiter: median(hello.rss.map((r) => r.manager)),
-      kelpieWorkers: hello.rss.flatMap((r) => r.workers),
-    };
+    [bareNode = 0] = await loadAndSample(`http://127.0.0.1:${port}/hello`, () => [bare.pid as number]);
   } finally {
-    await stopTree(child.pid as number);
+    await stopTree(bare.pid as number);
+  }
+  const kelpiePort = await freePort();
+  const kelpie = await peers.kelpie.start({ scenario: hello, workers: 2, port: kelpiePort, env: {} });
+  running.add(kelpie);
+  try {
+    const workers = kelpie.pids().filter((pid) => pid !== kelpie.pid);
+    const sizes = await loadAndSample(`http://127.0.0.1:${kelpiePort}/hello`, () => [kelpie.pid, ...workers]);
+    return { bareNode, kelpieArbiter: sizes[0] ?? 0, kelpieWorkers: sizes.slice(1) };
+  } finally {
+    await kelpie.stop();
+    running.delete(kelpie);
   }
 }
 
@@ -288,7 +320,7 @@ main().then(
   (code) => process.exit(code),
   (error) => {
     console.error('bench:', error);
-    void running?.stop();
+    for (const server of running) void server.stop();
     process.exit(1);
   },
 );

@@ -1,18 +1,24 @@
-import { type BenchReport, type GroupResult, median, medianRps, roundRatios, type SideResult } from './results.js';
+import {
+  type BenchReport,
+  type GroupResult,
+  median,
+  medianRps,
+  pairedRatio,
+  roundRatios,
+  type SideResult,
+} from './results.js';
 
 const MB = 1024 * 1024;
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
-function ratioCell(kelpie: SideResult | undefined, side: SideResult): string {
-  if (!kelpie || side.side === 'kelpie' || side.skipped) return '';
-  const ratios = roundRatios(kelpie, side);
+function ratioCell(side: SideResult): string {
+  if (side.side === 'kelpie' || side.skipped) return '';
+  const ratios = roundRatios(side);
   if (!ratios.length) return '';
-  const overall = medianRps(kelpie) / medianRps(side);
-  return `${fmt(overall, 2)}x (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)})`;
+  return `${fmt(pairedRatio(side), 2)}x (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)})`;
 }
 
 function rows(group: GroupResult): string[][] {
-  const kelpie = group.sides.find((s) => s.side === 'kelpie');
   return group.sides.map((side) => {
     if (side.skipped) return [side.label, `skipped: ${side.skipped}`, '', '', '', '', '', ''];
     const workerRss = side.rss.flatMap((r) => r.workers);
@@ -24,7 +30,7 @@ function rows(group: GroupResult): string[][] {
       String(side.rounds.reduce((sum, r) => sum + r.errors, 0)),
       fmt(median(side.startupMs)),
       workerRss.length ? fmt(median(workerRss) / MB, 1) : '-',
-      ratioCell(kelpie, side),
+      ratioCell(side),
     ];
   });
 }
@@ -45,7 +51,7 @@ export function formatReport(report: BenchReport): string {
   out.push(
     `kelpie bench ${report.date}: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}`,
     `load: ${load.tool}, ${load.threads} threads, ${load.seconds} s per run after ${load.warmupSeconds} s warm-up, ` +
-      `pipelining ${load.pipelining}, ${load.rounds} interleaved round(s); medians shown`,
+      `pipelining ${load.pipelining}, ${load.rounds} round(s) of kelpie and each peer back to back; medians shown`,
     '',
   );
   for (const group of report.groups) {

@@ -8,8 +8,10 @@ export type SideName = 'kelpie' | PeerName;
 export interface SideResult {
   side: SideName;
   label: string;
-  /** One entry per round, in round order. */
+  /** Measured runs in order: for a peer one per round; for kelpie one per peer per round. */
   rounds: LoadResult[];
+  /** For a peer: the kelpie run made right before each of its own, paired by index. */
+  kelpieRounds?: LoadResult[];
   /** Milliseconds from spawn to the first 200 response, per round. */
   startupMs: number[];
   /** Resident memory after the round's load: the managing process and each serving process, in bytes. */
@@ -50,11 +52,16 @@ export const median = (values: number[]): number => {
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 };
 
-/** kelpie's req/s over the side's, round by round (rounds are interleaved, so each pair shared conditions). */
-export function roundRatios(kelpie: SideResult, side: SideResult): number[] {
+/** kelpie's req/s over the peer's, run pair by run pair (each pair ran back to back). */
+export function roundRatios(side: SideResult): number[] {
   return side.rounds
-    .map((round, i) => (kelpie.rounds[i]?.rps ?? Number.NaN) / round.rps)
+    .map((round, i) => (side.kelpieRounds?.[i]?.rps ?? Number.NaN) / round.rps)
     .filter((ratio) => Number.isFinite(ratio));
+}
+
+/** kelpie's median over the peer's median, from the paired runs only. */
+export function pairedRatio(side: SideResult): number {
+  return median((side.kelpieRounds ?? []).map((r) => r.rps)) / medianRps(side);
 }
 
 export function medianRps(side: SideResult): number {

@@ -24,7 +24,7 @@ export const scenarios: Scenario[] = [
     path: '/json',
     method: 'GET',
     connections: 100,
-    peers: [...NODE_PEERS, 'gunicorn-gthread'],
+    peers: ['cluster-rr', 'cluster-none', 'gunicorn-gthread'],
     workers: [2],
   },
   {
@@ -35,7 +35,7 @@ export const scenarios: Scenario[] = [
     method: 'POST',
     bodyBytes: 10 * 1024,
     connections: 100,
-    peers: [...NODE_PEERS, 'gunicorn-gthread'],
+    peers: ['cluster-rr', 'cluster-none', 'gunicorn-gthread'],
     workers: [2],
   },
   {
@@ -45,7 +45,7 @@ export const scenarios: Scenario[] = [
     path: '/slow',
     method: 'GET',
     connections: 256,
-    peers: [...NODE_PEERS, 'gunicorn-gthread'],
+    peers: ['cluster-rr', 'cluster-none', 'gunicorn-gthread'],
     workers: [2],
   },
   {
@@ -55,7 +55,7 @@ export const scenarios: Scenario[] = [
     path: '/cpu',
     method: 'GET',
     connections: 16,
-    peers: [...NODE_PEERS, 'gunicorn-gthread'],
+    peers: ['cluster-rr', 'cluster-none', 'gunicorn-gthread'],
     workers: [2],
   },
   {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
+import { type HeadersInput, installLightResponse, type SimpleResponse, simpleParts } from './light-response.js';
 
 export type FetchHandler = (request: Request, ...rest: unknown[]) => Response | Promise<Response>;
 
@@ -12,6 +13,11 @@ export interface FetchBridgeOptions {
   onError?: (error: unknown, req: IncomingMessage) => void;
   /** Scheme used to build `request.url`; default 'http'. */
   scheme?: (req: IncomingMessage) => 'http' | 'https';
+  /**
+   * Replace the global Response with a lighter one (light-response.ts) so simple responses are
+   * written without building a body stream. Default true.
+   */
+  lightResponse?: boolean;
 }
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -34,6 +40,7 @@ const noop = (): void => {};
 export function createFetchListener(handler: FetchHandler, options: FetchBridgeOptions = {}): Listener {
   const onError = options.onError ?? logToStderr;
   const scheme = options.scheme;
+  if (options.lightResponse !== false) installLightResponse();
   return (req, res) => {
     const request = new LazyRequest(req, res, scheme) as unknown as Request;
     let result: unknown;
@@ -271,6 +278,11 @@ function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
 
 function respond(value: unknown, req: IncomingMessage, res: ServerResponse, onError: ErrorReporter): void {
   try {
+    const simple = typeof value === 'object' && value !== null ? simpleParts(value) : undefined;
+    if (simple) {
+      if (!clientGone(req, res)) writeSimple(simple, req, res);
+      return;
+    }
     // Response.error() has status 0 and cannot be put on the wire.
     if (!(value instanceof Response) || value.type === 'error') {
       throw new TypeError(`The fetch handler must return a Response, got ${describe(value)}`);
@@ -306,6 +318,50 @@ function applyHead(res: ServerResponse, response: Response): void {
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+}
+
+const TEXT_PLAIN = 'text/plain;charset=UTF-8';
+
+function hasContentType(headers: HeadersInput): boolean {
+  if (headers === undefined) return false;
+  if (headers instanceof Headers) return headers.has('content-type');
+  if (Array.isArray(headers)) return headers.some(([name]) => name?.toLowerCase() === 'content-type');
+  return Object.keys(headers).some((name) => name.toLowerCase() === 'content-type');
+}
+
+/** A LightResponse with a string or bytes body: one writeHead() and one end(), no stream. */
+function writeSimple(response: SimpleResponse, req: IncomingMessage, res: ServerResponse): void {
+  const { headers, body } = response;
+  if (response.statusText !== '') res.statusMessage = response.statusText;
+  const length = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  if (
+    headers === undefined ||
+    (typeof headers === 'object' && !(headers instanceof Headers) && !Array.isArray(headers))
+  ) {
+    // The common case (Hono's c.json, c.text): a plain header object, sent in one writeHead call.
+    const head: Record<string, string | number> = { ...(headers as Record<string, string> | undefined) };
+    if (typeof body === 'string' && !hasContentType(headers)) head['content-type'] = TEXT_PLAIN;
+    if (!hasContentLength(head) && body !== null) head['content-length'] = length;
+    res.writeHead(response.status, head);
+  } else {
+    res.statusCode = response.status;
+    if (headers instanceof Headers) {
+      headers.forEach((value, name) => {
+        if (name !== 'set-cookie') res.setHeader(name, value);
+      });
+      const cookies = headers.getSetCookie();
+      if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+    } else {
+      for (const [name, value] of headers) res.appendHeader(name as string, value as string);
+    }
+    if (typeof body === 'string' && !hasContentType(headers)) res.setHeader('content-type', TEXT_PLAIN);
+  }
+  if (body === null || req.method === 'HEAD') res.end();
+  else res.end(body);
+}
+
+function hasContentLength(head: Record<string, unknown>): boolean {
+  return Object.keys(head).some((name) => name.length === 14 && name.toLowerCase() === 'content-length');
 }
 
 const PENDING = Symbol('pending');
