@@ -214,8 +214,9 @@ interface RunOptions {
 
 /**
  * One scenario at one worker count. Every side is started once (timed to its first 200) and warmed
- * up; then, round after round, kelpie and each peer are loaded back to back, so whatever the shared
- * machine is doing at that moment weighs on both halves of each ratio. Idle sides wait on their
+ * up; then, round after round, kelpie and each peer are loaded back to back (kelpie first in odd
+ * rounds, second in even ones), so whatever the shared machine is doing at that moment weighs on
+ * both halves of each ratio. Idle sides wait on their
  * own ports meanwhile. Memory is sampled after the load, then everything is stopped.
  */
 async function runGroup(scenario: Scenario, workers: number, group: GroupResult, options: RunOptions): Promise<void> {
@@ -250,8 +251,11 @@ async function runGroup(scenario: Scenario, workers: number, group: GroupResult,
     for (let round = 1; round <= options.rounds; round++) {
       for (const [side, { url }] of servers) {
         if (side === kelpieSide) continue;
-        const mine = await load(kelpie.url, options.seconds);
-        const theirs = await load(url, options.seconds);
+        // Alternate which of the pair goes first, so neither side always gets the warmer slot.
+        const kelpieFirst = round % 2 === 1;
+        const first = await load(kelpieFirst ? kelpie.url : url, options.seconds);
+        const second = await load(kelpieFirst ? url : kelpie.url, options.seconds);
+        const [mine, theirs] = kelpieFirst ? [first, second] : [second, first];
         kelpieSide.rounds.push(mine);
         side.kelpieRounds = [...(side.kelpieRounds ?? []), mine];
         side.rounds.push(theirs);

@@ -42,7 +42,19 @@ function table(header: string[], body: string[][]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-const HEADER = ['side', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'start ms', 'RSS/worker MB', 'kelpie/side (rounds)'];
+const RSS_NOTE =
+  "* RSS/worker is sampled after each side's rounds; kelpie runs once per peer, so it has served more. " +
+  'The memory line compares equal loads.';
+
+function memoryLine({ bareNode, kelpieArbiter, kelpieWorkers }: NonNullable<BenchReport['memory']>): string {
+  const worker = median(kelpieWorkers);
+  return (
+    `memory after the same hello load: bare node:http ${fmt(bareNode / MB, 1)} MB; kelpie arbiter ` +
+    `${fmt(kelpieArbiter / MB, 1)} MB, worker ${fmt(worker / MB, 1)} MB (+${fmt((worker - bareNode) / MB, 1)} MB over bare node)`
+  );
+}
+
+const HEADER = ['side', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'start ms', 'RSS/worker MB*', 'kelpie/side (rounds)'];
 
 /** The terminal report. */
 export function formatReport(report: BenchReport): string {
@@ -58,14 +70,8 @@ export function formatReport(report: BenchReport): string {
     out.push(`${group.title}: ${group.workers} worker(s), ${group.connections} connections`);
     out.push(table(HEADER, rows(group)), '');
   }
-  if (report.memory) {
-    const { bareNode, kelpieArbiter, kelpieWorkers } = report.memory;
-    const worker = median(kelpieWorkers);
-    out.push(
-      `memory after load: bare node:http ${fmt(bareNode / MB, 1)} MB; kelpie arbiter ${fmt(kelpieArbiter / MB, 1)} MB, ` +
-        `worker ${fmt(worker / MB, 1)} MB (+${fmt((worker - bareNode) / MB, 1)} MB over bare node)`,
-    );
-  }
+  out.push(RSS_NOTE);
+  if (report.memory) out.push(memoryLine(report.memory));
   return out.join('\n');
 }
 
@@ -78,5 +84,7 @@ export function markdownTables(report: BenchReport): string {
     for (const row of rows(group)) out.push(`| ${row.join(' | ')} |`);
     out.push('');
   }
-  return out.join('\n');
+  out.push(RSS_NOTE);
+  if (report.memory) out.push('', memoryLine(report.memory));
+  return `${out.join('\n')}\n`;
 }
