@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { pbkdf2Sync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { arch, availableParallelism, cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,7 @@ import type { PeerName, RunningServer, Scenario } from './types.js';
 import { runWrk } from './wrk.js';
 
 const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--workers 1,2] [--rounds N]
-                  [--seconds N] [--warmup N] [--threads N] [--docs] [--no-write]
+                  [--seconds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
 
   --quick      smoke run: hello, 2 workers, kelpie vs node:cluster, 1 round of 2 s (under 90 s)
   --scenario   only these scenarios (${scenarios.map((s) => s.name).join(', ')})
@@ -28,6 +28,7 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
   --warmup     warm-up seconds for each server before its first measured run (default 1)
   --threads    wrk threads (default 2)
   --docs       also write docs/benchmarks.svg and docs/benchmarks-results.md
+  --render F   only rewrite those two docs from a saved results file F
   --no-write   print only; write no results file`;
 
 const appsDir = fileURLToPath(new URL('../apps/', import.meta.url));
@@ -86,12 +87,17 @@ async function main(): Promise<number> {
       warmup: { type: 'string' },
       threads: { type: 'string' },
       docs: { type: 'boolean' },
+      render: { type: 'string' },
       'no-write': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
     console.log(USAGE);
+    return 0;
+  }
+  if (values.render) {
+    writeDocs(JSON.parse(readFileSync(values.render, 'utf8')) as BenchReport);
     return 0;
   }
   const quick = values.quick === true;
@@ -193,15 +199,18 @@ async function main(): Promise<number> {
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`\nbench: wrote ${file}`);
   }
-  if (values.docs) {
-    writeFileSync(`${docsDir}benchmarks.svg`, chartSvg(report));
-    writeFileSync(
-      `${docsDir}benchmarks-results.md`,
-      `<!-- Written by \`${report.command}\` on ${report.date}; see benchmarks.md. -->\n\n${markdownTables(report)}`,
-    );
-    console.log(`bench: wrote ${docsDir}benchmarks.svg and benchmarks-results.md`);
-  }
+  if (values.docs) writeDocs(report);
   return 0;
+}
+
+/** docs/benchmarks.svg and docs/benchmarks-results.md from a report. */
+function writeDocs(report: BenchReport): void {
+  writeFileSync(`${docsDir}benchmarks.svg`, chartSvg(report));
+  writeFileSync(
+    `${docsDir}benchmarks-results.md`,
+    `<!-- Written by \`${report.command}\` on ${report.date}; see benchmarks.md. -->\n\n${markdownTables(report)}`,
+  );
+  console.log(`bench: wrote ${docsDir}benchmarks.svg and benchmarks-results.md`);
 }
 
 interface RunOptions {

@@ -43,7 +43,7 @@ function table(header: string[], body: string[][]): string {
 }
 
 const RSS_NOTE =
-  "* RSS/worker is sampled after each side's rounds; kelpie runs once per peer, so it has served more. " +
+  "RSS/worker MB* is sampled after each side's rounds; kelpie runs once per peer, so it has served more. " +
   'The memory line compares equal loads.';
 
 function memoryLine({ bareNode, kelpieArbiter, kelpieWorkers }: NonNullable<BenchReport['memory']>): string {

@@ -9,7 +9,7 @@ import { type BenchReport, medianRps } from './results.js';
 
 const ROW = 18;
 const GAP = 14;
-const LABEL = 190;
+const LABEL = 270;
 const BAR = 420;
 const WIDTH = LABEL + BAR + 110;
 
@@ -42,7 +42,8 @@ export function chartSvg(report: BenchReport): string {
   const { machine, load } = report;
   const caption = `${report.date} · ${machine.cores} cores · Node ${machine.node} · ${load.tool}, ${load.seconds} s × ${load.rounds} rounds, median req/s`;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${y}" viewBox="0 0 ${WIDTH} ${y}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="title" width="${WIDTH}" height="${y}" viewBox="0 0 ${WIDTH} ${y}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<title id="title">kelpie and its peers: median requests per second per scenario (${escapeXml(caption)})</title>`,
     '<style>.group{font-weight:600}.label{text-anchor:end;fill:#333}.value{fill:#333}.kelpie{fill:#1f7a6d}.peer{fill:#b8c4cc}.caption{fill:#666;font-size:11px}</style>',
     '<rect width="100%" height="100%" fill="#fff"/>',
     `<text x="8" y="18" class="caption">${escapeXml(caption)}</text>`,
