@@ -103,33 +103,37 @@ export function guardListener(listener: RequestListener, log: Logger): RequestLi
 export class HttpServers {
   readonly servers: Server[];
   readonly #options: HttpServersOptions;
-  readonly #inFlight = new Set<ServerResponse>();
+  /** Open connections, tracked per connection rather than per request to keep requests cheap. */
+  readonly #sockets = new Set<Socket>();
   #draining = false;
 
   constructor(options: HttpServersOptions) {
     this.#options = options;
     const app = guardListener(options.listener, options.log);
-    const inFlight = this.#inFlight;
     const onRequest = options.onRequest;
-    // One function per instance, not a closure per request: `this` is the response.
-    const self = this;
-    function onClose(this: ServerResponse): void {
-      inFlight.delete(this);
-      if (self.#draining) setImmediate(() => self.#closeIdle());
+    const sockets = this.#sockets;
+    function forget(this: Socket): void {
+      sockets.delete(this);
     }
+    const onConnection = (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', forget);
+    };
     const handler: RequestListener = (req, res) => {
-      inFlight.add(res);
-      res.on('close', onClose);
       if (this.#draining) res.shouldKeepAlive = false;
       onRequest?.(req);
       app(req, res);
     };
-    this.servers = options.listeners.map(() => createConfiguredServer(options.settings, options.log, handler));
+    this.servers = options.listeners.map(() => {
+      const server = createConfiguredServer(options.settings, options.log, handler);
+      server.on('connection', onConnection);
+      return server;
+    });
   }
 
-  /** Requests being handled right now. */
-  get inFlight(): number {
-    return this.#inFlight.size;
+  /** Connections open right now. */
+  get connections(): number {
+    return this.#sockets.size;
   }
 
   /** Listen on every inherited socket. */
@@ -160,7 +164,14 @@ export class HttpServers {
    */
   async drain(): Promise<void> {
     this.#draining = true;
-    for (const res of this.#inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+    const closeIdle = () => setImmediate(() => this.#closeIdle());
+    for (const socket of this.#sockets) {
+      // The response a connection is writing: Node's own field, also used by shutdown libraries.
+      const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (!res) continue;
+      if (!res.headersSent) res.shouldKeepAlive = false;
+      else res.once('close', closeIdle);
+    }
     await Promise.all(
       this.servers.map(
         (server) =>

@@ -26,6 +26,31 @@ describe('signals', () => {
     expect(kp.log()).toMatch(/Shutting down: Master/);
   });
 
+  it('TERM during a streamed keep-alive response: it completes, then the idle connection closes', async () => {
+    const kp = await startKelpie(['-w', '1', '--keep-alive', '30', '--graceful-timeout', '20', fixture('pid-app.js')]);
+    const { request } = await import('node:http');
+    const { Agent } = await import('node:http');
+    const agent = new Agent({ keepAlive: true });
+    const body = new Promise<string>((resolve, reject) => {
+      const req = request(`${kp.url}/stream?ms=800`, { agent }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          text += chunk;
+          if (text === 'start\n') kp.signal('SIGTERM');
+        });
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(await body).toBe('start\nend\n');
+    const ended = Date.now();
+    expect(await kp.exited()).toEqual({ code: 0, signal: null });
+    // Not held open until --keep-alive (30 s) or --graceful-timeout (20 s).
+    expect(Date.now() - ended).toBeLessThan(5000);
+    agent.destroy();
+  });
+
   it('stops accepting new connections once TERM arrives', async () => {
     const kp = await startKelpie(['-w', '1', fixture('pid-app.js')]);
     const slow = get(`${kp.url}/sleep?ms=800`);
