@@ -88,11 +88,6 @@ export class Arbiter {
     });
   }
 
-  /** Worker pids, oldest first. */
-  get pids(): number[] {
-    return [...this.#workers.values()].sort((a, b) => a.age - b.age).map((w) => w.pid);
-  }
-
   /** Start, then resolve with the exit status once the arbiter has stopped. */
   async run(): Promise<number> {
     const log = this.#log;

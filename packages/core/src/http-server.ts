@@ -60,7 +60,6 @@ export function createConfiguredServer(settings: Settings, log: Logger, handler:
 const CLIENT_ERROR_STATUS: Record<string, number> = {
   HPE_HEADER_OVERFLOW: 431,
   ERR_HTTP_REQUEST_TIMEOUT: 408,
-  HPE_INVALID_TRANSFER_ENCODING: 400,
 };
 
 /** A request the parser refused: answer 4xx with the reason, log a warning, close. The worker serves on. */

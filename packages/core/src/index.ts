@@ -23,7 +23,6 @@ export { type ResolvedWorker, resolveWorker, WORKER_PREFIXES, workerCandidates }
 export {
   defaultSettings,
   type Env,
-  flagOf,
   LOG_LEVELS,
   type LogLevel,
   type SettingDef,

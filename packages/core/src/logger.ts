@@ -1,4 +1,4 @@
-import { LOG_LEVELS, type LogLevel } from './settings.js';
+import type { LogLevel } from './settings.js';
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
 const LABEL: Record<LogLevel, string> = {
@@ -32,20 +32,12 @@ export interface LogSink {
  * single write so lines from the arbiter and its workers, which share stderr, never interleave.
  */
 export class Logger {
-  #rank: number;
+  readonly #rank: number;
   readonly #sink: LogSink;
 
   constructor(level: LogLevel = 'info', sink: LogSink = process.stderr) {
     this.#rank = RANK[level];
     this.#sink = sink;
-  }
-
-  setLevel(level: LogLevel): void {
-    this.#rank = RANK[level];
-  }
-
-  isEnabled(level: LogLevel): boolean {
-    return RANK[level] >= this.#rank;
   }
 
   log(level: LogLevel, message: string, error?: unknown): void {
@@ -79,5 +71,3 @@ export function describeError(error: unknown): string {
   if (error.cause !== undefined) text += `\nCaused by: ${describeError(error.cause)}`;
   return text;
 }
-
-export { LOG_LEVELS };

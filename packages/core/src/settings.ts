@@ -234,9 +234,3 @@ export function defaultSettings(env: Env = process.env): Settings {
   }
   return out as Settings;
 }
-
-/** The primary flag of a setting, as errors and docs name it. */
-export function flagOf(name: SettingName): string {
-  const flags = settings[name].flags;
-  return flags.find((f) => f.startsWith('--')) ?? flags[0] ?? name;
-}
