@@ -8,6 +8,7 @@ export type AppKind = 'plain' | 'express' | 'koa' | 'hono';
 
 export type PeerName =
   | 'kelpie'
+  | 'kelpie-threads-1'
   | 'cluster-rr'
   | 'cluster-none'
   | 'pm2'
@@ -35,6 +36,8 @@ export interface Scenario {
   peers: PeerName[];
   /** Worker counts to run it at. */
   workers: number[];
+  /** Extra flags for the kelpie side: the worker class under test (`-k sync`). Default: `-k async`. */
+  kelpieArgs?: string[];
 }
 
 export interface StartOptions {

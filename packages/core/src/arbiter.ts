@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ExitCode } from './exit-codes.js';
-import { bindListeners, type Listener } from './listeners.js';
+import { bindListeners, type ClientHandle, type Listener } from './listeners.js';
 import type { Logger } from './logger.js';
 import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, isWorkerMessage } from './messages.js';
 import type { ResolvedWorker } from './resolve-worker.js';
@@ -40,6 +40,14 @@ interface WorkerRecord {
   killedAfterTimeout: boolean;
   /** SIGKILL sent because a stop outlived --graceful-timeout. */
   killedAfterGraceful: boolean;
+  /** Arbiter dispatch: connections the worker asked for and has not been sent yet. */
+  credits: number;
+}
+
+/** A connection the arbiter accepted and has not handed to a worker yet. */
+interface QueuedConnection {
+  client: ClientHandle;
+  listener: number;
 }
 
 const SIGNALS = [
@@ -75,6 +83,12 @@ export class Arbiter {
   #checkTimer: NodeJS.Timeout | undefined;
   #killTimer: NodeJS.Timeout | undefined;
   #handlers = new Map<HandledSignal, () => void>();
+  /** Arbiter dispatch (`accept = 'arbiter'`): accepted connections waiting for a worker, oldest first. */
+  readonly #queue: QueuedConnection[] = [];
+  /** Workers with credits, the longest waiting first. */
+  #idle: WorkerRecord[] = [];
+  #lastDropReport = 0;
+  #dropped = 0;
   #done!: (code: number) => void;
   readonly #finished: Promise<number>;
 
@@ -107,6 +121,15 @@ export class Arbiter {
     }
     for (const listener of this.#listeners) log.info(`Listening at: ${listener.url} (${process.pid})`);
     log.info(`Using worker: ${this.#options.worker.meta.name}`);
+    if (this.#dispatching) {
+      this.#listeners.forEach((listener, index) => {
+        listener.accept(
+          (client) => this.#onConnection(client, index),
+          (code) => log.warning(`Error accepting a connection on ${listener.url}: ${code}`),
+        );
+      });
+      log.debug('The arbiter accepts connections and hands them to idle workers');
+    }
     this.#state = 'running';
     if (this.#stopWhileStarting !== null) {
       this.stop(this.#stopWhileStarting);
@@ -118,6 +141,62 @@ export class Arbiter {
       this.#checkTimer = setInterval(() => this.#murderWorkers(), every);
     }
     return this.#finished;
+  }
+
+  get #dispatching(): boolean {
+    return this.#options.worker.workerClass.accept === 'arbiter';
+  }
+
+  #onConnection(client: ClientHandle, listener: number): void {
+    if (this.#state !== 'running') {
+      client.close();
+      return;
+    }
+    if (this.#queue.length >= this.#settings.backlog) {
+      client.close();
+      this.#dropped++;
+      const now = Date.now();
+      if (now - this.#lastDropReport >= 1000) {
+        this.#log.warning(
+          `Every worker is busy and ${this.#settings.backlog} connections (--backlog) are waiting: closed ${this.#dropped} new connection(s)`,
+        );
+        this.#lastDropReport = now;
+        this.#dropped = 0;
+      }
+      return;
+    }
+    this.#queue.push({ client, listener });
+    this.#dispatch();
+  }
+
+  /** Hand queued connections to workers that asked for them, the longest idle first. */
+  #dispatch(): void {
+    while (this.#queue.length > 0) {
+      const worker = this.#nextIdle();
+      if (!worker) return;
+      const connection = this.#queue.shift() as QueuedConnection;
+      worker.credits--;
+      if (worker.credits > 0) this.#idle.push(worker);
+      const message = { type: 'kelpie:connection', listener: connection.listener };
+      worker.child.send(message, connection.client as never, (error) => {
+        if (!error) {
+          // The worker has its own descriptor now.
+          connection.client.close();
+          return;
+        }
+        // The worker is gone: the next idle one takes the connection.
+        this.#queue.unshift(connection);
+        this.#dispatch();
+      });
+    }
+  }
+
+  #nextIdle(): WorkerRecord | undefined {
+    while (this.#idle.length > 0) {
+      const worker = this.#idle.shift() as WorkerRecord;
+      if (worker.credits > 0 && !worker.retiring && this.#workers.get(worker.pid) === worker) return worker;
+    }
+    return undefined;
   }
 
   #onSignal(signal: HandledSignal): void {
@@ -188,6 +267,10 @@ export class Arbiter {
     this.#exitCode = exitCode;
     clearInterval(this.#checkTimer);
     for (const listener of this.#listeners) listener.close();
+    if (this.#queue.length > 0) {
+      this.#log.info(`Closing ${this.#queue.length} connection(s) no worker had taken yet`);
+      for (const { client } of this.#queue.splice(0)) client.close();
+    }
     this.#signalAll(graceful ? 'SIGTERM' : 'SIGQUIT');
     // Workers end their own drain at --graceful-timeout; the arbiter's SIGKILL comes a second
     // later, for workers that could not (a blocked event loop).
@@ -204,6 +287,7 @@ export class Arbiter {
   #signalAll(signal: NodeJS.Signals): void {
     for (const worker of this.#workers.values()) {
       worker.retiring = true;
+      worker.credits = 0;
       worker.child.kill(signal);
     }
   }
@@ -245,6 +329,7 @@ export class Arbiter {
 
   #retire(worker: WorkerRecord): void {
     worker.retiring = true;
+    worker.credits = 0;
     this.#log.debug(`Retiring worker (pid: ${worker.pid})`);
     worker.child.kill('SIGTERM');
   }
@@ -278,12 +363,23 @@ export class Arbiter {
       abortedAt: null,
       killedAfterTimeout: false,
       killedAfterGraceful: false,
+      credits: 0,
     };
     this.#workers.set(pid, record);
     child.on('message', (message: unknown) => {
       if (!isWorkerMessage(message)) return;
       record.lastBeat = Date.now();
-      if (message.type === 'kelpie:ready') this.#onReady(record);
+      switch (message.type) {
+        case 'kelpie:ready':
+          this.#onReady(record);
+          break;
+        case 'kelpie:accept':
+          this.#onCredits(record, message.count);
+          break;
+        case 'kelpie:dup':
+          this.#sendListener(record, message.listener);
+          break;
+      }
     });
     child.once('exit', (code, signal) => this.#reap(record, code, signal));
     child.on('error', (error) => this.#log.debug(`Worker (pid:${pid}) channel error: ${error.message}`));
@@ -297,6 +393,22 @@ export class Arbiter {
       listeners: inherited,
     };
     child.send(boot);
+  }
+
+  #onCredits(worker: WorkerRecord, count: number): void {
+    if (!this.#dispatching || worker.retiring || !(count > 0)) return;
+    if (worker.credits === 0) this.#idle.push(worker);
+    worker.credits += count;
+    this.#dispatch();
+  }
+
+  /** A worker asked for its own descriptor of a listener (one per thread that accepts). */
+  #sendListener(worker: WorkerRecord, index: number): void {
+    const listener = this.#listeners[index];
+    if (!listener || worker.retiring) return;
+    worker.child.send({ type: 'kelpie:listener', listener: index }, listener.handle as never, (error) => {
+      if (error) this.#log.debug(`Could not send a listener to worker (pid:${worker.pid}): ${error.message}`);
+    });
   }
 
   #onReady(worker: WorkerRecord): void {

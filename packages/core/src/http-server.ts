@@ -1,4 +1,11 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import type { RequestListener } from './app.js';
 import type { Logger } from './logger.js';
@@ -19,10 +26,17 @@ export interface HttpServersOptions {
   listeners: readonly InheritedListener[];
   /** Called as each request starts (request counting). */
   onRequest?: (req: IncomingMessage) => void;
+  /** Extra `http.createServer` options (a ServerResponse subclass, say). */
+  serverOptions?: ServerOptions;
 }
 
 /** Create a `node:http` server configured from the settings; worker classes with their own server use this too. */
-export function createConfiguredServer(settings: Settings, log: Logger, handler: RequestListener): Server {
+export function createConfiguredServer(
+  settings: Settings,
+  log: Logger,
+  handler: RequestListener,
+  extra: ServerOptions = {},
+): Server {
   // --keep-alive 0 means no keep-alive (Node's keepAliveTimeout 0 would mean "never time out").
   const serve: RequestListener =
     settings.keepAlive === 0
@@ -37,6 +51,7 @@ export function createConfiguredServer(settings: Settings, log: Logger, handler:
       // Gunicorn has no whole-request deadline; slow uploads are not cut off.
       requestTimeout: 0,
       noDelay: true,
+      ...extra,
     },
     serve,
   );
@@ -105,14 +120,18 @@ export class HttpServers {
   /** Open connections, tracked per connection rather than per request to keep requests cheap. */
   readonly #sockets = new Set<Socket>();
   #draining = false;
+  /** Resolves the drain once the last connection is gone. */
+  readonly #whenEmpty: { resolve: (() => void) | null } = { resolve: null };
 
   constructor(options: HttpServersOptions) {
     this.#options = options;
     const app = guardListener(options.listener, options.log);
     const onRequest = options.onRequest;
     const sockets = this.#sockets;
+    const whenEmpty = this.#whenEmpty;
     function forget(this: Socket): void {
       sockets.delete(this);
+      if (sockets.size === 0) whenEmpty.resolve?.();
     }
     const onConnection = (socket: Socket) => {
       sockets.add(socket);
@@ -124,10 +143,21 @@ export class HttpServers {
       app(req, res);
     };
     this.servers = options.listeners.map(() => {
-      const server = createConfiguredServer(options.settings, options.log, handler);
+      const server = createConfiguredServer(options.settings, options.log, handler, options.serverOptions);
       server.on('connection', onConnection);
       return server;
     });
+  }
+
+  /**
+   * Serve a connection accepted elsewhere (the arbiter, for `accept = 'arbiter'` classes) on the
+   * server of listener `index`.
+   */
+  accept(socket: Socket, index = 0): void {
+    // One sent just as the drain began is still served, with Connection: close.
+    const server = this.servers[index] ?? this.servers[0];
+    if (server) server.emit('connection', socket);
+    else socket.destroy();
   }
 
   /** Connections open right now. */
@@ -171,15 +201,19 @@ export class HttpServers {
       if (!res.headersSent) res.shouldKeepAlive = false;
       else res.once('close', closeIdle);
     }
-    await Promise.all(
-      this.servers.map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            if (!server.listening) return resolve();
-            server.close(() => resolve());
-          }),
-      ),
+    const closed = this.servers.map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          if (!server.listening) return resolve();
+          server.close(() => resolve());
+        }),
     );
+    // Servers only wait for connections they accepted themselves; handed-in ones are counted here.
+    const empty = new Promise<void>((resolve) => {
+      if (this.#sockets.size === 0) return resolve();
+      this.#whenEmpty.resolve = resolve;
+    });
+    await Promise.all([...closed, empty]);
   }
 
   /** Drop every connection now. */

@@ -18,11 +18,19 @@ export { createFetchListener, type FetchBridgeOptions, type FetchHandler } from 
 export { createConfiguredServer, guardListener, HttpServers, type HttpServersOptions } from './http-server.js';
 export { type BindOptions, bindListeners, type Listener } from './listeners.js';
 export { describeError, formatLogTime, Logger, type LogSink } from './logger.js';
-export { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, type WorkerMessage } from './messages.js';
+export {
+  type BootMessage,
+  type ConnectionMessage,
+  FIRST_LISTENER_FD,
+  type InheritedListener,
+  type ListenerMessage,
+  type WorkerMessage,
+} from './messages.js';
 export { type ResolvedWorker, resolveWorker, WORKER_PREFIXES, workerCandidates } from './resolve-worker.js';
 export {
   defaultSettings,
   type Env,
+  effectiveWorkerClass,
   LOG_LEVELS,
   type LogLevel,
   type SettingDef,
@@ -33,9 +41,12 @@ export {
 export { settingsMarkdown } from './settings-doc.js';
 export { VERSION } from './version.js';
 export {
+  type AcceptMode,
   isWorkerClass,
+  startApp,
   WORKER_BRAND,
   Worker,
+  type WorkerChannel,
   type WorkerClass,
   type WorkerContext,
   type WorkerMeta,

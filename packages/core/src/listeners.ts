@@ -26,14 +26,31 @@ export interface Listener {
   readonly fd: number;
   /** For logs: `http://127.0.0.1:8000`, `unix:/run/app.sock`. Port 0 is replaced by the real port. */
   readonly url: string;
+  /**
+   * The socket's handle, for sending over IPC: the receiving process gets its own descriptor of
+   * the same listening socket.
+   */
+  readonly handle: object;
+  /**
+   * Accept connections in this process, for worker classes whose connections the arbiter hands
+   * out (`accept = 'arbiter'`). Each connection arrives as a raw handle, not yet read from.
+   */
+  accept(onConnection: (client: ClientHandle) => void, onError: (code: string) => void): void;
   /** Close the descriptor; unlink a unix socket file we created (unless `keepFile`). */
   close(options?: { keepFile?: boolean }): void;
+}
+
+/** An accepted connection's handle; close() it once it has been sent to a worker. */
+export interface ClientHandle {
+  close(): void;
 }
 
 interface RawHandle {
   fd: number;
   close(): void;
   getsockname?(out: { port?: number }): number;
+  listen?(backlog: number): number;
+  onconnection?: ((status: number, client?: ClientHandle) => void) | null;
 }
 
 type CreateServerHandle = (
@@ -147,7 +164,7 @@ async function bindOne(address: BindAddress): Promise<Attempt> {
   throw new Error('fd binds are not created here');
 }
 
-function inheritedFd(address: Extract<BindAddress, { kind: 'fd' }>): Listener {
+function inheritedFd(address: Extract<BindAddress, { kind: 'fd' }>, options: BindOptions): Listener {
   let isSocket = false;
   try {
     isSocket = fstatSync(address.fd).isSocket();
@@ -166,7 +183,14 @@ function inheritedFd(address: Extract<BindAddress, { kind: 'fd' }>): Listener {
       `Cannot use --bind ${address.text}: descriptor ${address.fd} is not a socket`,
     );
   }
-  return { address, fd: address.fd, url: address.text, close: () => {} };
+  const handle = createServerHandle()(null, 0, -1, address.fd);
+  if (typeof handle === 'number') {
+    throw new KelpieError(
+      'KELPIE_ERR_BIND',
+      `Cannot use --bind ${address.text}: ${getSystemErrorName(handle)} opening descriptor ${address.fd}`,
+    );
+  }
+  return makeListener(address, handle, address.text, null, options);
 }
 
 export interface BindOptions {
@@ -189,7 +213,7 @@ export async function bindListeners(texts: readonly string[], options: BindOptio
     for (const text of texts) {
       const address = parseBind(text);
       if (address.kind === 'fd') {
-        const listener = inheritedFd(address);
+        const listener = inheritedFd(address, options);
         const [state] = listenInHelper([listener.fd], options.backlog);
         if (state !== 'ok') {
           throw new KelpieError('KELPIE_ERR_BIND', `Cannot listen on --bind ${text}: ${state}`);
@@ -203,7 +227,7 @@ export async function bindListeners(texts: readonly string[], options: BindOptio
         if (!('error' in bound)) {
           const [state] = listenInHelper([bound.handle.fd], options.backlog);
           if (state === 'ok') {
-            listeners.push(makeListener(address, bound.handle, bound.url, bound.ownsFile));
+            listeners.push(makeListener(address, bound.handle, bound.url, bound.ownsFile, options));
             break;
           }
           bound.handle.close();
@@ -238,13 +262,31 @@ function safeUnlink(path: string): void {
   }
 }
 
-function makeListener(address: BindAddress, handle: RawHandle, url: string, ownsFile: string | null): Listener {
+function makeListener(
+  address: BindAddress,
+  handle: RawHandle,
+  url: string,
+  ownsFile: string | null,
+  bindOptions: BindOptions,
+): Listener {
   const fd = handle.fd;
   let open = true;
   return {
     address,
     fd,
     url,
+    handle,
+    accept(onConnection, onError) {
+      // The node:cluster primary accepts the same way in round-robin mode.
+      handle.onconnection = (status, client) => {
+        if (status < 0 || !client) onError(getSystemErrorName(status));
+        else onConnection(client);
+      };
+      const status = handle.listen?.(bindOptions.backlog) ?? -22;
+      if (status < 0) {
+        throw new KelpieError('KELPIE_ERR_BIND', `Cannot accept on ${url}: ${getSystemErrorName(status)}`);
+      }
+    },
     close(options) {
       if (!open) return;
       open = false;

@@ -26,12 +26,32 @@ export interface BootMessage {
   listeners: InheritedListener[];
 }
 
+/**
+ * Arbiter → worker, for worker classes whose connections the arbiter accepts (`static accept =
+ * 'arbiter'`): one accepted connection, its socket handle attached to the message.
+ */
+export interface ConnectionMessage {
+  type: 'kelpie:connection';
+  /** Index into the worker's `listeners`: which socket accepted it. */
+  listener: number;
+}
+
+/** Arbiter → worker: a new descriptor for a listening socket, asked for with `kelpie:dup`. */
+export interface ListenerMessage {
+  type: 'kelpie:listener';
+  listener: number;
+}
+
 /** Worker → arbiter. */
 export type WorkerMessage =
   /** The app is loaded and the worker serves on every listener. */
   | { type: 'kelpie:ready' }
   /** The event loop is alive (sent from a timer, so a blocked loop stops sending). */
-  | { type: 'kelpie:heartbeat' };
+  | { type: 'kelpie:heartbeat' }
+  /** `accept = 'arbiter'` classes: the worker can take `count` more connections. */
+  | { type: 'kelpie:accept'; count: number }
+  /** Send me another descriptor of listener `listener` (for threads that each accept on their own). */
+  | { type: 'kelpie:dup'; listener: number };
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return (

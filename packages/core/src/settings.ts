@@ -150,6 +150,35 @@ export const settings = {
     help: 'The maximum number of simultaneous connections per worker (async worker).',
     doc: "Enforced with Node's `server.maxConnections`: a connection beyond the limit is accepted and closed at once (Node cannot leave it in the shared backlog for another worker), and the worker logs a warning at most once a second.",
   }),
+  threads: define<number>({
+    section: 'Worker Processes',
+    flags: ['--threads'],
+    meta: 'INT',
+    default: () => 1,
+    defaultText: '1',
+    parse: integer(1, 1024),
+    help: 'The number of worker threads per worker process (-k threads), each running its own copy of the app.',
+    doc: 'As in Gunicorn, `-k sync` with `--threads` above 1 runs the threads worker class instead. Worker classes without threads ignore this setting and say so at startup.',
+  }),
+  maxRequests: define<number>({
+    section: 'Worker Processes',
+    flags: ['--max-requests'],
+    meta: 'INT',
+    default: () => 0,
+    defaultText: '0',
+    parse: integer(0),
+    help: 'A worker exits gracefully after this many requests and a new one takes its place; 0 disables.',
+    doc: 'A simple guard against memory leaks. Counted per worker process, over all its threads.',
+  }),
+  maxRequestsJitter: define<number>({
+    section: 'Worker Processes',
+    flags: ['--max-requests-jitter'],
+    meta: 'INT',
+    default: () => 0,
+    defaultText: '0',
+    parse: integer(0),
+    help: "Add a random 0..INT to each worker's --max-requests, so workers do not all restart at once.",
+  }),
   timeout: define<number>({
     section: 'Worker Processes',
     flags: ['-t', '--timeout'],
@@ -225,6 +254,14 @@ export type SettingName = keyof typeof settings;
 export type Settings = {
   -readonly [K in SettingName]: (typeof settings)[K] extends SettingDef<infer T> ? T : never;
 };
+
+/**
+ * The worker class the settings ask for. As in Gunicorn, the sync class with more than one thread
+ * means the threaded class.
+ */
+export function effectiveWorkerClass(values: Pick<Settings, 'workerClass' | 'threads'>): string {
+  return values.workerClass === 'sync' && values.threads > 1 ? 'threads' : values.workerClass;
+}
 
 /** Settings with their values parsed, defaults applied from the given environment. */
 export function defaultSettings(env: Env = process.env): Settings {

@@ -1,9 +1,10 @@
+import { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { Logger } from './logger.js';
-import type { BootMessage, WorkerMessage } from './messages.js';
-import { isWorkerClass, type Worker, type WorkerClass } from './worker.js';
+import type { BootMessage, ConnectionMessage, ListenerMessage, WorkerMessage } from './messages.js';
+import { isWorkerClass, type Worker, type WorkerChannel, type WorkerClass } from './worker.js';
 
 /**
  * The worker process's side of the lifecycle: boot from the arbiter's message, heartbeat from
@@ -21,6 +22,40 @@ function send(message: WorkerMessage): void {
 export function heartbeatInterval(timeoutSeconds: number): number {
   if (timeoutSeconds <= 0) return 1000;
   return Math.max(50, Math.min(1000, (timeoutSeconds * 1000) / 4));
+}
+
+/** A socket handle as it arrives over IPC (Node's TCP or Pipe wrap). */
+interface RawHandle {
+  fd: number;
+}
+
+/**
+ * Listener descriptors received for `duplicateListener`. Their handle objects stay referenced
+ * here and are never closed by this thread: the descriptor belongs to whoever asked for it.
+ */
+const duplicates: RawHandle[] = [];
+
+function createChannel(onMaxRequests: () => void): WorkerChannel {
+  const waiting = new Map<number, ((fd: number) => void)[]>();
+  process.on('message', (message: ListenerMessage, handle?: RawHandle) => {
+    if (message?.type !== 'kelpie:listener' || !handle) return;
+    duplicates.push(handle);
+    waiting.get(message.listener)?.shift()?.(handle.fd);
+  });
+  return {
+    requestConnections(count) {
+      send({ type: 'kelpie:accept', count });
+    },
+    duplicateListener(index) {
+      return new Promise((resolve) => {
+        const queue = waiting.get(index) ?? [];
+        queue.push(resolve);
+        waiting.set(index, queue);
+        send({ type: 'kelpie:dup', listener: index });
+      });
+    },
+    maxRequestsReached: onMaxRequests,
+  };
 }
 
 async function importWorkerClass(boot: BootMessage): Promise<WorkerClass> {
@@ -106,6 +141,22 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     void stop(true, ExitCode.ERROR);
   });
 
+  const channel = createChannel(() => {
+    log.info('Autorestarting worker after current request.');
+    void stop(true);
+  });
+  process.on('message', (message: ConnectionMessage, handle?: unknown) => {
+    if (message?.type !== 'kelpie:connection' || !handle) return;
+    const listener = boot.listeners[message.listener];
+    // A raw handle, as node:cluster hands them to its workers.
+    const socket = new Socket({ handle, readable: true, writable: true } as never);
+    if (!worker || !listener) {
+      socket.destroy();
+      return;
+    }
+    worker.connection(socket, listener);
+  });
+
   const beat = setInterval(() => send({ type: 'kelpie:heartbeat' }), heartbeatInterval(settings.timeout));
   beat.unref();
 
@@ -118,6 +169,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
       appModule: boot.appModule,
       cwd: settings.chdir,
       listeners: boot.listeners,
+      channel,
     });
   } catch (error) {
     log.error(`Exception in worker process: ${messageOf(error)}`, isKelpieError(error) ? undefined : error);

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { App } from './app.js';
 import { loadApp } from './app-loader.js';
 import { KelpieError } from './errors.js';
@@ -23,6 +24,22 @@ export interface WorkerMeta {
   description?: string;
 }
 
+/** What a worker can ask of core and the arbiter; worker-process.ts provides it. */
+export interface WorkerChannel {
+  /**
+   * `accept = 'arbiter'` classes: the worker can take `count` more connections. The arbiter hands
+   * each one to `connection()`; it never sends more than was asked for.
+   */
+  requestConnections(count: number): void;
+  /**
+   * A new descriptor of listening socket `index`, owned by the caller, who closes it (worker
+   * threads that each accept on their own descriptor; closing one never closes the others).
+   */
+  duplicateListener(index: number): Promise<number>;
+  /** --max-requests reached: core stops this worker gracefully and the arbiter starts another. */
+  maxRequestsReached(): void;
+}
+
 export interface WorkerContext {
   settings: Settings;
   log: Logger;
@@ -34,7 +51,16 @@ export interface WorkerContext {
   cwd: string;
   /** Listening sockets inherited from the arbiter. */
   listeners: readonly InheritedListener[];
+  channel: WorkerChannel;
 }
+
+/**
+ * Who accepts connections. `worker` (the default): every worker process accepts on the inherited
+ * listening sockets and the kernel spreads connections. `arbiter`: the arbiter accepts and hands
+ * each connection to a worker that asked for one (`requestConnections`), so a busy worker is
+ * never given a connection while another is idle.
+ */
+export type AcceptMode = 'worker' | 'arbiter';
 
 /** Marks worker classes across copies of core (an ESM and a CJS build are distinct classes). */
 export const WORKER_BRAND: unique symbol = Symbol.for('kelpie.worker-class') as never;
@@ -43,6 +69,8 @@ export abstract class Worker {
   static readonly [WORKER_BRAND] = true;
   /** Each worker class must declare its own. */
   static meta: WorkerMeta;
+  /** Who accepts connections for this class; see AcceptMode. */
+  static accept: AcceptMode = 'worker';
 
   readonly settings: Settings;
   readonly log: Logger;
@@ -50,8 +78,11 @@ export abstract class Worker {
   readonly appModule: string;
   readonly cwd: string;
   readonly listeners: readonly InheritedListener[];
+  readonly channel: WorkerChannel;
   /** Requests this worker has started handling (for --max-requests and status). */
   requests = 0;
+  /** This worker's share: --max-requests plus a random part of --max-requests-jitter; 0 is no limit. */
+  readonly maxRequests: number;
   #app: App | undefined;
 
   constructor(context: WorkerContext) {
@@ -61,6 +92,14 @@ export abstract class Worker {
     this.appModule = context.appModule;
     this.cwd = context.cwd;
     this.listeners = context.listeners;
+    this.channel = context.channel;
+    const { maxRequests, maxRequestsJitter } = context.settings;
+    this.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
+  }
+
+  /** Count a request that starts now; at this worker's --max-requests share, ask core to recycle it. */
+  protected countRequest(): void {
+    if (++this.requests === this.maxRequests) this.channel.maxRequestsReached();
   }
 
   /** The loaded app; available once load() has run. */
@@ -74,19 +113,7 @@ export abstract class Worker {
    * app somewhere else (in threads) override this. Any error is an app-load error (exit 4).
    */
   async load(): Promise<void> {
-    const app = await loadApp(this.appModule, this.cwd, {
-      onFetchError: (error, req) => this.log.error(`Error handling request ${req.method} ${req.url}`, error),
-    });
-    if (app.startup) {
-      try {
-        await app.startup();
-      } catch (error) {
-        throw new KelpieError('KELPIE_ERR_APP_HOOK', `The app's startup hook threw: ${String(error)}`, {
-          cause: error,
-        });
-      }
-    }
-    this.#app = app;
+    this.#app = await startApp(this.appModule, this.cwd, this.log);
   }
 
   /** Start accepting on every inherited listener; resolve once the worker serves. */
@@ -105,11 +132,45 @@ export abstract class Worker {
 
   /** Quick stop: drop every connection now. The process exits right after. */
   close(): void {}
+
+  /**
+   * `accept = 'arbiter'` classes: a connection the arbiter accepted on `listener`, sent because
+   * this worker asked with `channel.requestConnections()`. It has not been read from yet.
+   */
+  connection(socket: Socket, listener: InheritedListener): void {
+    socket.destroy();
+    this.log.error(
+      `Worker class ${(this.constructor as WorkerClass).meta?.name} was sent a connection from ${listener.url} but does not take them (accept = 'worker')`,
+    );
+  }
+}
+
+/**
+ * Load APP_MODULE and run its startup hook, logging request errors of fetch apps to `log`: what
+ * `Worker.load()` does, for worker classes that load the app elsewhere (each thread of -k threads).
+ * Errors are KelpieErrors with app-load codes (exit 4).
+ */
+export async function startApp(appModule: string, cwd: string, log: Logger): Promise<App> {
+  const app = await loadApp(appModule, cwd, {
+    onFetchError: (error, req) => log.error(`Error handling request ${req.method} ${req.url}`, error),
+  });
+  if (app.startup) {
+    try {
+      await app.startup();
+    } catch (error) {
+      throw new KelpieError('KELPIE_ERR_APP_HOOK', `The app's startup hook threw: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+  return app;
 }
 
 /** The class side of the contract, as the arbiter and worker process see it. */
 export interface WorkerClass {
   readonly meta: WorkerMeta;
+  /** Absent means 'worker'. */
+  readonly accept?: AcceptMode;
   /** Arbiter side, before any worker starts: refuse settings this class cannot honour. */
   checkConfig?(settings: Settings, log: Logger): void;
   new (context: WorkerContext): Worker;

@@ -3,6 +3,7 @@ import {
   Arbiter,
   VERSION as CORE_VERSION,
   ExitCode,
+  effectiveWorkerClass,
   exitCodeOf,
   helpText,
   isKelpieError,
@@ -72,6 +73,12 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
   } catch (error) {
     log.error(`Cannot change to directory ${settings.chdir}: ${(error as Error).message}`);
     return ExitCode.USAGE;
+  }
+
+  const workerClass = effectiveWorkerClass(settings);
+  if (workerClass !== settings.workerClass) {
+    log.info(`-k ${settings.workerClass} with --threads ${settings.threads}: using the ${workerClass} worker class`);
+    settings.workerClass = workerClass;
   }
 
   let worker: ResolvedWorker;

@@ -1,4 +1,4 @@
-import { HttpServers, Worker, type WorkerMeta } from '@kelpie/core';
+import { HttpServers, type Logger, type Settings, Worker, type WorkerMeta } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 
 /**
@@ -14,6 +14,14 @@ export class AsyncWorker extends Worker {
     description: 'Event-loop worker: many concurrent connections per process',
   };
 
+  static checkConfig(settings: Settings, log: Logger): void {
+    if (settings.threads > 1) {
+      log.warning(
+        `--threads ${settings.threads} has no effect on -k async (one event loop per process); see -k threads`,
+      );
+    }
+  }
+
   #http: HttpServers | undefined;
 
   async serve(): Promise<void> {
@@ -23,7 +31,7 @@ export class AsyncWorker extends Worker {
       listener: this.app.listener,
       listeners: this.listeners,
       onRequest: () => {
-        this.requests++;
+        this.countRequest();
       },
     });
     await this.#http.listen();

@@ -2,12 +2,13 @@
 import type { Peer, PeerName } from '../types.js';
 import { clusterNone, clusterRr, honoClusterNone, honoClusterRr } from './cluster.js';
 import { gunicornGthread, gunicornSync } from './gunicorn.js';
-import { kelpie } from './kelpie.js';
+import { kelpie, kelpieThreads1 } from './kelpie.js';
 import { nginx } from './nginx.js';
 import { pm2 } from './pm2.js';
 
 export const peers: Record<PeerName, Peer> = {
   kelpie,
+  'kelpie-threads-1': kelpieThreads1,
   'cluster-rr': clusterRr,
   'cluster-none': clusterNone,
   pm2,

@@ -1,33 +1,46 @@
 /**
- * kelpie itself: the workspace's `kelpie` bin, serving the scenario's app file directly. The
+ * kelpie itself: the workspace's `kelpie` bin, serving the scenario's app file directly, with the
+ * scenario's worker-class flags (`kelpieArgs`). The
  * arbiter logs `Ready: N worker(s) serving` (INFO, so the log level stays at its default) once
  * every worker has booted; one 200 on the path alone could come from the first worker up.
  */
-import type { Peer } from '../types.js';
+import type { Peer, PeerName } from '../types.js';
 import { appFile, packageFile } from './paths.js';
 import { startServer } from './spawn.js';
 
 const READY_LINE = /Ready: \d+ workers? serving/;
 
-export const kelpie: Peer = {
-  name: 'kelpie',
-  label: 'kelpie',
-  prepare: async () => undefined,
-  start: ({ scenario, workers, port, env }) =>
-    startServer({
-      name: 'kelpie',
-      command: process.execPath,
-      args: [
-        packageFile('kelpie', 'bin/kelpie.js'),
-        '-w',
-        String(workers),
-        '-b',
-        `127.0.0.1:${port}`,
-        appFile(scenario.app),
-      ],
-      env,
-      port,
-      scenario,
-      until: (server) => READY_LINE.test(server.output()),
-    }),
-};
+function kelpiePeer(name: PeerName, label: string, fixedArgs?: string[]): Peer {
+  return {
+    name,
+    label,
+    prepare: async () => undefined,
+    start: ({ scenario, workers, port, env }) =>
+      startServer({
+        name,
+        command: process.execPath,
+        args: [
+          packageFile('kelpie', 'bin/kelpie.js'),
+          ...(fixedArgs ?? scenario.kelpieArgs ?? []),
+          '-w',
+          String(workers),
+          '-b',
+          `127.0.0.1:${port}`,
+          appFile(scenario.app),
+        ],
+        env,
+        port,
+        scenario,
+        until: (server) => READY_LINE.test(server.output()),
+      }),
+  };
+}
+
+export const kelpie = kelpiePeer('kelpie', 'kelpie');
+/** The baseline of the thread-scaling scenario: the same worker class with one thread. */
+export const kelpieThreads1 = kelpiePeer('kelpie-threads-1', 'kelpie -k threads --threads 1', [
+  '-k',
+  'threads',
+  '--threads',
+  '1',
+]);

@@ -1,0 +1,1 @@
+export { SyncWorker } from './sync-worker.js';

@@ -1,0 +1,87 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { HttpServers, type InheritedListener, type RequestListener, Worker, type WorkerMeta } from '@kelpie/core';
+import pkg from '../package.json' with { type: 'json' };
+
+/** Marks a connection that already carried its one request. */
+const SERVED = Symbol('kelpie.sync.served');
+/** Asks the arbiter for the next connection, once per connection. */
+const NEXT = Symbol('kelpie.sync.next');
+type SyncSocket = Socket & { [SERVED]?: true; [NEXT]?: () => void };
+
+/**
+ * The sync worker (`-k sync`), after Gunicorn's: each worker process handles one request at a
+ * time, from start to finish, whatever the handler awaits, and closes the connection after the
+ * response.
+ *
+ * Connections come from the arbiter (`accept = 'arbiter'`): the worker asks for one connection,
+ * serves its request, and asks for the next once the connection is closed. The arbiter gives each
+ * connection to the worker that has waited longest, so no connection waits behind a busy worker
+ * while another is idle, and a request that finds every worker busy waits in the arbiter for the
+ * first one to finish (docs/sync-and-threads.md has the measurements behind this choice).
+ */
+export class SyncWorker extends Worker {
+  static override meta: WorkerMeta = {
+    name: 'sync',
+    version: pkg.version,
+    core: '^0.1.0',
+    description: 'One request at a time per process; the arbiter hands connections to idle workers',
+  };
+
+  static override accept = 'arbiter' as const;
+
+  #http: HttpServers | undefined;
+  #stopping = false;
+
+  async serve(): Promise<void> {
+    const app = this.app.listener;
+    const listener: RequestListener = (req: IncomingMessage, res: ServerResponse) => {
+      const socket = req.socket as SyncSocket;
+      // Pipelined requests after the first are never run: the connection closes after one response.
+      if (socket[SERVED]) return;
+      socket[SERVED] = true;
+      socket.setTimeout(0);
+      res.shouldKeepAlive = false;
+      res.once('finish', socket[NEXT] as () => void);
+      this.countRequest();
+      return app(req, res);
+    };
+    this.#http = new HttpServers({
+      settings: this.settings,
+      log: this.log,
+      listener,
+      listeners: this.listeners,
+    });
+    this.channel.requestConnections(1);
+  }
+
+  override connection(socket: SyncSocket, listener: InheritedListener): void {
+    const http = this.#http;
+    if (!http) {
+      socket.destroy();
+      return;
+    }
+    // A client that connects and sends nothing would hold this worker: it gets --timeout seconds.
+    if (this.settings.timeout > 0) socket.setTimeout(this.settings.timeout * 1000, () => socket.destroy());
+    // The next connection is asked for as soon as this one's response is sent (or it closes).
+    let done = false;
+    const next = () => {
+      if (done) return;
+      done = true;
+      if (!this.#stopping) this.channel.requestConnections(1);
+    };
+    socket.once('close', next);
+    socket[NEXT] = next;
+    http.accept(socket, this.listeners.indexOf(listener));
+  }
+
+  async drain(): Promise<void> {
+    this.#stopping = true;
+    await this.#http?.drain();
+  }
+
+  override close(): void {
+    this.#stopping = true;
+    this.#http?.close();
+  }
+}

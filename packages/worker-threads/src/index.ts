@@ -1,0 +1,1 @@
+export { ThreadsWorker } from './threads-worker.js';

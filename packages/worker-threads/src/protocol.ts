@@ -1,0 +1,48 @@
+import type { ErrorCode, InheritedListener, Settings } from '@kelpie/core';
+
+/**
+ * What the process's main thread and its app threads share. Per-request facts travel through
+ * shared memory, never messages, so they cost nothing on the request path: a heartbeat counter,
+ * the requests in progress (their socket descriptors, so a 503 can still reach a client after
+ * its thread is terminated), and the process's request count for --max-requests.
+ */
+
+export interface ThreadData {
+  /** 1-based, for logs: "thread 2". */
+  index: number;
+  settings: Settings;
+  appModule: string;
+  cwd: string;
+  /** Int32Array: [0] heartbeat counter, then SLOTS in-flight slots. */
+  state: SharedArrayBuffer;
+  /** Int32Array: [0] requests started by every thread of this process. */
+  requests: SharedArrayBuffer;
+  maxRequests: number;
+}
+
+/** Index of the heartbeat counter in `state`. */
+export const BEAT = 0;
+/** In-flight requests tracked per thread for 503s; requests beyond it just lose their connection. */
+export const SLOTS = 256;
+/** `state` length in Int32 elements. */
+export const STATE_LENGTH = 1 + SLOTS;
+
+/** A slot holds fd + 1 while its request has not sent headers yet, else 0. */
+export const slotIndex = (slot: number): number => 1 + slot;
+
+/** Main thread → app thread. */
+export type ToThread =
+  /** Accept on these descriptors (one per listener, each the thread's own). */
+  | { type: 'listen'; listeners: InheritedListener[] }
+  /** Graceful stop: finish in-flight requests, run the app's shutdown hook, exit. */
+  | { type: 'drain' };
+
+/** App thread → main thread. */
+export type FromThread =
+  | { type: 'loaded' }
+  /** Loading the app failed: the KelpieError's code and message, and the stack of its cause. */
+  | { type: 'load-error'; code: ErrorCode; message: string; stack: string | undefined }
+  | { type: 'listening' }
+  | { type: 'listen-error'; message: string }
+  | { type: 'drained' }
+  | { type: 'max-requests' };

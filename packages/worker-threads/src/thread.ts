@@ -1,0 +1,113 @@
+import { ServerResponse } from 'node:http';
+import { parentPort, workerData } from 'node:worker_threads';
+import {
+  type App,
+  HttpServers,
+  heartbeatInterval,
+  isKelpieError,
+  Logger,
+  type RequestListener,
+  startApp,
+} from '@kelpie/core';
+import { BEAT, type FromThread, SLOTS, slotIndex, type ThreadData, type ToThread } from './protocol.js';
+
+/**
+ * An app thread: loads its own copy of the app, accepts on its own descriptors of the listening
+ * sockets, and serves with core's HTTP layer, exactly as an async worker process would.
+ */
+
+const data = workerData as ThreadData;
+const port = parentPort;
+if (!port) throw new Error('the threads worker entry runs in a worker thread');
+const log = new Logger(data.settings.logLevel);
+const state = new Int32Array(data.state);
+const requests = new Int32Array(data.requests);
+const post = (message: FromThread) => port.postMessage(message);
+
+setInterval(() => Atomics.add(state, BEAT, 1), heartbeatInterval(data.settings.timeout)).unref();
+
+/** In-flight slots: a slot holds the socket's fd + 1 until the response's headers go out. */
+const free: number[] = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
+const SLOT = Symbol('kelpie.slot');
+type Tracked = ServerResponse & { [SLOT]?: number };
+
+function release(this: Tracked): void {
+  const slot = this[SLOT];
+  if (slot === undefined) return;
+  Atomics.store(state, slotIndex(slot), 0);
+  free.push(slot);
+  this[SLOT] = undefined;
+}
+
+/** Marks the slot as answered the moment headers are written, so a 503 never follows them. */
+class TrackedResponse extends ServerResponse {}
+const writeHead = ServerResponse.prototype.writeHead;
+TrackedResponse.prototype.writeHead = function (this: Tracked, ...args: Parameters<typeof writeHead>) {
+  const slot = this[SLOT];
+  if (slot !== undefined) Atomics.store(state, slotIndex(slot), 0);
+  return writeHead.apply(this, args);
+} as typeof writeHead;
+
+let app: App | undefined;
+let http: HttpServers | undefined;
+
+async function load(): Promise<void> {
+  app = await startApp(data.appModule, data.cwd, log);
+}
+
+function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): Promise<void> {
+  const listener = (app as App).listener;
+  const handler: RequestListener = (req, res) => {
+    const fd = (req.socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const slot = fd !== undefined && fd >= 0 ? free.pop() : undefined;
+    if (slot !== undefined) {
+      (res as Tracked)[SLOT] = slot;
+      Atomics.store(state, slotIndex(slot), (fd as number) + 1);
+      res.once('close', release);
+    }
+    if (Atomics.add(requests, 0, 1) + 1 === data.maxRequests) post({ type: 'max-requests' });
+    return listener(req, res);
+  };
+  http = new HttpServers({
+    settings: data.settings,
+    log,
+    listener: handler,
+    listeners,
+    serverOptions: { ServerResponse: TrackedResponse as unknown as typeof ServerResponse },
+  });
+  return http.listen();
+}
+
+port.on('message', (message: ToThread) => {
+  if (message.type === 'listen') {
+    listen(message.listeners).then(
+      () => post({ type: 'listening' }),
+      (error: Error) => post({ type: 'listen-error', message: error.message }),
+    );
+  } else if (message.type === 'drain') {
+    void (async () => {
+      try {
+        await http?.drain();
+        await app?.shutdown?.();
+      } catch (error) {
+        log.error(`Error during graceful stop of thread ${data.index}`, error);
+      }
+      post({ type: 'drained' });
+      // Nothing more to do: let the thread end once the app holds nothing open.
+      port.unref();
+    })();
+  }
+});
+
+load().then(
+  () => post({ type: 'loaded' }),
+  (error: unknown) => {
+    const cause = isKelpieError(error) ? error.cause : error;
+    post({
+      type: 'load-error',
+      code: isKelpieError(error) ? error.code : 'KELPIE_ERR_APP_IMPORT',
+      message: error instanceof Error ? error.message : String(error),
+      stack: cause instanceof Error ? cause.stack : cause === undefined ? undefined : String(cause),
+    });
+  },
+);

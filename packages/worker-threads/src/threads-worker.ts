@@ -1,0 +1,272 @@
+import { writeSync } from 'node:fs';
+import { Worker as Thread } from 'node:worker_threads';
+import {
+  type ErrorCode,
+  heartbeatInterval,
+  type InheritedListener,
+  KelpieError,
+  Worker,
+  type WorkerMeta,
+} from '@kelpie/core';
+import pkg from '../package.json' with { type: 'json' };
+import { BEAT, type FromThread, SLOTS, STATE_LENGTH, slotIndex, type ThreadData, type ToThread } from './protocol.js';
+
+/**
+ * The threaded worker (`-k threads --threads N`), Gunicorn's gthread for Node: each worker
+ * process runs N `worker_threads`, each with its own copy of the app and its own event loop, so
+ * CPU-bound handlers run in parallel inside one process.
+ *
+ * Connections reach threads through the kernel: every thread accepts on its own descriptor of
+ * the listening socket, which the arbiter sends on request (`channel.duplicateListener`). Threads
+ * share the socket as worker processes do, and a thread busy in a handler is not accepting, so
+ * new connections go to the others. This works on every Node version kelpie supports, costs
+ * nothing per request, and survives terminating a thread: the thread's descriptor closes, the
+ * others stay open (docs/sync-and-threads.md compares it with the alternatives).
+ *
+ * The main thread accepts nothing and runs no app code. It watches each thread's heartbeat; a
+ * thread stuck past --timeout is terminated and replaced while the other threads serve on, and
+ * its requests that had not sent headers yet get a 503.
+ */
+
+const SERVICE_UNAVAILABLE = (() => {
+  const body = 'Service Unavailable: the request handler did not finish within the worker timeout.\n';
+  return Buffer.from(
+    'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+})();
+
+interface AppThread {
+  /** 1-based position in the pool; a replacement keeps the index. */
+  index: number;
+  thread: Thread;
+  state: Int32Array;
+  lastBeat: number;
+  lastBeatAt: number;
+  /** Accepting connections: from then on, an unexpected exit means a replacement. */
+  serving: boolean;
+  /** Terminated or drained on purpose: its exit is expected. */
+  leaving: boolean;
+  exited: boolean;
+}
+
+export class ThreadsWorker extends Worker {
+  static override meta: WorkerMeta = {
+    name: 'threads',
+    version: pkg.version,
+    core: '^0.1.0',
+    description: 'A pool of worker_threads per process, each running its own copy of the app (--threads N)',
+  };
+
+  readonly #threads = new Map<number, AppThread>();
+  readonly #requestCount = new Int32Array(new SharedArrayBuffer(4));
+  #monitor: NodeJS.Timeout | undefined;
+  #stopping = false;
+
+  /** Start every thread; each loads its own copy of the app. Resolves when all have. */
+  override async load(): Promise<void> {
+    this.#monitor = setInterval(() => this.#check(), heartbeatInterval(this.settings.timeout));
+    this.#monitor.unref();
+    const count = this.settings.threads;
+    const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => this.#start(i + 1)));
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) {
+      for (const thread of this.#threads.values()) this.#terminate(thread);
+      throw failed.reason;
+    }
+  }
+
+  async serve(): Promise<void> {
+    await Promise.all([...this.#threads.values()].map((thread) => this.#listen(thread)));
+    this.log.info(`Serving with ${this.#threads.size} thread${this.#threads.size === 1 ? '' : 's'}`);
+  }
+
+  async drain(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#monitor);
+    await Promise.all(
+      [...this.#threads.values()].map(async (thread) => {
+        thread.leaving = true;
+        if (thread.exited) return;
+        const drained = this.#expect(thread, 'drained').catch(() => undefined);
+        this.#post(thread, { type: 'drain' });
+        await drained;
+      }),
+    );
+  }
+
+  /** Each thread ran its own copy of the app's shutdown hook in drain(). */
+  override async unload(): Promise<void> {}
+
+  override close(): void {
+    this.#stopping = true;
+    clearInterval(this.#monitor);
+    for (const thread of this.#threads.values()) this.#terminate(thread);
+  }
+
+  /** Start thread `index` and wait until its app is loaded. */
+  async #start(index: number): Promise<AppThread> {
+    const state = new Int32Array(new SharedArrayBuffer(STATE_LENGTH * 4));
+    const data: ThreadData = {
+      index,
+      settings: this.settings,
+      appModule: this.appModule,
+      cwd: this.cwd,
+      state: state.buffer as SharedArrayBuffer,
+      requests: this.#requestCount.buffer as SharedArrayBuffer,
+      maxRequests: this.maxRequests,
+    };
+    const thread = new Thread(new URL('./thread.js', import.meta.url), {
+      workerData: data,
+      name: `kelpie thread ${index}`,
+    });
+    const record: AppThread = {
+      index,
+      thread,
+      state,
+      lastBeat: 0,
+      lastBeatAt: Date.now(),
+      serving: false,
+      leaving: false,
+      exited: false,
+    };
+    this.#threads.set(index, record);
+    thread.on('message', (message: FromThread) => {
+      if (message.type === 'max-requests') this.channel.maxRequestsReached();
+    });
+    thread.on('error', (error) => {
+      if (!record.leaving) this.log.error(`Uncaught exception in thread ${index} (pid: ${process.pid})`, error);
+    });
+    thread.once('exit', (code) => {
+      record.exited = true;
+      if (record.leaving || this.#stopping || !record.serving) return;
+      this.log.error(`Thread ${index} (pid: ${process.pid}) exited with code ${code}; starting another`);
+      void this.#replace(record);
+    });
+    const loaded = await this.#expect(record, 'loaded');
+    if (loaded.type === 'load-error') {
+      record.leaving = true;
+      const cause = loaded.stack ? Object.assign(new Error(loaded.message), { stack: loaded.stack }) : undefined;
+      throw new KelpieError(loaded.code as ErrorCode, loaded.message, { cause });
+    }
+    return record;
+  }
+
+  /** Give the thread its own descriptor of every listener, and wait until it accepts on them. */
+  async #listen(record: AppThread): Promise<void> {
+    const fds = await Promise.all(this.listeners.map((_, i) => this.channel.duplicateListener(i)));
+    const listeners: InheritedListener[] = this.listeners.map((listener, i) => ({ ...listener, fd: fds[i] as number }));
+    const reply = this.#expect(record, 'listening');
+    this.#post(record, { type: 'listen', listeners });
+    const answer = await reply;
+    if (answer.type === 'listen-error') throw new Error(`Thread ${record.index} could not listen: ${answer.message}`);
+    record.serving = true;
+  }
+
+  /**
+   * Resolve with the thread's next message of `type` (or the matching error message); reject if
+   * the thread exits first.
+   */
+  #expect(record: AppThread, type: 'loaded' | 'listening' | 'drained'): Promise<FromThread> {
+    const errors: Record<string, string> = { loaded: 'load-error', listening: 'listen-error' };
+    return new Promise((resolve, reject) => {
+      if (record.exited) return reject(new Error(`thread ${record.index} has exited`));
+      const onMessage = (message: FromThread) => {
+        if (message.type !== type && message.type !== errors[type]) return;
+        cleanup();
+        resolve(message);
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(
+          new KelpieError(
+            'KELPIE_ERR_APP_IMPORT',
+            `Thread ${record.index} exited with code ${code} before it was ${type === 'loaded' ? 'loaded' : type}`,
+          ),
+        );
+      };
+      const cleanup = () => {
+        record.thread.off('message', onMessage);
+        record.thread.off('exit', onExit);
+      };
+      record.thread.on('message', onMessage);
+      record.thread.once('exit', onExit);
+    });
+  }
+
+  #post(record: AppThread, message: ToThread): void {
+    record.thread.postMessage(message);
+  }
+
+  /** Heartbeats: a thread whose counter has not moved for --timeout seconds is stuck. */
+  #check(): void {
+    this.requests = Atomics.load(this.#requestCount, 0);
+    const limit = this.settings.timeout * 1000;
+    if (limit <= 0 || this.#stopping) return;
+    const now = Date.now();
+    for (const record of this.#threads.values()) {
+      if (record.leaving) continue;
+      const beat = Atomics.load(record.state, BEAT);
+      if (beat !== record.lastBeat) {
+        record.lastBeat = beat;
+        record.lastBeatAt = now;
+        continue;
+      }
+      if (now - record.lastBeatAt <= limit) continue;
+      if (!record.serving) {
+        // Stuck while loading the app: its start fails, and with it this worker's boot.
+        this.log.critical(
+          `WORKER TIMEOUT (pid:${process.pid} thread:${record.index}): thread ${record.index} did not finish loading the app within ${this.settings.timeout}s`,
+        );
+        this.#terminate(record);
+        continue;
+      }
+      this.log.critical(
+        `WORKER TIMEOUT (pid:${process.pid} thread:${record.index}): thread ${record.index} was stuck for more than ${this.settings.timeout}s; terminating it and starting another`,
+      );
+      this.#answerStuck(record);
+      void this.#replace(record);
+    }
+  }
+
+  /**
+   * The thread is stuck and about to be terminated: its requests that have not sent headers get a
+   * 503, written straight to their sockets (descriptors are shared by the whole process). The
+   * thread is not running its event loop, so the sockets cannot close under us.
+   */
+  #answerStuck(record: AppThread): void {
+    let answered = 0;
+    for (let slot = 0; slot < SLOTS; slot++) {
+      const value = Atomics.load(record.state, slotIndex(slot));
+      if (value <= 0) continue;
+      try {
+        writeSync(value - 1, SERVICE_UNAVAILABLE);
+        answered++;
+      } catch {
+        // The client is gone, or its socket cannot take even this much.
+      }
+    }
+    if (answered > 0) this.log.warning(`Answered ${answered} request(s) of thread ${record.index} with 503`);
+  }
+
+  #terminate(record: AppThread): void {
+    record.leaving = true;
+    void record.thread.terminate();
+  }
+
+  /** Terminate a thread (if still running) and start another in its place. */
+  async #replace(record: AppThread): Promise<void> {
+    this.#terminate(record);
+    if (this.#stopping) return;
+    try {
+      const next = await this.#start(record.index);
+      if (this.#stopping) return this.#terminate(next);
+      await this.#listen(next);
+      this.log.info(`Thread ${record.index} replaced (pid: ${process.pid})`);
+    } catch (error) {
+      // The app no longer loads (its files changed on disk?): let the arbiter start a fresh process.
+      this.log.error(`Could not replace thread ${record.index}; stopping this worker`, error);
+      process.kill(process.pid, 'SIGTERM');
+    }
+  }
+}
