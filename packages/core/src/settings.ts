@@ -120,6 +120,7 @@ export const settings = {
     defaultText: '2048',
     parse: integer(1, 65535),
     help: 'The maximum number of pending connections.',
+    doc: 'Passed to listen(2). Under `-k sync` it also bounds the connections waiting in the arbiter for a free worker; beyond it new connections are closed with a warning.',
   }),
   workers: define<number>({
     section: 'Worker Processes',
@@ -147,7 +148,7 @@ export const settings = {
     default: () => 1000,
     defaultText: '1000',
     parse: integer(1),
-    help: 'The maximum number of simultaneous connections per worker (async worker).',
+    help: 'The maximum number of simultaneous connections per worker (per thread under -k threads).',
     doc: "Enforced with Node's `server.maxConnections`: a connection beyond the limit is accepted and closed at once (Node cannot leave it in the shared backlog for another worker), and the worker logs a warning at most once a second.",
   }),
   threads: define<number>({
