@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createFetchListener, type FetchHandler } from './fetch-bridge.js';
 
 /**
@@ -24,7 +25,49 @@ export interface AppHooks {
   shutdown?: () => unknown;
 }
 
-export interface App extends AppHooks {
+/**
+ * A WebSocket connection as the app sees it under `-k ws`. These are kelpie's own types, so core
+ * needs no WebSocket library; the ws worker class passes objects of the `ws` package, which
+ * have all of these members and more.
+ */
+export interface AppWebSocket {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
+  readonly readyState: number;
+  /** Bytes queued to send and not yet written to the socket. */
+  readonly bufferedAmount: number;
+  readonly protocol: string;
+  send(data: string | ArrayBuffer | ArrayBufferView, callback?: (error?: Error) => void): void;
+  close(code?: number, reason?: string): void;
+  /** Drop the connection at once, without a closing handshake. */
+  terminate(): void;
+}
+
+/** What `websocket.upgrade()` may return to refuse a connection: an HTTP status, or a response. */
+export type UpgradeRefusal = number | { status: number; headers?: Record<string, string>; body?: string };
+
+/** Per-message handlers for WebSocket connections, served by `-k ws` (SPEC.md 1.7). */
+export interface WebSocketHandlers {
+  /** Decide on an upgrade request: return nothing to accept, or a refusal. A throw refuses with 500. */
+  upgrade?(req: IncomingMessage): UpgradeRefusal | undefined | Promise<UpgradeRefusal | undefined>;
+  open?(ws: AppWebSocket, req: IncomingMessage): unknown;
+  /** `data` is a Buffer for text and binary messages alike (`isBinary` tells which). */
+  message?(ws: AppWebSocket, data: Buffer, isBinary: boolean): unknown;
+  close?(ws: AppWebSocket, code: number, reason: Buffer): unknown;
+  error?(ws: AppWebSocket, error: Error): unknown;
+}
+
+/** A Node-style `'upgrade'` listener, for apps that handle the upgrade themselves. */
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
+
+/** The WebSocket parts an app may define, each looked up on the app value, then among the module's exports. */
+export interface AppWebSockets {
+  websocket?: WebSocketHandlers;
+  upgrade?: UpgradeListener;
+  /** Called once per worker with each of its `http.Server`s, for libraries that attach to a server (socket.io). */
+  attach?: (server: Server) => unknown;
+}
+
+export interface App extends AppHooks, AppWebSockets {
   kind: AppKind;
   /** The request listener worker classes serve. */
   listener: RequestListener;
@@ -41,15 +84,25 @@ export interface AppOptions {
 
 const isFunction = (value: unknown): value is (...args: unknown[]) => unknown => typeof value === 'function';
 
-function hooksOf(...sources: unknown[]): AppHooks {
-  const hooks: AppHooks = {};
+function hooksOf(...sources: unknown[]): AppHooks & AppWebSockets {
+  const hooks: AppHooks & AppWebSockets = {};
   for (const source of sources) {
     if (source === null || (typeof source !== 'object' && typeof source !== 'function')) continue;
-    const { startup, shutdown } = source as Record<string, unknown>;
+    const { startup, shutdown, websocket, upgrade, attach } = source as Record<string, unknown>;
     if (!hooks.startup && isFunction(startup)) hooks.startup = startup.bind(source);
     if (!hooks.shutdown && isFunction(shutdown)) hooks.shutdown = shutdown.bind(source);
+    if (!hooks.upgrade && isFunction(upgrade)) hooks.upgrade = upgrade.bind(source) as UpgradeListener;
+    if (!hooks.attach && isFunction(attach)) hooks.attach = attach.bind(source) as AppWebSockets['attach'];
+    if (!hooks.websocket && websocket !== null && typeof websocket === 'object') {
+      hooks.websocket = websocket as WebSocketHandlers;
+    }
   }
   return hooks;
+}
+
+/** Whether the app wants WebSocket upgrades handled (any of websocket, upgrade, attach). */
+export function usesWebSockets(app: AppWebSockets): boolean {
+  return Boolean(app.websocket || app.upgrade || app.attach);
 }
 
 /**

@@ -7,7 +7,8 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import type { Socket } from 'node:net';
-import type { RequestListener } from './app.js';
+import type { Duplex } from 'node:stream';
+import type { RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import type { Settings } from './settings.js';
@@ -28,6 +29,11 @@ export interface HttpServersOptions {
   onRequest?: (req: IncomingMessage) => void;
   /** Extra `http.createServer` options (a ServerResponse subclass, say). */
   serverOptions?: ServerOptions;
+  /**
+   * Handles `Upgrade:` requests (WebSocket). Without it, Node closes such connections; worker
+   * classes without WebSocket support pass `refuseUpgrades()` for apps that use WebSockets.
+   */
+  upgrade?: UpgradeListener;
 }
 
 /** Create a `node:http` server configured from the settings; worker classes with their own server use this too. */
@@ -92,6 +98,40 @@ function rejectRequest(error: NodeJS.ErrnoException, socket: Socket, log: Logger
   );
 }
 
+/** Answer an upgrade request with an HTTP status instead of switching protocols, then close. */
+export function writeUpgradeRefusal(socket: Duplex, refusal: UpgradeRefusal): void {
+  const {
+    status,
+    headers = {},
+    body,
+  } = typeof refusal === 'number' ? { status: refusal, headers: {}, body: undefined } : refusal;
+  const text = body ?? `${STATUS_CODES[status] ?? 'Refused'}\n`;
+  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}`, 'Connection: close'];
+  const names = Object.keys(headers).map((name) => name.toLowerCase());
+  if (!names.includes('content-type')) lines.push('Content-Type: text/plain; charset=utf-8');
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  lines.push(`Content-Length: ${Buffer.byteLength(text)}`);
+  if (socket.writable) socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`);
+  else socket.destroy();
+}
+
+/**
+ * For worker classes without WebSocket support: an app that uses WebSockets gets every upgrade
+ * request refused with 426 and a warning that says which worker class serves them.
+ */
+export function refuseUpgrades(log: Logger, workerClass: string): UpgradeListener {
+  return (req, socket) => {
+    log.warning(
+      `WebSocket upgrade refused for ${req.url}: the app defines WebSocket handlers, which -k ${workerClass} does not serve; run it with -k ws`,
+    );
+    writeUpgradeRefusal(socket, {
+      status: 426,
+      headers: { Upgrade: 'websocket' },
+      body: `WebSocket upgrades need the ws worker class (kelpie -k ws).\n`,
+    });
+  };
+}
+
 /** Call the app's listener; a throw or a rejected promise becomes a 500 and an error log line. */
 export function guardListener(listener: RequestListener, log: Logger): RequestListener {
   const fail = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
@@ -145,6 +185,7 @@ export class HttpServers {
     this.servers = options.listeners.map(() => {
       const server = createConfiguredServer(options.settings, options.log, handler, options.serverOptions);
       server.on('connection', onConnection);
+      if (options.upgrade) server.on('upgrade', options.upgrade);
       return server;
     });
   }

@@ -4,9 +4,15 @@ export {
   type AppHooks,
   type AppKind,
   type AppOptions,
+  type AppWebSocket,
+  type AppWebSockets,
   isAppShape,
   type RequestListener,
   toApp,
+  type UpgradeListener,
+  type UpgradeRefusal,
+  usesWebSockets,
+  type WebSocketHandlers,
 } from './app.js';
 export { type AppModuleSpec, loadApp, parseAppModule, resolveAppFile } from './app-loader.js';
 export { Arbiter, type ArbiterOptions } from './arbiter.js';
@@ -15,7 +21,14 @@ export { type CommandLine, helpText, parseCommandLine, splitShellWords } from '.
 export { type ErrorCode, ErrorCodes, exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 export { ExitCode } from './exit-codes.js';
 export { createFetchListener, type FetchBridgeOptions, type FetchHandler } from './fetch-bridge.js';
-export { createConfiguredServer, guardListener, HttpServers, type HttpServersOptions } from './http-server.js';
+export {
+  createConfiguredServer,
+  guardListener,
+  HttpServers,
+  type HttpServersOptions,
+  refuseUpgrades,
+  writeUpgradeRefusal,
+} from './http-server.js';
 export { type BindOptions, bindListeners, type Listener } from './listeners.js';
 export { describeError, formatLogTime, Logger, type LogSink } from './logger.js';
 export {

@@ -1,4 +1,12 @@
-import { HttpServers, type Logger, type Settings, Worker, type WorkerMeta } from '@kelpie/core';
+import {
+  HttpServers,
+  type Logger,
+  refuseUpgrades,
+  type Settings,
+  usesWebSockets,
+  Worker,
+  type WorkerMeta,
+} from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 
 /**
@@ -30,6 +38,7 @@ export class AsyncWorker extends Worker {
       log: this.log,
       listener: this.app.listener,
       listeners: this.listeners,
+      upgrade: usesWebSockets(this.app) ? refuseUpgrades(this.log, 'async') : undefined,
       onRequest: () => {
         this.countRequest();
       },

@@ -1,6 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { HttpServers, type InheritedListener, type RequestListener, Worker, type WorkerMeta } from '@kelpie/core';
+import {
+  HttpServers,
+  type InheritedListener,
+  type RequestListener,
+  refuseUpgrades,
+  usesWebSockets,
+  Worker,
+  type WorkerMeta,
+} from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 
 /** Marks a connection that already carried its one request. */
@@ -51,6 +59,7 @@ export class SyncWorker extends Worker {
       log: this.log,
       listener,
       listeners: this.listeners,
+      upgrade: usesWebSockets(this.app) ? refuseUpgrades(this.log, 'sync') : undefined,
     });
     this.channel.requestConnections(1);
   }

@@ -7,7 +7,9 @@ import {
   isKelpieError,
   Logger,
   type RequestListener,
+  refuseUpgrades,
   startApp,
+  usesWebSockets,
 } from '@kelpie/core';
 import { BEAT, type FromThread, SLOTS, slotIndex, type ThreadData, type ToThread } from './protocol.js';
 
@@ -73,6 +75,7 @@ function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): 
     log,
     listener: handler,
     listeners,
+    upgrade: usesWebSockets(app as App) ? refuseUpgrades(log, 'threads') : undefined,
     serverOptions: { ServerResponse: TrackedResponse as unknown as typeof ServerResponse },
   });
   return http.listen();

@@ -193,3 +193,5 @@ export async function waitUntil<T>(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+export { DEBIAN_CHROMIUM, ensureChromium } from './browser.js';

@@ -1,0 +1,1 @@
+export { WsWorker } from './ws-worker.js';

@@ -1,0 +1,196 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  type AppWebSocket,
+  HttpServers,
+  type Logger,
+  type UpgradeListener,
+  type UpgradeRefusal,
+  type WebSocketHandlers,
+  Worker,
+  type WorkerMeta,
+  writeUpgradeRefusal,
+} from '@kelpie/core';
+import { WebSocket, WebSocketServer } from 'ws';
+import pkg from '../package.json' with { type: 'json' };
+
+/**
+ * The WebSocket worker (`-k ws`): HTTP exactly as `-k async` serves it, plus WebSocket upgrades
+ * on the `ws` package. An app chooses how upgrades are handled (SPEC.md 1.5):
+ *
+ * - `websocket` handlers: kelpie runs the handshake and calls `upgrade(req)` to accept or
+ *   refuse, then `open`, `message`, `close` and `error` for each connection;
+ * - an `upgrade(req, socket, head)` listener: the app does the handshake itself;
+ * - `attach(server)`: called once per server, for libraries that install their own upgrade
+ *   handling (socket.io, graphql-ws).
+ *
+ * Sockets of `websocket` handlers are kelpie's to manage: pings find dead peers
+ * (`--ws-ping-interval`), a slow reader is dropped past `--ws-max-buffered`, and a graceful stop
+ * sends close 1001 ("going away") and waits for the clients, up to `--graceful-timeout`.
+ */
+export class WsWorker extends Worker {
+  static override meta: WorkerMeta = {
+    name: 'ws',
+    version: pkg.version,
+    core: '^0.1.0',
+    description: 'HTTP as -k async serves it, plus WebSocket upgrades on the ws package',
+  };
+
+  #http: HttpServers | undefined;
+  #wss: WebSocketServer | undefined;
+  #pinger: NodeJS.Timeout | undefined;
+  #stopping = false;
+  /** Sockets that answered the last ping. */
+  readonly #alive = new WeakSet<WebSocket>();
+
+  async serve(): Promise<void> {
+    const { websocket, upgrade, attach } = this.app;
+    let onUpgrade: UpgradeListener | undefined;
+    if (upgrade) onUpgrade = upgrade;
+    else if (websocket) onUpgrade = this.#handlers(websocket);
+    this.#http = new HttpServers({
+      settings: this.settings,
+      log: this.log,
+      listener: this.app.listener,
+      listeners: this.listeners,
+      onRequest: () => this.countRequest(),
+      upgrade: onUpgrade,
+    });
+    if (attach) for (const server of this.#http.servers) await attach(server);
+    await this.#http.listen();
+  }
+
+  /** The upgrade listener for `websocket` handlers, on one `ws` server without its own socket. */
+  #handlers(handlers: WebSocketHandlers): UpgradeListener {
+    const { settings, log } = this;
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: settings.wsMaxPayload,
+      perMessageDeflate: settings.wsPerMessageDeflate,
+      clientTracking: true,
+      WebSocket: boundedSocketClass(settings.wsMaxBuffered, log),
+    });
+    this.#wss = wss;
+    if (settings.wsPingInterval > 0) {
+      this.#pinger = setInterval(() => this.#ping(), settings.wsPingInterval * 1000);
+      this.#pinger.unref();
+    }
+    const call = (name: string, ws: AppWebSocket, run: () => unknown) => {
+      try {
+        const result = run() as PromiseLike<unknown> | undefined;
+        if (result && typeof result.then === 'function') {
+          result.then(undefined, (error) => this.#handlerFailed(name, ws, error));
+        }
+      } catch (error) {
+        this.#handlerFailed(name, ws, error);
+      }
+    };
+    const accept = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        this.countRequest();
+        this.#alive.add(ws);
+        ws.on('pong', () => this.#alive.add(ws));
+        if (this.#stopping) ws.close(1001, 'Server shutting down');
+        ws.on('message', (data, isBinary) => {
+          call('message', ws, () => handlers.message?.(ws, toBuffer(data), isBinary));
+        });
+        ws.on('close', (code, reason) => call('close', ws, () => handlers.close?.(ws, code, reason)));
+        ws.on('error', (error) => {
+          log.debug(`WebSocket error from ${req.socket.remoteAddress ?? '-'}: ${error.message}`);
+          call('error', ws, () => handlers.error?.(ws, error));
+        });
+        call('open', ws, () => handlers.open?.(ws, req));
+      });
+    };
+    return (req, socket, head) => {
+      socket.on('error', () => socket.destroy());
+      if (this.#stopping) return writeUpgradeRefusal(socket, 503);
+      if (!handlers.upgrade) return accept(req, socket, head);
+      let decision: ReturnType<NonNullable<WebSocketHandlers['upgrade']>>;
+      try {
+        decision = handlers.upgrade(req);
+      } catch (error) {
+        return this.#upgradeFailed(req, socket, error);
+      }
+      Promise.resolve(decision).then(
+        (refusal) => {
+          if (isRefusal(refusal)) writeUpgradeRefusal(socket, refusal);
+          else if (!socket.destroyed) accept(req, socket, head);
+        },
+        (error) => this.#upgradeFailed(req, socket, error),
+      );
+    };
+  }
+
+  #upgradeFailed(req: IncomingMessage, socket: Duplex, error: unknown): void {
+    this.log.error(`Error in websocket.upgrade() for ${req.url}`, error);
+    writeUpgradeRefusal(socket, 500);
+  }
+
+  /** A handler threw: log it and close that connection with 1011 (internal error), as RFC 6455 says. */
+  #handlerFailed(name: string, ws: AppWebSocket, error: unknown): void {
+    this.log.error(`Error in websocket.${name}()`, error);
+    if (name === 'close' || name === 'error') return;
+    if (ws.readyState === WebSocket.OPEN) ws.close(1011, 'Internal error');
+    else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+  }
+
+  /** Drop sockets that did not answer the previous ping, and slow readers; ping the rest. */
+  #ping(): void {
+    for (const ws of this.#wss?.clients ?? []) {
+      if (!this.#alive.has(ws)) {
+        this.log.debug('Dropping a WebSocket that did not answer the last ping');
+        ws.terminate();
+        continue;
+      }
+      this.#alive.delete(ws);
+      ws.ping();
+    }
+  }
+
+  async drain(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#pinger);
+    for (const ws of this.#wss?.clients ?? []) ws.close(1001, 'Server shutting down');
+    // The HTTP drain waits for every connection, the upgraded ones included.
+    await this.#http?.drain();
+  }
+
+  override close(): void {
+    this.#stopping = true;
+    clearInterval(this.#pinger);
+    for (const ws of this.#wss?.clients ?? []) ws.terminate();
+    this.#http?.close();
+  }
+}
+
+/**
+ * Sockets that drop a reader who falls `limit` bytes behind: `ws` queues whatever is sent to a
+ * slow client in memory, without bound.
+ */
+function boundedSocketClass(limit: number, log: Logger): typeof WebSocket {
+  class BoundedWebSocket extends WebSocket {}
+  const send = WebSocket.prototype.send;
+  BoundedWebSocket.prototype.send = function (this: WebSocket, ...args: Parameters<typeof send>) {
+    send.apply(this, args);
+    if (this.bufferedAmount > limit && this.readyState === WebSocket.OPEN) {
+      log.warning(
+        `Dropping a WebSocket whose client reads too slowly: ${this.bufferedAmount} bytes unsent (--ws-max-buffered ${limit})`,
+      );
+      this.terminate();
+    }
+  } as typeof send;
+  return BoundedWebSocket;
+}
+
+function isRefusal(value: unknown): value is UpgradeRefusal {
+  if (typeof value === 'number') return true;
+  return typeof value === 'object' && value !== null && typeof (value as { status?: unknown }).status === 'number';
+}
+
+/** `ws` hands messages as a Buffer, an ArrayBuffer or fragments; the app always gets one Buffer. */
+function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
