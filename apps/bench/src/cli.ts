@@ -15,6 +15,7 @@ import { quickScenarios, scenarios } from './scenarios.js';
 import { chartSvg } from './svg.js';
 import type { PeerName, RunningServer, Scenario } from './types.js';
 import { runWrk } from './wrk.js';
+import { runWsLoad } from './ws-load-runner.js';
 
 const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--workers 1,2] [--rounds N]
                   [--seconds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
@@ -245,7 +246,7 @@ async function runGroup(scenario: Scenario, workers: number, group: GroupResult,
       }
     }
     const load = (url: string, seconds: number) =>
-      runWrk({
+      (scenario.load === 'ws-echo' ? runWsLoad : runWrk)({
         url,
         seconds,
         connections: scenario.connections,

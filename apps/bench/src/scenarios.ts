@@ -88,6 +88,19 @@ export const scenarios: Scenario[] = [
     peers: ['hono-cluster-rr', 'hono-cluster-none'],
     workers: [2],
   },
+  // WebSocket echo round trips (src/ws-load.ts), -k ws against a raw ws server in node:cluster.
+  {
+    name: 'ws-echo',
+    title: 'WebSocket echo, 64 B messages (messages/s), -k ws',
+    app: 'ws',
+    path: '/',
+    method: 'GET',
+    connections: 100,
+    peers: ['ws-cluster'],
+    workers: [2],
+    kelpieArgs: ['-k', 'ws'],
+    load: 'ws-echo',
+  },
   // The sync worker class against Gunicorn's: one request at a time per process, no keep-alive.
   {
     name: 'sync-hello',

@@ -4,7 +4,7 @@
  * entry in scenarios.ts; adding a peer is one file in peers/ and one line in peers/index.ts.
  */
 
-export type AppKind = 'plain' | 'express' | 'koa' | 'hono';
+export type AppKind = 'plain' | 'express' | 'koa' | 'hono' | 'ws';
 
 export type PeerName =
   | 'kelpie'
@@ -16,7 +16,8 @@ export type PeerName =
   | 'gunicorn-gthread'
   | 'nginx'
   | 'hono-cluster-rr'
-  | 'hono-cluster-none';
+  | 'hono-cluster-none'
+  | 'ws-cluster';
 
 export interface Scenario {
   /** Short id used on the command line and in results: `hello`. */
@@ -36,6 +37,8 @@ export interface Scenario {
   peers: PeerName[];
   /** Worker counts to run it at. */
   workers: number[];
+  /** The load: wrk's HTTP requests (default), or WebSocket echo round trips (src/ws-load.ts). */
+  load?: 'http' | 'ws-echo';
   /** Extra flags for the kelpie side: the worker class under test (`-k sync`). Default: `-k async`. */
   kelpieArgs?: string[];
 }

@@ -1,7 +1,7 @@
 /**
  * The node:cluster references: apps/cluster-server.mjs forks N workers that serve the scenario's
  * app with node:http (plain, Express, Koa), or with @hono/node-server for the Hono app, under
- * round-robin or OS (`none`) scheduling. The primary prints `ready:` once every worker listens.
+ * round-robin or OS (`none`) scheduling, or a raw `ws` echo server for the WebSocket scenario. The primary prints `ready:` once every worker listens.
  */
 import { join } from 'node:path';
 import type { AppKind, Peer, PeerName } from '../types.js';
@@ -45,3 +45,4 @@ export const honoClusterRr = clusterPeer('hono-cluster-rr', '@hono/node-server +
 export const honoClusterNone = clusterPeer('hono-cluster-none', '@hono/node-server + node:cluster (none)', 'none', [
   'hono',
 ]);
+export const wsCluster = clusterPeer('ws-cluster', 'ws server in node:cluster (RR)', 'rr', ['ws']);

@@ -1,6 +1,6 @@
 /** Every peer by name; adding a peer is one file in this directory and one line here. */
 import type { Peer, PeerName } from '../types.js';
-import { clusterNone, clusterRr, honoClusterNone, honoClusterRr } from './cluster.js';
+import { clusterNone, clusterRr, honoClusterNone, honoClusterRr, wsCluster } from './cluster.js';
 import { gunicornGthread, gunicornSync } from './gunicorn.js';
 import { kelpie, kelpieThreads1 } from './kelpie.js';
 import { nginx } from './nginx.js';
@@ -17,4 +17,5 @@ export const peers: Record<PeerName, Peer> = {
   nginx,
   'hono-cluster-rr': honoClusterRr,
   'hono-cluster-none': honoClusterNone,
+  'ws-cluster': wsCluster,
 };

@@ -35,6 +35,7 @@ const APP_FILES: Record<AppKind, string> = {
   express: 'express.mjs',
   koa: 'koa.mjs',
   hono: 'hono.mjs',
+  ws: 'ws-echo.mjs',
 };
 
 /** The module whose default export is the app of this kind (what kelpie is given). */
