@@ -44,7 +44,7 @@ export function appFromEnv() {
 /** A raw `ws` echo server, as one would write it without kelpie (the same options as -k ws). */
 async function serveWebSocketEcho(port) {
   const [{ createServer }, { WebSocketServer }] = await Promise.all([import('node:http'), import('ws')]);
-  const server = createServer((req, res) => res.end('ok'));
+  const server = createServer((_req, res) => res.end('ok'));
   const wss = new WebSocketServer({ server, maxPayload: 16 * 1024 * 1024, perMessageDeflate: false });
   wss.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
