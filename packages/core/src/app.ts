@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { frameworkOf } from './adapter.js';
 import { createFetchListener, type FetchHandler } from './fetch-bridge.js';
 
 /**
@@ -15,7 +16,9 @@ export type AppKind =
   /** An object whose `callback()` returns a request listener: Koa. */
   | 'callback'
   /** A fetch handler `(request) => Response`, or an object with `fetch`: Hono, `export default { fetch }`. */
-  | 'fetch';
+  | 'fetch'
+  /** A framework app only its adapter can serve (Fastify); `listener` answers 500 until one does. */
+  | 'framework';
 
 /** Per-worker lifecycle hooks an app may provide. */
 export interface AppHooks {
@@ -130,15 +133,22 @@ export function toApp(value: unknown, options: AppOptions = {}, moduleHooks?: un
     if (!isFunction(listener)) return undefined;
     return { kind: 'callback', listener: listener as RequestListener, value, ...hooks };
   }
+  if (frameworkOf(value)) return { kind: 'framework', listener: needsAdapter, value, ...hooks };
   return undefined;
 }
+
+/** The listener of a framework app no adapter has taken over (applyAdapter refuses to serve it). */
+const needsAdapter: RequestListener = (_req, res) => {
+  res.statusCode = 500;
+  res.end('This app needs its kelpie adapter.\n');
+};
 
 /** Whether toApp would accept the value, without calling anything on it. */
 export function isAppShape(value: unknown): boolean {
   if (isFunction(value)) return true;
   if (value === null || typeof value !== 'object') return false;
   const candidate = value as { fetch?: unknown; callback?: unknown };
-  return isFunction(candidate.fetch) || isFunction(candidate.callback);
+  return isFunction(candidate.fetch) || isFunction(candidate.callback) || frameworkOf(value) !== undefined;
 }
 
 /** A short description of a value for error messages: "function (1 parameter)", "object with keys a, b". */
@@ -160,4 +170,5 @@ export function describeValue(value: unknown): string {
 
 export const ACCEPTED_SHAPES =
   'a Node request listener (req, res) such as an Express or Connect app; an object with callback() such as a Koa app; ' +
-  'a fetch handler (request) => Response; or an object with a fetch(request) method such as a Hono app';
+  'a fetch handler (request) => Response; an object with a fetch(request) method such as a Hono app; ' +
+  'or a Fastify instance (served through @kelpie/adapter-fastify)';

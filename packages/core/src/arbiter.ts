@@ -23,6 +23,8 @@ export interface ArbiterOptions {
   log: Logger;
   /** The worker entry script; defaults to core's own. */
   workerMain?: string;
+  /** Folders workers look plugins (adapters) up from; defaults to --chdir. */
+  searchFrom?: string[];
 }
 
 interface WorkerRecord {
@@ -391,6 +393,7 @@ export class Arbiter {
       workerModule: this.#options.worker.module,
       workerExport: this.#options.worker.exportName,
       listeners: inherited,
+      searchFrom: this.#options.searchFrom ?? [this.#settings.chdir],
     };
     child.send(boot);
   }

@@ -1,4 +1,13 @@
 export {
+  type AdaptedApp,
+  type Adapter,
+  type AdapterContext,
+  type AdapterMeta,
+  applyAdapter,
+  frameworkOf,
+  loadAdapter,
+} from './adapter.js';
+export {
   ACCEPTED_SHAPES,
   type App,
   type AppHooks,
@@ -39,7 +48,15 @@ export {
   type ListenerMessage,
   type WorkerMessage,
 } from './messages.js';
-export { type ResolvedWorker, resolveWorker, WORKER_PREFIXES, workerCandidates } from './resolve-worker.js';
+export { dropUntrustedForwarding, isAddressPattern, settleForwardedFor, trustFunction } from './proxy.js';
+export {
+  findPlugin,
+  pluginCandidates,
+  type ResolvedWorker,
+  resolveWorker,
+  WORKER_PREFIXES,
+  workerCandidates,
+} from './resolve-worker.js';
 export {
   defaultSettings,
   type Env,

@@ -24,6 +24,8 @@ export interface BootMessage {
   workerModule: string;
   workerExport: string;
   listeners: InheritedListener[];
+  /** Folders plugins are looked up from (the project, then the kelpie command's install). */
+  searchFrom: string[];
 }
 
 /**

@@ -20,25 +20,48 @@ export interface ResolvedWorker {
 /** Short names expand through this table, in order: `-k foo` tries each prefix. */
 export const WORKER_PREFIXES = ['@kelpie/worker-', 'kelpie-worker-'] as const;
 
-/** A `-k` value that names a file: relative or absolute, or ending in a script extension. */
-function isWorkerPath(name: string): boolean {
+/** A `-k` (or `--adapter`) value that names a file: relative or absolute, or ending in a script extension. */
+export function isPluginPath(name: string): boolean {
   return isPathSpecifier(name) || /\.(c|m)?[jt]s$/.test(name);
 }
 
 /**
- * The package names a `-k` value may mean, in the order they are tried: `foo` →
- * `@kelpie/worker-foo`, `kelpie-worker-foo`; `@acme/foo` → `@acme/kelpie-worker-foo`,
- * `@acme/foo`; `@acme` → `@acme/kelpie-worker`; full names as they are.
+ * The package names a plugin value may mean, in the order they are tried, for a kind of plugin
+ * (`worker`, `adapter`): `foo` → `@kelpie/worker-foo`, `kelpie-worker-foo`; `@acme/foo` →
+ * `@acme/kelpie-worker-foo`, `@acme/foo`; `@acme` → `@acme/kelpie-worker`; full names as they are.
  */
-export function workerCandidates(name: string): string[] {
-  if (isWorkerPath(name)) return [name];
+export function pluginCandidates(name: string, kind: 'worker' | 'adapter'): string[] {
+  const prefixes = [`@kelpie/${kind}-`, `kelpie-${kind}-`];
+  if (isPluginPath(name)) return [name];
   if (name.startsWith('@')) {
     const [scope, rest] = name.split('/', 2) as [string, string | undefined];
-    if (!rest) return [`${scope}/kelpie-worker`];
-    return rest.startsWith('kelpie-worker') ? [name] : [`${scope}/kelpie-worker-${rest}`, name];
+    if (!rest) return [`${scope}/kelpie-${kind}`];
+    return rest.startsWith(`kelpie-${kind}`) ? [name] : [`${scope}/kelpie-${kind}-${rest}`, name];
   }
-  if (name.includes('/') || WORKER_PREFIXES.some((p) => name.startsWith(p))) return [name];
-  return WORKER_PREFIXES.map((prefix) => prefix + name);
+  if (name.includes('/') || prefixes.some((p) => name.startsWith(p))) return [name];
+  return prefixes.map((prefix) => prefix + name);
+}
+
+/** Worker-class candidates for a `-k` value (see pluginCandidates). */
+export function workerCandidates(name: string): string[] {
+  return pluginCandidates(name, 'worker');
+}
+
+/** The file a plugin value names: a path, or the first candidate package found, project first. */
+export function findPlugin(
+  name: string,
+  kind: 'worker' | 'adapter',
+  searchFrom: readonly string[],
+): string | undefined {
+  if (isPluginPath(name)) return resolveFile(name, searchFrom[0] ?? process.cwd()).file;
+  // Every candidate in the user's project before any in kelpie's own install.
+  for (const dir of searchFrom) {
+    for (const candidate of pluginCandidates(name, kind)) {
+      const file = resolvePackage(candidate, dir);
+      if (file) return file;
+    }
+  }
+  return undefined;
 }
 
 function pickExport(mod: Record<string, unknown>, file: string, exportName?: string): [string, WorkerClass] {
@@ -97,21 +120,9 @@ export async function resolveWorker(request: string, searchFrom: readonly string
   const name = hash > 0 ? request.slice(0, hash) : request;
   const exportName = hash > 0 ? request.slice(hash + 1) : undefined;
   const candidates = workerCandidates(name);
-
-  let file: string | undefined;
-  if (isWorkerPath(name)) {
-    file = resolveFile(name, searchFrom[0] ?? process.cwd()).file;
-  } else {
-    // Every candidate in the user's project before any in kelpie's own install.
-    outer: for (const dir of searchFrom) {
-      for (const candidate of candidates) {
-        file = resolvePackage(candidate, dir);
-        if (file) break outer;
-      }
-    }
-  }
+  const file = findPlugin(name, 'worker', searchFrom);
   if (!file) {
-    const install = isWorkerPath(name) ? '' : `\nInstall it with: npm install ${candidates[0]}`;
+    const install = isPluginPath(name) ? '' : `\nInstall it with: npm install ${candidates[0]}`;
     throw new KelpieError(
       'KELPIE_ERR_WORKER_NOT_FOUND',
       `Worker class "${name}" not found.\nTried: ${candidates.join(', ')}\nSearched from: ${searchFrom.join(', ')}${install}`,

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { KelpieError } from './errors.js';
+import { isAddressPattern } from './proxy.js';
 
 /**
  * The settings table. Every setting is declared once, here: its flags, default, validation and
@@ -207,6 +208,45 @@ export const settings = {
     defaultText: '2',
     parse: seconds,
     help: 'Seconds to wait for the next request on a keep-alive connection; 0 turns keep-alive off.',
+  }),
+  adapter: define<string>({
+    section: 'Frameworks',
+    flags: ['--adapter'],
+    meta: 'NAME',
+    default: () => 'auto',
+    defaultText: 'auto',
+    parse: nonEmptyString,
+    help: 'The framework adapter: auto (chosen from the app), none, or a name, package or path.',
+    doc: 'A NAME is looked up as @kelpie/adapter-NAME, then kelpie-adapter-NAME, like worker classes. With `auto`, an app that looks like an Express, Koa or Fastify app is served through that adapter when it is installed, and as a plain app otherwise (with a log line saying what to install).',
+  }),
+  forwardedAllowIps: define<string[]>({
+    section: 'Frameworks',
+    flags: ['--forwarded-allow-ips'],
+    meta: 'LIST',
+    default: (env) =>
+      (env.FORWARDED_ALLOW_IPS ?? '127.0.0.1,::1')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    defaultText: '127.0.0.1,::1, or $FORWARDED_ALLOW_IPS',
+    parse: (raw, name) => {
+      const items = (Array.isArray(raw) ? raw : [raw]).flatMap((item) =>
+        typeof item === 'string'
+          ? item
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : [item],
+      );
+      for (const item of items) {
+        if (typeof item !== 'string' || !isAddressPattern(item)) {
+          throw invalid(name, item, 'comma-separated IP addresses or CIDR ranges (10.0.0.0/8, fd00::/8), or *');
+        }
+      }
+      return items as string[];
+    },
+    help: 'Peers whose X-Forwarded-* headers are trusted: IPs, CIDR ranges, or * for any.',
+    doc: "Framework adapters map this onto the framework's own setting (Express's `trust proxy`, Koa's `app.proxy`, Fastify's `trustProxy`) and remove forwarded headers sent by any other peer, so `req.ip`, `ctx.ip` and the protocol reflect trusted proxies only.",
   }),
   wsMaxPayload: define<number>({
     section: 'WebSockets',

@@ -170,6 +170,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
       cwd: settings.chdir,
       listeners: boot.listeners,
       channel,
+      searchFrom: boot.searchFrom,
     });
   } catch (error) {
     log.error(`Exception in worker process: ${messageOf(error)}`, isKelpieError(error) ? undefined : error);

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { applyAdapter } from './adapter.js';
 import type { App } from './app.js';
 import { loadApp } from './app-loader.js';
 import { KelpieError } from './errors.js';
@@ -52,6 +53,8 @@ export interface WorkerContext {
   /** Listening sockets inherited from the arbiter. */
   listeners: readonly InheritedListener[];
   channel: WorkerChannel;
+  /** Folders plugins (adapters) are looked up from: the project, then kelpie's own install. */
+  searchFrom: readonly string[];
 }
 
 /**
@@ -79,6 +82,7 @@ export abstract class Worker {
   readonly cwd: string;
   readonly listeners: readonly InheritedListener[];
   readonly channel: WorkerChannel;
+  readonly searchFrom: readonly string[];
   /** Requests this worker has started handling (for --max-requests and status). */
   requests = 0;
   /** This worker's share: --max-requests plus a random part of --max-requests-jitter; 0 is no limit. */
@@ -93,6 +97,7 @@ export abstract class Worker {
     this.cwd = context.cwd;
     this.listeners = context.listeners;
     this.channel = context.channel;
+    this.searchFrom = context.searchFrom;
     const { maxRequests, maxRequestsJitter } = context.settings;
     this.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
   }
@@ -113,7 +118,7 @@ export abstract class Worker {
    * app somewhere else (in threads) override this. Any error is an app-load error (exit 4).
    */
   async load(): Promise<void> {
-    this.#app = await startApp(this.appModule, this.cwd, this.log);
+    this.#app = await startApp(this.appModule, this.cwd, this.log, this.settings, this.searchFrom);
   }
 
   /** Start accepting on every inherited listener; resolve once the worker serves. */
@@ -150,10 +155,17 @@ export abstract class Worker {
  * `Worker.load()` does, for worker classes that load the app elsewhere (each thread of -k threads).
  * Errors are KelpieErrors with app-load codes (exit 4).
  */
-export async function startApp(appModule: string, cwd: string, log: Logger): Promise<App> {
-  const app = await loadApp(appModule, cwd, {
+export async function startApp(
+  appModule: string,
+  cwd: string,
+  log: Logger,
+  settings: Settings,
+  searchFrom: readonly string[],
+): Promise<App> {
+  const loaded = await loadApp(appModule, cwd, {
     onFetchError: (error, req) => log.error(`Error handling request ${req.method} ${req.url}`, error),
   });
+  const app = await applyAdapter(loaded, settings, log, searchFrom);
   if (app.startup) {
     try {
       await app.startup();

@@ -91,7 +91,13 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     return isKelpieError(error) ? exitCodeOf(error) : ExitCode.WORKER_BOOT_ERROR;
   }
 
-  const arbiter = new Arbiter({ settings, appModule: commandLine.appModule, worker, log });
+  const arbiter = new Arbiter({
+    settings,
+    appModule: commandLine.appModule,
+    worker,
+    log,
+    searchFrom: [settings.chdir, OWN_DIR],
+  });
   try {
     return await arbiter.run();
   } catch (error) {

@@ -13,6 +13,7 @@ export interface ThreadData {
   settings: Settings;
   appModule: string;
   cwd: string;
+  searchFrom: readonly string[];
   /** Int32Array: [0] heartbeat counter, then SLOTS in-flight slots. */
   state: SharedArrayBuffer;
   /** Int32Array: [0] requests started by every thread of this process. */

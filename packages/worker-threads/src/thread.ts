@@ -54,7 +54,7 @@ let app: App | undefined;
 let http: HttpServers | undefined;
 
 async function load(): Promise<void> {
-  app = await startApp(data.appModule, data.cwd, log);
+  app = await startApp(data.appModule, data.cwd, log, data.settings, data.searchFrom);
 }
 
 function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): Promise<void> {

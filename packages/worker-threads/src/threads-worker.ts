@@ -112,6 +112,7 @@ export class ThreadsWorker extends Worker {
       settings: this.settings,
       appModule: this.appModule,
       cwd: this.cwd,
+      searchFrom: this.searchFrom,
       state: state.buffer as SharedArrayBuffer,
       requests: this.#requestCount.buffer as SharedArrayBuffer,
       maxRequests: this.maxRequests,

@@ -1,0 +1,72 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Adapter, type AdapterContext, settleForwardedFor } from '@kelpie/core';
+import pkg from '../package.json' with { type: 'json' };
+
+/**
+ * Serves Fastify 5 instances (`--adapter fastify`, or chosen automatically):
+ *
+ * - `ready()` is awaited before the worker serves (plugins loaded, routes compiled), and
+ *   `close()` runs on a graceful stop, after the worker has drained, so onClose hooks run;
+ * - requests reach Fastify's router (`routing`) from kelpie's own server;
+ * - errors are logged in kelpie's log (an onError hook; Fastify still answers them);
+ * - forwarded headers: Fastify fixes `trustProxy` when the instance is created, so create it
+ *   with `trustProxy: true` and kelpie does the trusting: headers from peers outside
+ *   `--forwarded-allow-ips` are removed, and X-Forwarded-For is reduced to the client the
+ *   trusted proxies vouch for. Without it Fastify ignores them, and the adapter says so once.
+ */
+
+interface FastifyInstance {
+  ready(): PromiseLike<unknown>;
+  close(): PromiseLike<unknown>;
+  inject: unknown;
+  routing(req: IncomingMessage, res: ServerResponse): void;
+  addHook(
+    name: 'onError',
+    hook: (request: { method: string; url: string }, reply: unknown, error: Error, done: () => void) => void,
+  ): unknown;
+  initialConfig?: { trustProxy?: unknown };
+}
+
+function isFastify(value: unknown): value is FastifyInstance {
+  const app = value as Partial<FastifyInstance> | null;
+  return (
+    typeof app === 'object' &&
+    app !== null &&
+    typeof app.ready === 'function' &&
+    typeof app.inject === 'function' &&
+    typeof app.routing === 'function' &&
+    typeof app.addHook === 'function'
+  );
+}
+
+export const fastifyAdapter: Adapter = {
+  meta: { name: 'fastify', version: pkg.version, core: '^0.1.0' },
+  matches: isFastify,
+  adapt(value: unknown, { log, trusted }: AdapterContext) {
+    const app = value as FastifyInstance;
+    if (!app.initialConfig?.trustProxy) {
+      log.info(
+        'This Fastify instance was created without trustProxy: X-Forwarded-* headers are ignored. Create it with trustProxy: true to have kelpie trust --forwarded-allow-ips.',
+      );
+    }
+    app.addHook('onError', (request, _reply, error, done) => {
+      const status = Number((error as { statusCode?: unknown }).statusCode ?? 500);
+      if (status >= 500) log.error(`Error handling request ${request.method} ${request.url}`, error);
+      done();
+    });
+    return {
+      listener: (req, res) => {
+        settleForwardedFor(req, trusted);
+        app.routing(req, res);
+      },
+      startup: async () => {
+        await app.ready();
+      },
+      shutdown: async () => {
+        await app.close();
+      },
+    };
+  },
+};
+
+export default fastifyAdapter;

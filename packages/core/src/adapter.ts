@@ -1,0 +1,189 @@
+import { pathToFileURL } from 'node:url';
+import semver from 'semver';
+import type { App, AppHooks, RequestListener } from './app.js';
+import { KelpieError } from './errors.js';
+import type { Logger } from './logger.js';
+import { dropUntrustedForwarding, trustFunction } from './proxy.js';
+import { findPlugin, pluginCandidates } from './resolve-worker.js';
+import type { Settings } from './settings.js';
+import { VERSION } from './version.js';
+
+/**
+ * Framework adapters (SPEC.md 1.7.1): packages that serve one framework's apps with what the
+ * framework needs from a server: trust in forwarded headers mapped onto its own setting, errors
+ * turned into 500s with a log line, and its start and close hooks. Core never imports a
+ * framework: it recognizes apps by shape and loads `@kelpie/adapter-NAME` by name.
+ */
+
+export interface AdapterMeta {
+  /** The short name `--adapter` takes, and the framework's name in logs (`express`). */
+  name: string;
+  version: string;
+  /** The semver range of @kelpie/core this adapter works with. */
+  core: string;
+}
+
+export interface AdapterContext {
+  settings: Settings;
+  log: Logger;
+  /** Whether a peer address is in --forwarded-allow-ips. */
+  trusted: (address: string | undefined) => boolean;
+}
+
+/** What an adapter makes of an app: the listener to serve and its lifecycle hooks. */
+export interface AdaptedApp extends AppHooks {
+  listener: RequestListener;
+}
+
+export interface Adapter {
+  meta: AdapterMeta;
+  /** Whether the value is an app of this adapter's framework. */
+  matches(value: unknown): boolean;
+  adapt(value: unknown, context: AdapterContext): AdaptedApp | Promise<AdaptedApp>;
+}
+
+const isFunction = (value: unknown): value is (...args: unknown[]) => unknown => typeof value === 'function';
+
+/**
+ * Frameworks core recognizes by shape for `--adapter auto`, in order. Duck typing only: an
+ * Express app is a function with `handle`, `set` and `settings`; a Koa app has `callback()` and
+ * a `middleware` array; a Fastify instance has `ready()`, `inject()` and `routing`.
+ */
+const FRAMEWORKS: { name: string; looksLike: (value: unknown) => boolean }[] = [
+  {
+    name: 'fastify',
+    looksLike: (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      isFunction((v as Record<string, unknown>).ready) &&
+      isFunction((v as Record<string, unknown>).inject) &&
+      isFunction((v as Record<string, unknown>).routing),
+  },
+  {
+    name: 'express',
+    looksLike: (v) =>
+      isFunction(v) &&
+      isFunction((v as unknown as Record<string, unknown>).handle) &&
+      isFunction((v as unknown as Record<string, unknown>).set) &&
+      'settings' in v,
+  },
+  {
+    name: 'koa',
+    looksLike: (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      isFunction((v as Record<string, unknown>).callback) &&
+      Array.isArray((v as Record<string, unknown>).middleware),
+  },
+];
+
+/** The framework an app value looks like, if any. */
+export function frameworkOf(value: unknown): string | undefined {
+  return FRAMEWORKS.find((framework) => framework.looksLike(value))?.name;
+}
+
+function isAdapter(value: unknown): value is Adapter {
+  const candidate = value as Partial<Adapter> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.meta === 'object' &&
+    isFunction(candidate.matches) &&
+    isFunction(candidate.adapt)
+  );
+}
+
+/** Load and check the adapter a name, package or path stands for; undefined when not installed. */
+export async function loadAdapter(name: string, searchFrom: readonly string[]): Promise<Adapter | undefined> {
+  const file = findPlugin(name, 'adapter', searchFrom);
+  if (!file) return undefined;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new KelpieError('KELPIE_ERR_ADAPTER_INVALID', `Loading the adapter module ${file} failed: ${String(error)}`, {
+      cause: error,
+    });
+  }
+  const adapter = isAdapter(mod.default) ? mod.default : Object.values(mod).find(isAdapter);
+  if (!adapter) {
+    throw new KelpieError(
+      'KELPIE_ERR_ADAPTER_INVALID',
+      `${file} exports no adapter (an object with meta { name, version, core }, matches() and adapt()).`,
+    );
+  }
+  const { meta } = adapter;
+  if (!semver.validRange(meta.core) || !semver.satisfies(VERSION, meta.core, { includePrerelease: true })) {
+    throw new KelpieError(
+      'KELPIE_ERR_ADAPTER_INVALID',
+      `Adapter "${meta.name}" ${meta.version} (${file}) supports @kelpie/core ${meta.core}, but this is @kelpie/core ${VERSION}.`,
+    );
+  }
+  return adapter;
+}
+
+/**
+ * Apply `--adapter` to a loaded app: `none` leaves it as it is; `auto` uses the adapter of the
+ * framework the app looks like, when installed; a name must be installed and must match the app.
+ */
+export async function applyAdapter(
+  app: App,
+  settings: Settings,
+  log: Logger,
+  searchFrom: readonly string[],
+): Promise<App> {
+  const choice = settings.adapter;
+  if (choice === 'none' && app.kind === 'framework') {
+    throw new KelpieError(
+      'KELPIE_ERR_ADAPTER_NOT_FOUND',
+      `This ${frameworkOf(app.value)} app can only be served through its adapter, and --adapter is none.`,
+    );
+  }
+  if (choice === 'none') return app;
+  const name = choice === 'auto' ? frameworkOf(app.value) : choice;
+  if (!name) return app;
+  const adapter = await loadAdapter(name, searchFrom);
+  if (!adapter) {
+    const [first] = pluginCandidates(name, 'adapter');
+    if (choice !== 'auto' || app.kind === 'framework') {
+      throw new KelpieError(
+        'KELPIE_ERR_ADAPTER_NOT_FOUND',
+        `Adapter "${name}" not found.\nTried: ${pluginCandidates(name, 'adapter').join(', ')}\nSearched from: ${searchFrom.join(', ')}\nInstall it with: npm install ${first}`,
+      );
+    }
+    log.info(
+      `This looks like a ${name} app; it is served as a plain app. For trusted proxies, errors and shutdown hooks, npm install ${first}`,
+    );
+    return app;
+  }
+  if (!adapter.matches(app.value)) {
+    throw new KelpieError(
+      'KELPIE_ERR_ADAPTER_INVALID',
+      `The app is not a ${adapter.meta.name} app, which --adapter ${choice} serves.`,
+    );
+  }
+  const trusted = trustFunction(settings.forwardedAllowIps);
+  const adapted = await adapter.adapt(app.value, { settings, log, trusted });
+  const inner = adapted.listener;
+  // Whatever the framework does with forwarded headers, an untrusted peer's are gone first.
+  const listener: RequestListener = (req, res) => {
+    dropUntrustedForwarding(req, trusted);
+    return inner(req, res);
+  };
+  log.debug(`Serving the app through adapter ${adapter.meta.name} ${adapter.meta.version}`);
+  return {
+    ...app,
+    listener,
+    startup: chain(adapted.startup, app.startup),
+    shutdown: chain(app.shutdown, adapted.shutdown),
+  };
+}
+
+/** Run hooks one after the other; undefined when there are none. */
+function chain(...hooks: (AppHooks['startup'] | undefined)[]): AppHooks['startup'] {
+  const present = hooks.filter((hook): hook is NonNullable<typeof hook> => typeof hook === 'function');
+  if (present.length === 0) return undefined;
+  return async () => {
+    for (const hook of present) await hook();
+  };
+}

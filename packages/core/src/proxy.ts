@@ -1,0 +1,78 @@
+import type { IncomingMessage } from 'node:http';
+import ipaddr from 'ipaddr.js';
+
+/**
+ * Trust in forwarded headers (`--forwarded-allow-ips`): which peers may speak for the client.
+ * Addresses and CIDR ranges are matched with ipaddr.js; IPv4-mapped IPv6 peers (`::ffff:10.0.0.1`,
+ * what a dual-stack socket reports) match their IPv4 form.
+ */
+
+/** Whether one list item is `*`, an IP address, or a CIDR range. */
+export function isAddressPattern(text: string): boolean {
+  if (text === '*') return true;
+  if (text.includes('/')) {
+    try {
+      ipaddr.parseCIDR(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return ipaddr.isValid(text);
+}
+
+function normalize(address: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  if (!ipaddr.isValid(address)) return undefined;
+  const parsed = ipaddr.parse(address);
+  return parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()
+    ? (parsed as ipaddr.IPv6).toIPv4Address()
+    : parsed;
+}
+
+/** A predicate for peer addresses from the `--forwarded-allow-ips` list. */
+export function trustFunction(patterns: readonly string[]): (address: string | undefined) => boolean {
+  if (patterns.includes('*')) return () => true;
+  const ranges = patterns.map((pattern) => {
+    const [text, bits] = pattern.includes('/') ? pattern.split('/') : [pattern, undefined];
+    const address = normalize(text as string) as ipaddr.IPv4 | ipaddr.IPv6;
+    const prefix = bits === undefined ? (address.kind() === 'ipv4' ? 32 : 128) : Number(bits);
+    return [address, prefix] as const;
+  });
+  return (peer) => {
+    const address = peer === undefined ? undefined : normalize(peer);
+    if (!address) return false;
+    return ranges.some(([range, prefix]) => range.kind() === address.kind() && address.match(range, prefix));
+  };
+}
+
+const FORWARDED_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port'];
+
+/** Remove forwarded headers from a request whose peer is not trusted, so no framework reads them. */
+export function dropUntrustedForwarding(req: IncomingMessage, trusted: (address: string | undefined) => boolean): void {
+  if (trusted(req.socket.remoteAddress)) return;
+  for (const name of FORWARDED_HEADERS) delete req.headers[name];
+}
+
+/**
+ * For frameworks that trust a whole X-Forwarded-For chain once told to trust proxies (Koa,
+ * Fastify with `trustProxy: true`): keep only what trusted proxies vouch for. Walking from the
+ * socket's peer inwards, each address is believed while the hop that reported it is trusted, as
+ * Express's `trust proxy` function does; the header is rewritten to the first address reported
+ * by a trusted hop that is itself not trusted (or the innermost one), so "the client" is the same
+ * whatever the framework reads.
+ */
+export function settleForwardedFor(req: IncomingMessage, trusted: (address: string | undefined) => boolean): void {
+  const header = req.headers['x-forwarded-for'];
+  if (header === undefined || !trusted(req.socket.remoteAddress)) return;
+  const hops = (Array.isArray(header) ? header.join(',') : header)
+    .split(',')
+    .map((hop) => hop.trim())
+    .filter(Boolean);
+  let client = hops.at(-1);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    client = hops[i];
+    if (!trusted(client)) break;
+  }
+  if (client) req.headers['x-forwarded-for'] = client;
+  else delete req.headers['x-forwarded-for'];
+}
