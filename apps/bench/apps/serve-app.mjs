@@ -12,13 +12,18 @@ async function requestListener(kind) {
     case 'koa':
       return (await import('./koa.mjs')).default.callback();
     default:
-      throw new Error(`unknown app kind "${kind}" (plain, express, koa, hono or ws)`);
+      throw new Error(`unknown app kind "${kind}" (plain, express, koa, hono, ws or fastify)`);
   }
 }
 
 /** Resolves with the listening server. */
 export async function serveApp(kind, port) {
   if (kind === 'ws') return serveWebSocketEcho(port);
+  if (kind === 'fastify') {
+    const { default: app } = await import('./fastify.mjs');
+    await app.listen({ port, host: '127.0.0.1' });
+    return app.server;
+  }
   if (kind === 'hono') {
     const [{ serve }, { default: app }] = await Promise.all([import('@hono/node-server'), import('./hono.mjs')]);
     return new Promise((resolve, reject) => {

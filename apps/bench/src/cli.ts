@@ -15,7 +15,7 @@ import { quickScenarios, scenarios } from './scenarios.js';
 import { chartSvg } from './svg.js';
 import type { PeerName, RunningServer, Scenario } from './types.js';
 import { runWrk } from './wrk.js';
-import { runWsLoad } from './ws-load-runner.js';
+import { holdWsConnections, runWsLoad } from './ws-load-runner.js';
 
 const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--workers 1,2] [--rounds N]
                   [--seconds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
@@ -193,6 +193,7 @@ async function main(): Promise<number> {
   }
 
   report.memory = await measureMemory({ rounds, seconds, warmup, threads });
+  if (chosen.some((s) => s.name === 'ws-echo')) report.wsHold = await measureWsHold();
   console.log(`\n${formatReport(report)}`);
   if (!values['no-write']) {
     mkdirSync(resultsDir, { recursive: true });
@@ -297,6 +298,35 @@ async function runGroup(scenario: Scenario, workers: number, group: GroupResult,
  * each given the same warm-up and measured load, then sampled. (The groups' own RSS figures come
  * after unequal amounts of load, so they are not used for this comparison.)
  */
+/**
+ * Memory per WebSocket connection: 1,000 idle connections held against kelpie -k ws and against
+ * a raw ws server in node:cluster, 2 workers each; worker RSS is summed before and while holding.
+ */
+async function measureWsHold(): Promise<BenchReport['wsHold']> {
+  const scenario = scenarios.find((s) => s.name === 'ws-echo') as Scenario;
+  const connections = 1000;
+  const workers = 2;
+  const measure = async (side: 'kelpie' | 'ws-cluster') => {
+    const port = await freePort();
+    const server = await peers[side].start({ scenario, workers, port, env: {} });
+    running.add(server);
+    try {
+      const workerRss = () =>
+        server
+          .pids()
+          .filter((pid) => pid !== server.pid)
+          .reduce((sum, pid) => sum + rssOf(pid), 0);
+      const before = workerRss();
+      const holding = await holdWsConnections(`http://127.0.0.1:${port}/`, connections, workerRss);
+      return { before, holding };
+    } finally {
+      await server.stop();
+      running.delete(server);
+    }
+  };
+  return { connections, workers, kelpie: await measure('kelpie'), cluster: await measure('ws-cluster') };
+}
+
 async function measureMemory(options: RunOptions): Promise<BenchReport['memory']> {
   const hello = scenarios.find((s) => s.name === 'hello') as Scenario;
   const loadAndSample = async (url: string, pids: () => number[]) => {

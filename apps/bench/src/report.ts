@@ -46,6 +46,15 @@ const RSS_NOTE =
   "RSS/worker MB* is sampled after each side's rounds; kelpie runs once per peer, so it has served more. " +
   'The memory line compares equal loads.';
 
+function wsHoldLine({ connections, workers, kelpie, cluster }: NonNullable<BenchReport['wsHold']>): string {
+  const perConnection = (side: { before: number; holding: number }) =>
+    fmt((side.holding - side.before) / connections / 1024, 1);
+  return (
+    `WebSocket connections held: ${connections} idle over ${workers} workers; worker memory per connection: ` +
+    `kelpie -k ws ${perConnection(kelpie)} KB, ws server in node:cluster ${perConnection(cluster)} KB`
+  );
+}
+
 function memoryLine({ bareNode, kelpieArbiter, kelpieWorkers }: NonNullable<BenchReport['memory']>): string {
   const worker = median(kelpieWorkers);
   return (
@@ -72,6 +81,7 @@ export function formatReport(report: BenchReport): string {
   }
   out.push(RSS_NOTE);
   if (report.memory) out.push(memoryLine(report.memory));
+  if (report.wsHold) out.push(wsHoldLine(report.wsHold));
   return out.join('\n');
 }
 
@@ -86,5 +96,6 @@ export function markdownTables(report: BenchReport): string {
   }
   out.push(RSS_NOTE);
   if (report.memory) out.push('', memoryLine(report.memory));
+  if (report.wsHold) out.push('', wsHoldLine(report.wsHold));
   return `${out.join('\n')}\n`;
 }

@@ -43,6 +43,8 @@ export interface BenchReport {
   cpuIterations: number;
   groups: GroupResult[];
   memory?: MemoryResult;
+  /** Idle WebSocket connections held against kelpie -k ws and a raw ws server in node:cluster. */
+  wsHold?: WsHoldResult;
 }
 
 export const median = (values: number[]): number => {
@@ -66,4 +68,13 @@ export function pairedRatio(side: SideResult): number {
 
 export function medianRps(side: SideResult): number {
   return median(side.rounds.map((r) => r.rps));
+}
+
+export interface WsHoldResult {
+  /** Idle connections held, spread over the workers. */
+  connections: number;
+  workers: number;
+  /** Total worker RSS before and while holding them, in bytes, per side. */
+  kelpie: { before: number; holding: number };
+  cluster: { before: number; holding: number };
 }

@@ -79,6 +79,16 @@ export const scenarios: Scenario[] = [
     workers: [2],
   },
   {
+    name: 'fastify',
+    title: 'Fastify app, JSON route',
+    app: 'fastify',
+    path: '/json',
+    method: 'GET',
+    connections: 100,
+    peers: ['cluster-rr', 'cluster-none'],
+    workers: [2],
+  },
+  {
     name: 'hono',
     title: 'Hono fetch app, JSON route',
     app: 'hono',

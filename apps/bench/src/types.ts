@@ -4,7 +4,7 @@
  * entry in scenarios.ts; adding a peer is one file in peers/ and one line in peers/index.ts.
  */
 
-export type AppKind = 'plain' | 'express' | 'koa' | 'hono' | 'ws';
+export type AppKind = 'plain' | 'express' | 'koa' | 'hono' | 'ws' | 'fastify';
 
 export type PeerName =
   | 'kelpie'

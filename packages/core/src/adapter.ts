@@ -1,10 +1,9 @@
 import { pathToFileURL } from 'node:url';
-import semver from 'semver';
 import type { App, AppHooks, RequestListener } from './app.js';
 import { KelpieError } from './errors.js';
 import type { Logger } from './logger.js';
+import { findPlugin, pluginCandidates } from './plugins.js';
 import { dropUntrustedForwarding, trustFunction } from './proxy.js';
-import { findPlugin, pluginCandidates } from './resolve-worker.js';
 import type { Settings } from './settings.js';
 import { VERSION } from './version.js';
 
@@ -113,6 +112,8 @@ export async function loadAdapter(name: string, searchFrom: readonly string[]): 
     );
   }
   const { meta } = adapter;
+  // Loaded here, not at the top: workers serving plain apps never need it (see proxy.ts on RSS).
+  const { default: semver } = await import('semver');
   if (!semver.validRange(meta.core) || !semver.satisfies(VERSION, meta.core, { includePrerelease: true })) {
     throw new KelpieError(
       'KELPIE_ERR_ADAPTER_INVALID',

@@ -48,10 +48,9 @@ export {
   type ListenerMessage,
   type WorkerMessage,
 } from './messages.js';
+export { findPlugin, isPluginPath, pluginCandidates } from './plugins.js';
 export { dropUntrustedForwarding, isAddressPattern, settleForwardedFor, trustFunction } from './proxy.js';
 export {
-  findPlugin,
-  pluginCandidates,
   type ResolvedWorker,
   resolveWorker,
   WORKER_PREFIXES,

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import ipaddr from 'ipaddr.js';
+import { createRequire } from 'node:module';
+import type IpAddr from 'ipaddr.js';
 
 /**
  * Trust in forwarded headers (`--forwarded-allow-ips`): which peers may speak for the client.
@@ -7,25 +8,43 @@ import ipaddr from 'ipaddr.js';
  * what a dual-stack socket reports) match their IPv4 form.
  */
 
+type IpAddrModule = typeof IpAddr;
+let loaded: IpAddrModule | undefined;
+/**
+ * ipaddr.js is required on first use: it is CommonJS, and the first CommonJS module a process
+ * loads costs megabytes of RSS, which a worker serving a plain app should not pay.
+ */
+function ipaddrModule(): IpAddrModule {
+  loaded ??= createRequire(import.meta.url)('ipaddr.js') as IpAddrModule;
+  return loaded;
+}
+
+/** An IPv4 address in dotted-quad form, or an IPv6 address (ipaddr.js also takes `1.2.3`, `0x7f.1`...). */
+function isPlainAddress(text: string): boolean {
+  const ipaddr = ipaddrModule();
+  return ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text);
+}
+
 /** Whether one list item is `*`, an IP address, or a CIDR range. */
 export function isAddressPattern(text: string): boolean {
   if (text === '*') return true;
-  if (text.includes('/')) {
-    try {
-      ipaddr.parseCIDR(text);
-      return true;
-    } catch {
-      return false;
-    }
+  if (!text.includes('/')) return isPlainAddress(text);
+  const [address = ''] = text.split('/');
+  if (!isPlainAddress(address)) return false;
+  try {
+    ipaddrModule().parseCIDR(text);
+    return true;
+  } catch {
+    return false;
   }
-  return ipaddr.isValid(text);
 }
 
-function normalize(address: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+function normalize(address: string): IpAddr.IPv4 | IpAddr.IPv6 | undefined {
+  const ipaddr = ipaddrModule();
   if (!ipaddr.isValid(address)) return undefined;
   const parsed = ipaddr.parse(address);
-  return parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()
-    ? (parsed as ipaddr.IPv6).toIPv4Address()
+  return parsed.kind() === 'ipv6' && (parsed as IpAddr.IPv6).isIPv4MappedAddress()
+    ? (parsed as IpAddr.IPv6).toIPv4Address()
     : parsed;
 }
 
@@ -34,14 +53,23 @@ export function trustFunction(patterns: readonly string[]): (address: string | u
   if (patterns.includes('*')) return () => true;
   const ranges = patterns.map((pattern) => {
     const [text, bits] = pattern.includes('/') ? pattern.split('/') : [pattern, undefined];
-    const address = normalize(text as string) as ipaddr.IPv4 | ipaddr.IPv6;
+    const address = normalize(text as string) as IpAddr.IPv4 | IpAddr.IPv6;
     const prefix = bits === undefined ? (address.kind() === 'ipv4' ? 32 : 128) : Number(bits);
     return [address, prefix] as const;
   });
+  // Peers repeat (keep-alive, a proxy in front): remember recent answers instead of parsing again.
+  const recent = new Map<string, boolean>();
   return (peer) => {
-    const address = peer === undefined ? undefined : normalize(peer);
-    if (!address) return false;
-    return ranges.some(([range, prefix]) => range.kind() === address.kind() && address.match(range, prefix));
+    if (peer === undefined) return false;
+    const known = recent.get(peer);
+    if (known !== undefined) return known;
+    const address = normalize(peer);
+    const answer =
+      address !== undefined &&
+      ranges.some(([range, prefix]) => range.kind() === address.kind() && address.match(range, prefix));
+    if (recent.size >= 1024) recent.clear();
+    recent.set(peer, answer);
+    return answer;
   };
 }
 

@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import semver from 'semver';
 import { KelpieError } from './errors.js';
-import { isPathSpecifier, resolveFile, resolvePackage } from './resolve-module.js';
+import { findPlugin, isPluginPath, pluginCandidates } from './plugins.js';
 import { VERSION } from './version.js';
 import { isWorkerClass, type WorkerClass, type WorkerMeta } from './worker.js';
 
@@ -20,48 +20,9 @@ export interface ResolvedWorker {
 /** Short names expand through this table, in order: `-k foo` tries each prefix. */
 export const WORKER_PREFIXES = ['@kelpie/worker-', 'kelpie-worker-'] as const;
 
-/** A `-k` (or `--adapter`) value that names a file: relative or absolute, or ending in a script extension. */
-export function isPluginPath(name: string): boolean {
-  return isPathSpecifier(name) || /\.(c|m)?[jt]s$/.test(name);
-}
-
-/**
- * The package names a plugin value may mean, in the order they are tried, for a kind of plugin
- * (`worker`, `adapter`): `foo` → `@kelpie/worker-foo`, `kelpie-worker-foo`; `@acme/foo` →
- * `@acme/kelpie-worker-foo`, `@acme/foo`; `@acme` → `@acme/kelpie-worker`; full names as they are.
- */
-export function pluginCandidates(name: string, kind: 'worker' | 'adapter'): string[] {
-  const prefixes = [`@kelpie/${kind}-`, `kelpie-${kind}-`];
-  if (isPluginPath(name)) return [name];
-  if (name.startsWith('@')) {
-    const [scope, rest] = name.split('/', 2) as [string, string | undefined];
-    if (!rest) return [`${scope}/kelpie-${kind}`];
-    return rest.startsWith(`kelpie-${kind}`) ? [name] : [`${scope}/kelpie-${kind}-${rest}`, name];
-  }
-  if (name.includes('/') || prefixes.some((p) => name.startsWith(p))) return [name];
-  return prefixes.map((prefix) => prefix + name);
-}
-
 /** Worker-class candidates for a `-k` value (see pluginCandidates). */
 export function workerCandidates(name: string): string[] {
   return pluginCandidates(name, 'worker');
-}
-
-/** The file a plugin value names: a path, or the first candidate package found, project first. */
-export function findPlugin(
-  name: string,
-  kind: 'worker' | 'adapter',
-  searchFrom: readonly string[],
-): string | undefined {
-  if (isPluginPath(name)) return resolveFile(name, searchFrom[0] ?? process.cwd()).file;
-  // Every candidate in the user's project before any in kelpie's own install.
-  for (const dir of searchFrom) {
-    for (const candidate of pluginCandidates(name, kind)) {
-      const file = resolvePackage(candidate, dir);
-      if (file) return file;
-    }
-  }
-  return undefined;
 }
 
 function pickExport(mod: Record<string, unknown>, file: string, exportName?: string): [string, WorkerClass] {

@@ -37,7 +37,7 @@ function clusterPeer(name: PeerName, label: string, policy: 'rr' | 'none', apps:
   };
 }
 
-const NODE_APPS: AppKind[] = ['plain', 'express', 'koa'];
+const NODE_APPS: AppKind[] = ['plain', 'express', 'koa', 'fastify'];
 
 export const clusterRr = clusterPeer('cluster-rr', 'node:cluster (RR)', 'rr', NODE_APPS);
 export const clusterNone = clusterPeer('cluster-none', 'node:cluster (none)', 'none', NODE_APPS);

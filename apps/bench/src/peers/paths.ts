@@ -36,6 +36,7 @@ const APP_FILES: Record<AppKind, string> = {
   koa: 'koa.mjs',
   hono: 'hono.mjs',
   ws: 'ws-echo.mjs',
+  fastify: 'fastify.mjs',
 };
 
 /** The module whose default export is the app of this kind (what kelpie is given). */
