@@ -44,6 +44,15 @@ describe.each([
     expect(kp.log()).not.toMatch(/Unhandled promise rejection/);
   });
 
+  it("runs the app's startup hook before serving and its shutdown hook on a graceful stop", async () => {
+    const kp = await start();
+    const pid = (await json(`${kp.url}/whoami`)).body.pid;
+    expect(kp.log()).toContain(`express startup ran in ${pid}`);
+    kp.signal('SIGTERM');
+    expect(await kp.exited()).toMatchObject({ code: 0 });
+    expect(kp.log()).toContain(`express shutdown ran in ${pid}`);
+  });
+
   it('believes X-Forwarded-* from an allowed proxy (127.0.0.1 by default)', async () => {
     const kp = await start();
     const { body } = await json(`${kp.url}/whoami`, { headers: FORWARDED });
