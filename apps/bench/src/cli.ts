@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { arch, availableParallelism, cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureCommand } from './apt.js';
+import { ensureCommand } from '@kelpie/testkit/apt';
 import { rssOf } from './memory.js';
 import { peers } from './peers/index.js';
 import { stopTree, waitForHttp } from './peers/spawn.js';

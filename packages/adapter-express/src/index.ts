@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Adapter, AdapterContext, Logger } from '@kelpie/core';
+import { type Adapter, type AdapterContext, frameworkOf, type Logger } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 
 /**
@@ -31,17 +31,6 @@ interface Layer {
 }
 
 const PATCHED = Symbol.for('kelpie.adapter-express.patched');
-
-function isExpressApp(value: unknown): value is ExpressApp {
-  if (typeof value !== 'function') return false;
-  const app = value as unknown as Partial<ExpressApp>;
-  return (
-    typeof app.handle === 'function' &&
-    typeof app.set === 'function' &&
-    typeof app.use === 'function' &&
-    typeof app.settings === 'object'
-  );
-}
 
 /**
  * Express 4 calls handlers without looking at what they return. Its Layer prototype (reached
@@ -89,7 +78,7 @@ function errorHandler(log: Logger) {
 
 export const expressAdapter: Adapter = {
   meta: { name: 'express', version: pkg.version, core: '^0.1.0' },
-  matches: isExpressApp,
+  matches: (value) => frameworkOf(value) === 'express',
   adapt(value: unknown, { log, trusted }: AdapterContext) {
     const app = value as ExpressApp;
     // Called for each hop from the socket's peer inwards: the chain is followed while trusted.

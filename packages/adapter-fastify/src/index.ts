@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Adapter, type AdapterContext, settleForwardedFor } from '@kelpie/core';
+import { type Adapter, type AdapterContext, frameworkOf, settleForwardedFor } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 
 /**
@@ -18,7 +18,6 @@ import pkg from '../package.json' with { type: 'json' };
 interface FastifyInstance {
   ready(): PromiseLike<unknown>;
   close(): PromiseLike<unknown>;
-  inject: unknown;
   routing(req: IncomingMessage, res: ServerResponse): void;
   addHook(
     name: 'onError',
@@ -27,21 +26,9 @@ interface FastifyInstance {
   initialConfig?: { trustProxy?: unknown };
 }
 
-function isFastify(value: unknown): value is FastifyInstance {
-  const app = value as Partial<FastifyInstance> | null;
-  return (
-    typeof app === 'object' &&
-    app !== null &&
-    typeof app.ready === 'function' &&
-    typeof app.inject === 'function' &&
-    typeof app.routing === 'function' &&
-    typeof app.addHook === 'function'
-  );
-}
-
 export const fastifyAdapter: Adapter = {
   meta: { name: 'fastify', version: pkg.version, core: '^0.1.0' },
-  matches: isFastify,
+  matches: (value) => frameworkOf(value) === 'fastify',
   adapt(value: unknown, { log, trusted }: AdapterContext) {
     const app = value as FastifyInstance;
     if (!app.initialConfig?.trustProxy) {

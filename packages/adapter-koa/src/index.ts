@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Adapter, type AdapterContext, settleForwardedFor } from '@kelpie/core';
+import { type Adapter, type AdapterContext, frameworkOf, settleForwardedFor } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 
 /**
@@ -14,25 +14,13 @@ import pkg from '../package.json' with { type: 'json' };
 
 interface KoaApp {
   callback(): (req: IncomingMessage, res: ServerResponse) => unknown;
-  middleware: unknown[];
   proxy: boolean;
   on(event: 'error', listener: (error: unknown, ctx?: { method?: string; url?: string }) => void): unknown;
 }
 
-function isKoaApp(value: unknown): value is KoaApp {
-  const app = value as Partial<KoaApp> | null;
-  return (
-    typeof app === 'object' &&
-    app !== null &&
-    typeof app.callback === 'function' &&
-    Array.isArray(app.middleware) &&
-    typeof app.on === 'function'
-  );
-}
-
 export const koaAdapter: Adapter = {
   meta: { name: 'koa', version: pkg.version, core: '^0.1.0' },
-  matches: isKoaApp,
+  matches: (value) => frameworkOf(value) === 'koa',
   adapt(value: unknown, { log, trusted }: AdapterContext) {
     const app = value as KoaApp;
     app.proxy = true;

@@ -1,8 +1,7 @@
-import { pathToFileURL } from 'node:url';
 import type { App, AppHooks, RequestListener } from './app.js';
 import { KelpieError } from './errors.js';
 import type { Logger } from './logger.js';
-import { findPlugin, pluginCandidates } from './plugins.js';
+import { findPlugin, importPlugin, pluginCandidates, pluginNotFound } from './plugins.js';
 import { dropUntrustedForwarding, trustFunction } from './proxy.js';
 import type { Settings } from './settings.js';
 import { VERSION } from './version.js';
@@ -44,41 +43,29 @@ export interface Adapter {
 const isFunction = (value: unknown): value is (...args: unknown[]) => unknown => typeof value === 'function';
 
 /**
- * Frameworks core recognizes by shape for `--adapter auto`, in order. Duck typing only: an
- * Express app is a function with `handle`, `set` and `settings`; a Koa app has `callback()` and
- * a `middleware` array; a Fastify instance has `ready()`, `inject()` and `routing`.
+ * Frameworks core recognizes by shape, for `--adapter auto` and for the adapters' own
+ * `matches()`, in order. Duck typing only: a Fastify instance has `ready()`, `inject()`,
+ * `routing()` and `addHook()`; an Express app is a function with `handle()`, `set()` and `use()`;
+ * a Koa app has `callback()`, `on()` and a `middleware` array.
  */
-const FRAMEWORKS: { name: string; looksLike: (value: unknown) => boolean }[] = [
-  {
-    name: 'fastify',
-    looksLike: (v) =>
-      typeof v === 'object' &&
-      v !== null &&
-      isFunction((v as Record<string, unknown>).ready) &&
-      isFunction((v as Record<string, unknown>).inject) &&
-      isFunction((v as Record<string, unknown>).routing),
-  },
-  {
-    name: 'express',
-    looksLike: (v) =>
-      isFunction(v) &&
-      isFunction((v as unknown as Record<string, unknown>).handle) &&
-      isFunction((v as unknown as Record<string, unknown>).set) &&
-      'settings' in v,
-  },
-  {
-    name: 'koa',
-    looksLike: (v) =>
-      typeof v === 'object' &&
-      v !== null &&
-      isFunction((v as Record<string, unknown>).callback) &&
-      Array.isArray((v as Record<string, unknown>).middleware),
-  },
+const FRAMEWORKS: { name: string; members: string[]; callable: boolean; lists?: string }[] = [
+  { name: 'fastify', members: ['ready', 'inject', 'routing', 'addHook'], callable: false },
+  { name: 'express', members: ['handle', 'set', 'use'], callable: true },
+  { name: 'koa', members: ['callback', 'on'], callable: false, lists: 'middleware' },
 ];
+
+function looksLike(framework: (typeof FRAMEWORKS)[number], value: unknown): boolean {
+  if (framework.callable ? typeof value !== 'function' : typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return (
+    framework.members.every((member) => isFunction(record[member])) &&
+    (framework.lists === undefined || Array.isArray(record[framework.lists]))
+  );
+}
 
 /** The framework an app value looks like, if any. */
 export function frameworkOf(value: unknown): string | undefined {
-  return FRAMEWORKS.find((framework) => framework.looksLike(value))?.name;
+  return FRAMEWORKS.find((framework) => looksLike(framework, value))?.name;
 }
 
 function isAdapter(value: unknown): value is Adapter {
@@ -96,14 +83,7 @@ function isAdapter(value: unknown): value is Adapter {
 export async function loadAdapter(name: string, searchFrom: readonly string[]): Promise<Adapter | undefined> {
   const file = findPlugin(name, 'adapter', searchFrom);
   if (!file) return undefined;
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  } catch (error) {
-    throw new KelpieError('KELPIE_ERR_ADAPTER_INVALID', `Loading the adapter module ${file} failed: ${String(error)}`, {
-      cause: error,
-    });
-  }
+  const mod = await importPlugin(file, 'adapter', 'KELPIE_ERR_ADAPTER_INVALID');
   const adapter = isAdapter(mod.default) ? mod.default : Object.values(mod).find(isAdapter);
   if (!adapter) {
     throw new KelpieError(
@@ -145,15 +125,11 @@ export async function applyAdapter(
   if (!name) return app;
   const adapter = await loadAdapter(name, searchFrom);
   if (!adapter) {
-    const [first] = pluginCandidates(name, 'adapter');
     if (choice !== 'auto' || app.kind === 'framework') {
-      throw new KelpieError(
-        'KELPIE_ERR_ADAPTER_NOT_FOUND',
-        `Adapter "${name}" not found.\nTried: ${pluginCandidates(name, 'adapter').join(', ')}\nSearched from: ${searchFrom.join(', ')}\nInstall it with: npm install ${first}`,
-      );
+      throw pluginNotFound(name, 'adapter', searchFrom, 'KELPIE_ERR_ADAPTER_NOT_FOUND');
     }
     log.info(
-      `This looks like a ${name} app; it is served as a plain app. For trusted proxies, errors and shutdown hooks, npm install ${first}`,
+      `This looks like a ${name} app; it is served as a plain app. For trusted proxies, errors and shutdown hooks, npm install ${pluginCandidates(name, 'adapter')[0]}`,
     );
     return app;
   }

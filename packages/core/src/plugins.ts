@@ -1,3 +1,5 @@
+import { pathToFileURL } from 'node:url';
+import { type ErrorCode, KelpieError } from './errors.js';
 import { isPathSpecifier, resolveFile, resolvePackage } from './resolve-module.js';
 
 /**
@@ -42,4 +44,34 @@ export function findPlugin(
     }
   }
   return undefined;
+}
+
+const LABELS = { worker: 'Worker class', adapter: 'Adapter' } as const;
+
+/** The error for a plugin that is not installed: what was tried, where, and how to install it. */
+export function pluginNotFound(
+  name: string,
+  kind: 'worker' | 'adapter',
+  searchFrom: readonly string[],
+  code: ErrorCode,
+): KelpieError {
+  const candidates = pluginCandidates(name, kind);
+  const install = isPluginPath(name) ? '' : `\nInstall it with: npm install ${candidates[0]}`;
+  return new KelpieError(
+    code,
+    `${LABELS[kind]} "${name}" not found.\nTried: ${candidates.join(', ')}\nSearched from: ${searchFrom.join(', ')}${install}`,
+  );
+}
+
+/** Import a plugin's module; a module that throws is reported with `code`. */
+export async function importPlugin(
+  file: string,
+  kind: 'worker' | 'adapter',
+  code: ErrorCode,
+): Promise<Record<string, unknown>> {
+  try {
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new KelpieError(code, `Loading the ${kind} module ${file} failed: ${String(error)}`, { cause: error });
+  }
 }

@@ -1,7 +1,6 @@
-import { pathToFileURL } from 'node:url';
 import semver from 'semver';
 import { KelpieError } from './errors.js';
-import { findPlugin, isPluginPath, pluginCandidates } from './plugins.js';
+import { findPlugin, importPlugin, pluginCandidates, pluginNotFound } from './plugins.js';
 import { VERSION } from './version.js';
 import { isWorkerClass, type WorkerClass, type WorkerMeta } from './worker.js';
 
@@ -80,24 +79,9 @@ export async function resolveWorker(request: string, searchFrom: readonly string
   const hash = request.lastIndexOf('#');
   const name = hash > 0 ? request.slice(0, hash) : request;
   const exportName = hash > 0 ? request.slice(hash + 1) : undefined;
-  const candidates = workerCandidates(name);
   const file = findPlugin(name, 'worker', searchFrom);
-  if (!file) {
-    const install = isPluginPath(name) ? '' : `\nInstall it with: npm install ${candidates[0]}`;
-    throw new KelpieError(
-      'KELPIE_ERR_WORKER_NOT_FOUND',
-      `Worker class "${name}" not found.\nTried: ${candidates.join(', ')}\nSearched from: ${searchFrom.join(', ')}${install}`,
-    );
-  }
-
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  } catch (error) {
-    throw new KelpieError('KELPIE_ERR_WORKER_INVALID', `Loading the worker module ${file} failed: ${String(error)}`, {
-      cause: error,
-    });
-  }
+  if (!file) throw pluginNotFound(name, 'worker', searchFrom, 'KELPIE_ERR_WORKER_NOT_FOUND');
+  const mod = await importPlugin(file, 'worker', 'KELPIE_ERR_WORKER_INVALID');
   const [exported, workerClass] = pickExport(mod, file, exportName);
   const meta = checkMeta(workerClass, file);
   return { request, module: file, exportName: exported, meta, workerClass };

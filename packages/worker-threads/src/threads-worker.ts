@@ -89,7 +89,7 @@ export class ThreadsWorker extends Worker {
         thread.leaving = true;
         if (thread.exited) return;
         const drained = this.#expect(thread, 'drained').catch(() => undefined);
-        this.#post(thread, { type: 'drain' });
+        thread.thread.postMessage({ type: 'drain' } satisfies ToThread);
         await drained;
       }),
     );
@@ -158,7 +158,7 @@ export class ThreadsWorker extends Worker {
     const fds = await Promise.all(this.listeners.map((_, i) => this.channel.duplicateListener(i)));
     const listeners: InheritedListener[] = this.listeners.map((listener, i) => ({ ...listener, fd: fds[i] as number }));
     const reply = this.#expect(record, 'listening');
-    this.#post(record, { type: 'listen', listeners });
+    record.thread.postMessage({ type: 'listen', listeners } satisfies ToThread);
     const answer = await reply;
     if (answer.type === 'listen-error') throw new Error(`Thread ${record.index} could not listen: ${answer.message}`);
     record.serving = true;
@@ -193,10 +193,6 @@ export class ThreadsWorker extends Worker {
       record.thread.on('message', onMessage);
       record.thread.once('exit', onExit);
     });
-  }
-
-  #post(record: AppThread, message: ToThread): void {
-    record.thread.postMessage(message);
   }
 
   /** Heartbeats: a thread whose counter has not moved for --timeout seconds is stuck. */

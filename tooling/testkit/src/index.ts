@@ -194,4 +194,4 @@ export async function waitUntil<T>(
   }
 }
 
-export { DEBIAN_CHROMIUM, ensureChromium } from './browser.js';
+export { ensureChromium } from './browser.js';

@@ -4,7 +4,7 @@
  * plain app kind has a WSGI twin.
  */
 
-import { ensureCommand, findCommand } from '../apt.js';
+import { ensureCommand, findCommand } from '@kelpie/testkit/apt';
 import type { Peer, PeerName } from '../types.js';
 import { appsDir } from './paths.js';
 import { processTree } from './process-tree.js';

@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureCommand, findCommand } from '../apt.js';
+import { ensureCommand, findCommand } from '@kelpie/testkit/apt';
 import type { Peer } from '../types.js';
 import { processTree } from './process-tree.js';
 import { startServer } from './spawn.js';

@@ -1,6 +1,7 @@
 /**
- * Finding a peer's executable, and installing its Debian package when it is missing, so a fresh
- * Debian machine can run every peer. A failed install is a reason to skip the peer, not an error.
+ * Finding an executable, and installing its Debian package when it is missing, so a fresh Debian
+ * machine can run the bench's peers and the browser tests. Callers decide what a failed install
+ * means: the bench skips the peer, a browser test fails with how to install it.
  */
 import { execFile } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
@@ -76,8 +77,8 @@ async function install(command: string, debianPackage: string): Promise<string |
   return undefined;
 }
 
-// Peers sharing a package (gunicorn-sync and gunicorn-gthread) share one install: two apt-get
-// runs at once would fight over the dpkg lock.
+// Callers wanting the same package (gunicorn-sync and gunicorn-gthread, several browser test
+// files) share one install: two apt-get runs at once would fight over the dpkg lock.
 const installs = new Map<string, Promise<string | undefined>>();
 
 /** Resolves undefined when `command` is usable (installing `debianPackage` if needed), else why not. */
