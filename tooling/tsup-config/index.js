@@ -19,5 +19,7 @@ export function preset(options = {}) {
     // of core's classes whether it reaches them from worker-main or from a worker package. CJS
     // stays unsplit: tsup's CJS splitting rewrites import() into require(), breaking ESM loading.
     shims: true,
+    // Keep `node:` prefixes: `node:test` has no unprefixed form.
+    removeNodeProtocol: false,
   });
 }

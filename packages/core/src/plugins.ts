@@ -48,6 +48,15 @@ export function findPlugin(
 
 const LABELS = { worker: 'Worker class', adapter: 'Adapter' } as const;
 
+/** kelpie's own plugin packages (`@kelpie/worker-NAME`, `@kelpie/adapter-NAME`). */
+const OWN = { worker: ['async', 'sync', 'threads', 'ws'], adapter: ['express', 'koa', 'fastify'] } as const;
+
+/** The package to suggest: kelpie's own for its names; for any other short name, the third-party form. */
+function installName(name: string, kind: 'worker' | 'adapter', candidates: readonly string[]): string {
+  if ((OWN[kind] as readonly string[]).includes(name)) return `@kelpie/${kind}-${name}`;
+  return candidates.find((candidate) => !candidate.startsWith('@kelpie/')) ?? (candidates[0] as string);
+}
+
 /** The error for a plugin that is not installed: what was tried, where, and how to install it. */
 export function pluginNotFound(
   name: string,
@@ -56,7 +65,7 @@ export function pluginNotFound(
   code: ErrorCode,
 ): KelpieError {
   const candidates = pluginCandidates(name, kind);
-  const install = isPluginPath(name) ? '' : `\nInstall it with: npm install ${candidates[0]}`;
+  const install = isPluginPath(name) ? '' : `\nInstall it with: npm install ${installName(name, kind, candidates)}`;
   return new KelpieError(
     code,
     `${LABELS[kind]} "${name}" not found.\nTried: ${candidates.join(', ')}\nSearched from: ${searchFrom.join(', ')}${install}`,

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pluginNotFound } from './plugins.js';
 import { resolveWorker, workerCandidates } from './resolve-worker.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kelpie-workers-'));
@@ -52,6 +53,15 @@ describe('resolveWorker', () => {
     });
   });
 
+  it('ignores a re-exported base class without meta when picking the export', async () => {
+    const source = [
+      'export class Base { async serve() {} async drain() {} }',
+      "export class Mine extends Base { static meta = { name: 'mine', version: '1.0.0', core: '^0.1.0' }; }",
+    ].join('\n');
+    const resolved = await resolveWorker(file('reexport.mjs', source), [dir]);
+    expect(resolved.exportName).toBe('Mine');
+  });
+
   it('refuses modules without a worker class or without meta', async () => {
     await expect(resolveWorker(file('none.mjs', 'export const x = 1;'), [dir])).rejects.toMatchObject({
       code: 'KELPIE_ERR_WORKER_INVALID',
@@ -64,7 +74,16 @@ describe('resolveWorker', () => {
   it('lists every name tried, the folders searched and the install command when nothing is found', async () => {
     await expect(resolveWorker('nope', [dir, '/nonexistent'])).rejects.toMatchObject({
       code: 'KELPIE_ERR_WORKER_NOT_FOUND',
-      message: `Worker class "nope" not found.\nTried: @kelpie/worker-nope, kelpie-worker-nope\nSearched from: ${dir}, /nonexistent\nInstall it with: npm install @kelpie/worker-nope`,
+      message: `Worker class "nope" not found.\nTried: @kelpie/worker-nope, kelpie-worker-nope\nSearched from: ${dir}, /nonexistent\nInstall it with: npm install kelpie-worker-nope`,
     });
+  });
+
+  it("suggests kelpie's own package for kelpie's own class names, the scoped form for scoped names", () => {
+    const hint = (name: string) => pluginNotFound(name, 'worker', [dir], 'KELPIE_ERR_WORKER_NOT_FOUND').message;
+    expect(hint('threads')).toMatch(/Install it with: npm install @kelpie\/worker-threads$/);
+    expect(hint('@acme/fast')).toMatch(
+      /Tried: @acme\/kelpie-worker-fast, @acme\/fast\n[\s\S]*npm install @acme\/kelpie-worker-fast$/,
+    );
+    expect(hint('./w.js')).not.toMatch(/Install it with/);
   });
 });

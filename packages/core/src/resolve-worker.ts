@@ -35,8 +35,13 @@ function pickExport(mod: Record<string, unknown>, file: string, exportName?: str
     }
     return [exportName, value];
   }
-  if (isWorkerClass(mod.default)) return ['default', mod.default];
-  const found = Object.entries(mod).filter(([, value]) => isWorkerClass(value)) as [string, WorkerClass][];
+  if (isWorkerClass(mod.default) && mod.default.meta) return ['default', mod.default];
+  // Classes with metadata only: a module that re-exports core's abstract Worker (or another
+  // base class without meta) still has one class to pick.
+  const classes = Object.entries(mod).filter(([, value]) => isWorkerClass(value)) as [string, WorkerClass][];
+  const withMeta = classes.filter(([, value]) => value.meta);
+  // None with meta: the one class there is, so that checkMeta says what it lacks.
+  const found = withMeta.length > 0 ? withMeta : classes;
   if (found.length === 1) return found[0] as [string, WorkerClass];
   throw new KelpieError(
     'KELPIE_ERR_WORKER_INVALID',

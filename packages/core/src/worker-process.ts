@@ -85,10 +85,19 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     process.exit(code);
   };
 
+  // close() must be safe at any time (SPEC.md 2.2); a class whose close() throws still exits.
+  const closeWorker = (): void => {
+    try {
+      worker?.close();
+    } catch (error) {
+      log.error('Error in the worker class close()', error);
+    }
+  };
+
   const stop = async (graceful: boolean, code: number = ExitCode.OK): Promise<void> => {
     if (phase === 'stopping') {
       if (!graceful) {
-        worker?.close();
+        closeWorker();
         exit(code);
       }
       return;
@@ -96,13 +105,13 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     const wasServing = phase === 'serving';
     phase = 'stopping';
     if (!graceful || !wasServing || !worker) {
-      worker?.close();
+      closeWorker();
       exit(code);
       return;
     }
     const deadline = setTimeout(() => {
       log.warning(`Graceful timeout (${settings.gracefulTimeout}s) reached; closing remaining connections`);
-      worker?.close();
+      closeWorker();
       exit(code);
     }, settings.gracefulTimeout * 1000);
     try {
@@ -121,7 +130,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   process.on('SIGQUIT', () => void stop(false));
   process.on('SIGABRT', () => {
     log.info(`Worker aborted (pid: ${process.pid})`);
-    process.exit(ExitCode.ERROR);
+    exit(ExitCode.ERROR);
   });
   // Meant for the arbiter; without a listener they would end the worker.
   for (const signal of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU'] as const) {

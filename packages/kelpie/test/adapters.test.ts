@@ -158,7 +158,7 @@ describe('--adapter', () => {
     const exit = await kp.exited(20_000);
     expect(exit.code).toBe(4);
     expect(kp.log()).toMatch(/Adapter "nope" not found\.\nTried: @kelpie\/adapter-nope, kelpie-adapter-nope/);
-    expect(kp.log()).toMatch(/Install it with: npm install @kelpie\/adapter-nope/);
+    expect(kp.log()).toMatch(/Install it with: npm install kelpie-adapter-nope/);
   });
 
   it('rejects a bad --forwarded-allow-ips value naming the setting', async () => {

@@ -52,7 +52,7 @@ describe('boot and app-load errors stop the server with a distinct exit code', (
     expect(log).toMatch(/Worker class "nope" not found\./);
     expect(log).toMatch(/Tried: @kelpie\/worker-nope, kelpie-worker-nope/);
     expect(log).toMatch(/Searched from: /);
-    expect(log).toMatch(/Install it with: npm install @kelpie\/worker-nope/);
+    expect(log).toMatch(/Install it with: npm install kelpie-worker-nope/);
     expect(log).not.toMatch(/Booting worker/);
   });
 
@@ -80,5 +80,21 @@ describe('boot and app-load errors stop the server with a distinct exit code', (
     const { exit, log } = await failing([fixture('pid-app.js')], { KELPIE_CMD_ARGS: '--timeout soon' });
     expect(exit.code).toBe(2);
     expect(log).toMatch(/Invalid value for --timeout \(from KELPIE_CMD_ARGS\): "soon"/);
+  });
+});
+
+describe('worker classes that break the contract', () => {
+  it('a close() that throws is logged and the worker still exits (INT)', async () => {
+    const kp = await startKelpie([
+      '-k',
+      `${fixture('contract-breaking-workers.mjs')}#ThrowingCloseWorker`,
+      '-w',
+      '2',
+      fixture('pid-app.js'),
+    ]);
+    kp.signal('SIGINT');
+    expect(await kp.exited(10_000)).toEqual({ code: 0, signal: null });
+    expect(kp.countLog(/\[ERROR\] Error in the worker class close\(\)/)).toBe(2);
+    expect(kp.countLog(/Worker exiting \(pid: \d+\)/)).toBe(2);
   });
 });

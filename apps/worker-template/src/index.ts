@@ -1,0 +1,1 @@
+export { YournameWorker } from './yourname-worker.js';

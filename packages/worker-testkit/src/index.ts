@@ -1,0 +1,23 @@
+/**
+ * @kelpie/worker-testkit: the conformance suite for kelpie worker classes (checks.ts), and the
+ * helpers it is built on, for an author's own tests: start real kelpie processes (process.ts)
+ * and talk to them over loopback (http.ts). Register the suite with `./vitest` or `./node-test`.
+ */
+export {
+  APP_SHAPES,
+  type AppShape,
+  type Check,
+  type ConformanceOptions,
+  conformanceChecks,
+  workerArgument,
+  workerLabel,
+} from './checks.js';
+export { type GetOptions, get, type Reply, rawExchange } from './http.js';
+export {
+  defaultBin,
+  type KelpieProcess,
+  type StartOptions,
+  startKelpie,
+  stopAll,
+  waitUntil,
+} from './process.js';
