@@ -9,7 +9,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const PACKAGES = ['packages/core', 'packages/worker-async', 'packages/kelpie', 'apps/worker-template'];
+const PACKAGES = [
+  'packages/core',
+  'packages/worker-async',
+  'packages/kelpie',
+  'packages/worker-testkit',
+  'apps/worker-template',
+];
 
 // npm and pnpm both read npm_config_* variables; the ones a pnpm script run sets must not leak
 // into the fresh project's npm.
@@ -64,6 +70,15 @@ beforeAll(async () => {
 
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'fresh-project', private: true }));
   writeFileSync(join(project, 'app.js'), "module.exports = (req, res) => res.end('hello from a fresh project');\n");
+  // What a worker author's own test looks like, run by node:test with the packed testkit.
+  writeFileSync(
+    join(project, 'conformance.test.mjs'),
+    [
+      "import { testWorker } from '@kelpie/worker-testkit/node-test';",
+      "testWorker({ worker: 'yourname', only: ['boot', 'shape:fetch', 'max-requests', 'websocket'] });",
+      '',
+    ].join('\n'),
+  );
   const files = readdirSync(tarballs).map((file) => join(tarballs, file));
   await npm(['install', ...files], project);
 });
@@ -80,6 +95,16 @@ describe('a fresh npm project outside the workspace', () => {
     const reply = await get(`${kp.url}/`);
     expect(reply.status).toBe(200);
     expect(reply.body).toBe('hello from a fresh project');
+  });
+
+  it('the packed worker testkit runs the conformance suite on the installed class, by name, under node:test', async () => {
+    const { stdout } = await run(process.execPath, ['--test', '--test-reporter=spec', 'conformance.test.mjs'], {
+      cwd: project,
+      env: { ...cleanEnv, NO_COLOR: '1' },
+    });
+    expect(stdout).toMatch(/kelpie worker conformance: -k yourname/);
+    expect(stdout).toMatch(/ℹ pass 4/);
+    expect(stdout).toMatch(/ℹ fail 0/);
   });
 
   it('refuses a worker whose meta.core range excludes the installed core, before binding', async () => {
