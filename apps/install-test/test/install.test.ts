@@ -18,8 +18,12 @@ const PACKAGES = [
 ];
 
 // npm and pnpm both read npm_config_* variables; the ones a pnpm script run sets must not leak
-// into the fresh project's npm.
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+// into the fresh project's npm. Nor may NODE_PATH, which pnpm's shims point at the workspace's
+// hoisted packages (the template among them).
+const cleanEnv = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key))),
+  NODE_PATH: '',
+};
 
 /** pnpm, as this test was started with it when it was; else through npx. */
 function pnpm(args: string[], cwd: string) {

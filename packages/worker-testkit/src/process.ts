@@ -70,7 +70,9 @@ export async function startKelpie(args: readonly string[], options: StartOptions
     [...(options.nodeArgs ?? []), options.bin ?? defaultBin(options.cwd), ...fullArgs],
     {
       cwd: options.cwd ?? process.cwd(),
-      env: { ...process.env, KELPIE_CMD_ARGS: '', ...options.env },
+      // As a user's shell would start it: no KELPIE_CMD_ARGS, and no NODE_PATH, which package
+      // managers' script shims set and which would let kelpie find packages the project lacks.
+      env: { ...process.env, KELPIE_CMD_ARGS: '', NODE_PATH: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
