@@ -1,10 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Packing and installing takes a while; the npm registry is needed for core's own dependencies.
+// Packing and installing takes a while, and the npm registry (needed for the dependencies of core and the testkit) is sometimes slow.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
-    hookTimeout: 180_000,
+    hookTimeout: 300_000,
   },
 });
