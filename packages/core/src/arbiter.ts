@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ExitCode } from './exit-codes.js';
+import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
 import { bindListeners, type ClientHandle, type Listener } from './listeners.js';
 import type { Logger } from './logger.js';
 import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, isWorkerMessage } from './messages.js';
@@ -25,6 +26,22 @@ export interface ArbiterOptions {
   workerMain?: string;
   /** Folders workers look plugins (adapters) up from; defaults to --chdir. */
   searchFrom?: string[];
+  /** Server hooks from the config file. */
+  hooks?: ServerHooks;
+  /** The config file in effect (workers load it when it has worker hooks). */
+  configFile?: string;
+  /**
+   * HUP: read the configuration again (config file included). Rejecting keeps the current
+   * configuration and workers. Without it, HUP only replaces the workers.
+   */
+  reconfigure?: () => Promise<Reconfiguration>;
+}
+
+/** What a HUP re-read gives the arbiter. */
+export interface Reconfiguration {
+  settings: Settings;
+  hooks: ServerHooks;
+  configFile?: string;
 }
 
 interface WorkerRecord {
@@ -68,7 +85,9 @@ type HandledSignal = (typeof SIGNALS)[number];
 const defaultWorkerMain = (): string => fileURLToPath(new URL('./worker-main.js', import.meta.url));
 
 export class Arbiter {
-  readonly #settings: Settings;
+  #settings: Settings;
+  #hooks: ServerHooks;
+  #configFile: string | undefined;
   readonly #log: Logger;
   readonly #options: ArbiterOptions;
   readonly #workers = new Map<number, WorkerRecord>();
@@ -97,6 +116,8 @@ export class Arbiter {
   constructor(options: ArbiterOptions) {
     this.#options = options;
     this.#settings = options.settings;
+    this.#hooks = options.hooks ?? {};
+    this.#configFile = options.configFile;
     this.#log = options.log;
     this.#numWorkers = options.settings.workers;
     this.#finished = new Promise((resolve) => {
@@ -115,6 +136,7 @@ export class Arbiter {
       this.#handlers.set(signal, handler);
       process.on(signal, handler);
     }
+    await runHook(this.#hooks, 'onStarting', log, this.view());
     try {
       this.#listeners = await bindListeners(this.#settings.bind, { backlog: this.#settings.backlog, log });
     } catch (error) {
@@ -138,11 +160,27 @@ export class Arbiter {
       return this.#finished;
     }
     this.#manageWorkers();
+    this.#startChecks();
+    return this.#finished;
+  }
+
+  #startChecks(): void {
     if (this.#settings.timeout > 0) {
       const every = Math.min(1000, Math.max(100, this.#settings.timeout * 250));
       this.#checkTimer = setInterval(() => this.#murderWorkers(), every);
     }
-    return this.#finished;
+  }
+
+  /** What server hooks see of the arbiter. */
+  view(): ServerView {
+    return {
+      pid: process.pid,
+      settings: this.#settings,
+      appModule: this.#options.appModule,
+      log: this.#log,
+      numWorkers: this.#numWorkers,
+      workers: [...this.#workers.values()].map((w) => ({ pid: w.pid, age: w.age })),
+    };
   }
 
   get #dispatching(): boolean {
@@ -245,7 +283,9 @@ export class Arbiter {
     const next = Math.max(1, count);
     if (next === this.#numWorkers) return;
     this.#log.info(`Number of workers changed from ${this.#numWorkers} to ${next}`);
+    const old = this.#numWorkers;
     this.#numWorkers = next;
+    runHookNow(this.#hooks, 'nworkersChanged', this.#log, this.view(), next, old);
     this.#manageWorkers();
   }
 
@@ -253,8 +293,52 @@ export class Arbiter {
   reload(): void {
     if (this.#state !== 'running') return;
     this.#log.info('Hang up: Master');
+    void this.#reload();
+  }
+
+  async #reload(): Promise<void> {
+    if (this.#options.reconfigure) {
+      let next: Reconfiguration;
+      try {
+        next = await this.#options.reconfigure();
+      } catch (error) {
+        this.#log.error(
+          `Reload failed, keeping the running configuration and workers: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        return;
+      }
+      if (this.#state !== 'running') return;
+      this.#applySettings(next.settings);
+      this.#hooks = next.hooks;
+      this.#configFile = next.configFile;
+    }
+    await runHook(this.#hooks, 'onReload', this.#log, this.view());
+    if (this.#state !== 'running') return;
     for (const worker of this.#workers.values()) worker.outdated = true;
     this.#manageWorkers();
+  }
+
+  /** Settings read again on HUP: take what can change while running, say what cannot. */
+  #applySettings(next: Settings): void {
+    const before = this.#settings;
+    const fixed = (['bind', 'workerClass', 'chdir', 'user', 'group', 'daemon', 'pidfile', 'umask'] as const).filter(
+      (name) => JSON.stringify(before[name]) !== JSON.stringify(next[name]),
+    );
+    for (const name of fixed) {
+      this.#log.warning(`Reload: a new value of ${name} takes effect on restart (or USR2), not on HUP`);
+      (next as Record<string, unknown>)[name] = before[name];
+    }
+    this.#settings = next;
+    if (next.workers !== before.workers && next.workers !== this.#numWorkers) {
+      this.#log.info(`Number of workers changed from ${this.#numWorkers} to ${next.workers}`);
+      const old = this.#numWorkers;
+      this.#numWorkers = next.workers;
+      runHookNow(this.#hooks, 'nworkersChanged', this.#log, this.view(), next.workers, old);
+    }
+    if (next.timeout !== before.timeout) {
+      clearInterval(this.#checkTimer);
+      this.#startChecks();
+    }
   }
 
   /** TERM (graceful) or INT/QUIT (quick). */
@@ -301,7 +385,7 @@ export class Arbiter {
     this.#removeSignalHandlers();
     this.#log.info('Shutting down: Master');
     if (this.#haltReason) this.#log.error(`Reason: ${this.#haltReason}`);
-    this.#done(this.#exitCode);
+    void runHook(this.#hooks, 'onExit', this.#log, this.view()).then(() => this.#done(this.#exitCode));
   }
 
   #removeSignalHandlers(): void {
@@ -343,6 +427,7 @@ export class Arbiter {
       bind: listener.address.text,
       url: listener.url,
     }));
+    runHookNow(this.#hooks, 'preFork', this.#log, this.view(), { pid: 0, age });
     const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--inspect'));
     const child = spawn(process.execPath, [...execArgv, this.#options.workerMain ?? defaultWorkerMain()], {
       stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...this.#listeners.map((l) => l.fd)],
@@ -368,6 +453,7 @@ export class Arbiter {
       credits: 0,
     };
     this.#workers.set(pid, record);
+    runHookNow(this.#hooks, 'postFork', this.#log, this.view(), { pid, age });
     child.on('message', (message: unknown) => {
       if (!isWorkerMessage(message)) return;
       record.lastBeat = Date.now();
@@ -394,6 +480,8 @@ export class Arbiter {
       workerExport: this.#options.worker.exportName,
       listeners: inherited,
       searchFrom: this.#options.searchFrom ?? [this.#settings.chdir],
+      configFile: this.#configFile,
+      workerHooks: hasWorkerHooks(this.#hooks),
     };
     child.send(boot);
   }
@@ -422,6 +510,7 @@ export class Arbiter {
       if (ready >= this.#numWorkers) {
         this.#announcedReady = true;
         this.#log.info(`Ready: ${ready} worker${ready === 1 ? '' : 's'} serving`);
+        runHookNow(this.#hooks, 'whenReady', this.#log, this.view());
       }
     }
     this.#retireOutdated();
@@ -430,6 +519,7 @@ export class Arbiter {
   #reap(worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.#workers.delete(worker.pid);
     const log = this.#log;
+    runHookNow(this.#hooks, 'childExit', log, this.view(), { pid: worker.pid, age: worker.age, code, signal });
     if (signal === 'SIGKILL') {
       if (worker.killedAfterTimeout) log.error(`Worker (pid:${worker.pid}) was sent SIGKILL after WORKER TIMEOUT`);
       else if (worker.killedAfterGraceful) {

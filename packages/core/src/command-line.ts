@@ -1,5 +1,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { findConfigFile, type LoadedConfig, loadConfigFile } from './config-file.js';
 import { isKelpieError, KelpieError } from './errors.js';
+import type { ServerHooks } from './hooks.js';
 import { defaultSettings, type Env, type SettingDef, type SettingName, type Settings, settings } from './settings.js';
 
 /** What a kelpie command line asks for. */
@@ -10,8 +12,11 @@ export interface CommandLine {
   help: boolean;
   version: boolean;
   /** Which settings were set explicitly, and from where (for --print-config and logs). */
-  sources: Partial<Record<SettingName, 'env' | 'cli'>>;
+  sources: Partial<Record<SettingName, SettingSource>>;
 }
+
+/** Where a setting's value came from: KELPIE_CMD_ARGS (`env`), the config file, or the command line. */
+export type SettingSource = 'env' | 'config' | 'cli';
 
 type Entries = [SettingName, SettingDef<unknown>][];
 const entries = (): Entries => Object.entries(settings) as Entries;
@@ -89,7 +94,7 @@ function parseWords(args: string[], origin: string): Parsed {
   }
 }
 
-function apply(target: Settings, parsed: Parsed, source: 'env' | 'cli', sources: CommandLine['sources']): void {
+function apply(target: Settings, parsed: Parsed, source: SettingSource, sources: CommandLine['sources']): void {
   for (const [name, def] of entries()) {
     const raw = parsed.values[optionKey(def)];
     if (raw === undefined) continue;
@@ -111,16 +116,20 @@ function apply(target: Settings, parsed: Parsed, source: 'env' | 'cli', sources:
 
 /**
  * Parse a kelpie command line. Precedence, lowest first: defaults (some from PORT and
- * WEB_CONCURRENCY), KELPIE_CMD_ARGS, the command line itself. A config file (later) slots in
- * between the defaults and KELPIE_CMD_ARGS, as in Gunicorn.
+ * WEB_CONCURRENCY), the config file's settings (`fromConfig`), KELPIE_CMD_ARGS, the command line
+ * itself, as in Gunicorn. `resolveConfiguration` finds and loads the config file first.
  */
-export function parseCommandLine(argv: readonly string[], env: Env = process.env): CommandLine {
+export function parseCommandLine(
+  argv: readonly string[],
+  env: Env = process.env,
+  fromConfig: Partial<Settings> = {},
+): CommandLine {
   const result: CommandLine = {
-    settings: defaultSettings(env),
+    settings: { ...defaultSettings(env), ...fromConfig },
     appModule: undefined,
     help: false,
     version: false,
-    sources: {},
+    sources: Object.fromEntries(Object.keys(fromConfig).map((name) => [name, 'config'])),
   };
   const layers: [Parsed, 'env' | 'cli'][] = [];
   if (env.KELPIE_CMD_ARGS?.trim()) {
@@ -168,5 +177,53 @@ export function helpText(): string {
     lines.push('');
   }
   lines.push('Environment: PORT, WEB_CONCURRENCY, KELPIE_CMD_ARGS (extra options, as on the command line).');
+  return `${lines.join('\n')}\n`;
+}
+
+/** A command line with its config file applied. */
+export interface Configuration extends CommandLine {
+  /** The config file in effect, if any. */
+  configFile: LoadedConfig | undefined;
+  /** The config file's server hooks (empty without one). */
+  hooks: ServerHooks;
+}
+
+/**
+ * The whole configuration, as the kelpie command and a HUP build it: parse the command line and
+ * KELPIE_CMD_ARGS to learn `--config`, load that file (or the default `kelpie.config.*` in `cwd`),
+ * then parse again with the file's settings under KELPIE_CMD_ARGS and the command line. The
+ * config file's `app` is the APP_MODULE when the command line names none.
+ */
+export async function resolveConfiguration(
+  argv: readonly string[],
+  env: Env = process.env,
+  cwd: string = process.cwd(),
+): Promise<Configuration> {
+  const first = parseCommandLine(argv, env);
+  if (first.help || first.version) return { ...first, configFile: undefined, hooks: {} };
+  const file = findConfigFile(first.settings.config, cwd);
+  if (!file) return { ...first, configFile: undefined, hooks: {} };
+  const configFile = await loadConfigFile(file);
+  const result = parseCommandLine(argv, env, configFile.settings);
+  result.settings.config = file;
+  return { ...result, appModule: result.appModule ?? configFile.app, configFile, hooks: configFile.hooks };
+}
+
+/** The --print-config text: every setting, its value and where the value came from. */
+export function printConfigText(configuration: Configuration): string {
+  const names = Object.keys(settings) as SettingName[];
+  const width = Math.max(...names.map((n) => n.length)) + 1;
+  const lines = [
+    `# config file: ${configuration.configFile?.path ?? 'none'}`,
+    `# app: ${configuration.appModule ?? '(none)'}`,
+    `# hooks: ${Object.keys(configuration.hooks).join(', ') || 'none'}`,
+  ];
+  const origin = { env: 'KELPIE_CMD_ARGS', config: 'config file', cli: 'command line' } as const;
+  for (const name of names) {
+    const source = configuration.sources[name];
+    lines.push(
+      `${name.padEnd(width)}= ${JSON.stringify(configuration.settings[name])}${source ? `  # ${origin[source]}` : ''}`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -20,6 +20,8 @@ export const ErrorCodes = {
   KELPIE_ERR_ADAPTER_NOT_FOUND: 'No package or file provides the adapter --adapter names',
   KELPIE_ERR_ADAPTER_INVALID: 'The adapter module is not an adapter, supports another core, or does not match the app',
   KELPIE_ERR_PLATFORM: 'This Node.js build lacks something kelpie needs',
+  KELPIE_ERR_CONFIG: 'The config file cannot be found or loaded, or names an unknown setting or hook',
+  KELPIE_ERR_PIDFILE: 'The pidfile names a running process, or cannot be written',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -27,6 +29,7 @@ export type ErrorCode = keyof typeof ErrorCodes;
 const EXIT_CODES: Partial<Record<ErrorCode, ExitCode>> = {
   KELPIE_ERR_USAGE: ExitCode.USAGE,
   KELPIE_ERR_INVALID_SETTING: ExitCode.USAGE,
+  KELPIE_ERR_CONFIG: ExitCode.USAGE,
   KELPIE_ERR_WORKER_NOT_FOUND: ExitCode.WORKER_BOOT_ERROR,
   KELPIE_ERR_WORKER_INVALID: ExitCode.WORKER_BOOT_ERROR,
   KELPIE_ERR_WORKER_INCOMPATIBLE: ExitCode.WORKER_BOOT_ERROR,

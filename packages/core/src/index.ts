@@ -24,12 +24,42 @@ export {
   type WebSocketHandlers,
 } from './app.js';
 export { type AppModuleSpec, loadApp, parseAppModule, resolveAppFile } from './app-loader.js';
-export { Arbiter, type ArbiterOptions } from './arbiter.js';
+export { Arbiter, type ArbiterOptions, type Reconfiguration } from './arbiter.js';
 export { type BindAddress, formatAddress, parseBind } from './bind.js';
-export { type CommandLine, helpText, parseCommandLine, splitShellWords } from './command-line.js';
+export {
+  type CommandLine,
+  type Configuration,
+  helpText,
+  parseCommandLine,
+  printConfigText,
+  resolveConfiguration,
+  type SettingSource,
+  splitShellWords,
+} from './command-line.js';
+export {
+  CONFIG_FILE_NAMES,
+  defineConfig,
+  findConfigFile,
+  type KelpieConfig,
+  type LoadedConfig,
+  loadConfigFile,
+} from './config-file.js';
 export { type ErrorCode, ErrorCodes, exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 export { ExitCode } from './exit-codes.js';
 export { createFetchListener, type FetchBridgeOptions, type FetchHandler } from './fetch-bridge.js';
+export {
+  type ExitedWorkerView,
+  HOOK_NAMES,
+  type HookName,
+  hasWorkerHooks,
+  runHook,
+  runHookNow,
+  type ServerHooks,
+  type ServerView,
+  WORKER_HOOKS,
+  type WorkerProcessView,
+  type WorkerView,
+} from './hooks.js';
 export {
   createConfiguredServer,
   guardListener,

@@ -26,6 +26,10 @@ export interface BootMessage {
   listeners: InheritedListener[];
   /** Folders plugins are looked up from (the project, then the kelpie command's install). */
   searchFrom: string[];
+  /** The config file in effect, if any. */
+  configFile?: string;
+  /** The config file defines worker hooks: the worker loads it for them. */
+  workerHooks?: boolean;
 }
 
 /**

@@ -71,6 +71,31 @@ function oneOf<const T extends string>(values: readonly T[]) {
   };
 }
 
+/** A switch: true or false (the command line gives true; a config file may give either). */
+function onOff(raw: unknown, name: string): boolean {
+  if (raw === true || raw === 'true') return true;
+  if (raw === false || raw === 'false') return false;
+  throw invalid(name, raw, 'true or false');
+}
+
+/** A file mode mask: octal digits (022, 0o022) or a number. */
+function umaskValue(raw: unknown, name: string): number {
+  if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 0o777) return raw;
+  if (typeof raw === 'string') {
+    const text = raw.trim().replace(/^0o/i, '');
+    if (/^[0-7]{1,4}$/.test(text) && Number.parseInt(text, 8) <= 0o777) return Number.parseInt(text, 8);
+  }
+  throw invalid(name, raw, 'an octal file mode mask from 0 to 0777, such as 022 or 0o027');
+}
+
+/** A user or group: a name, or a numeric id. */
+function account(raw: unknown, name: string): string | number {
+  if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) return raw;
+  if (typeof raw === 'string' && /^\d+$/.test(raw.trim())) return Number(raw.trim());
+  if (typeof raw === 'string' && /^[a-z_][a-z0-9_.-]*\$?$/i.test(raw.trim())) return raw.trim();
+  throw invalid(name, raw, 'a user or group name, or a numeric id');
+}
+
 function nonEmptyString(raw: unknown, name: string): string {
   if (typeof raw !== 'string' || raw.trim() === '') throw invalid(name, raw, 'a non-empty string');
   return raw;
@@ -272,7 +297,7 @@ export const settings = {
     boolean: true,
     default: () => false,
     defaultText: 'off',
-    parse: (raw) => raw === true || raw === 'true',
+    parse: onOff,
     help: 'Offer the permessage-deflate extension (-k ws): smaller messages for more CPU and memory per connection.',
     doc: "Off by default, as the `ws` package recommends: compression keeps a zlib context per connection, which costs memory and CPU, and Node's zlib runs on a small thread pool that many connections contend for.",
   }),
@@ -285,6 +310,121 @@ export const settings = {
     parse: integer(1),
     help: 'Most bytes queued for one slow WebSocket reader (-k ws); beyond it the connection is dropped.',
     doc: 'Sending to a client that does not read fills memory. After each send, a connection whose unsent bytes exceed this is closed at once, and a warning is logged.',
+  }),
+  config: define<string | null>({
+    section: 'Config File',
+    flags: ['-c', '--config'],
+    meta: 'FILE',
+    default: () => null,
+    defaultText: './kelpie.config.{ts,mts,js,mjs,cjs} when present',
+    parse: nonEmptyString,
+    help: 'The config file: a module exporting defineConfig({...}) with settings and server hooks.',
+    doc: 'Without this flag, the first of `kelpie.config.ts`, `.mts`, `.js`, `.mjs`, `.cjs` found in the current directory is used. Settings in the file override the defaults and the environment (`PORT`, `WEB_CONCURRENCY`); `KELPIE_CMD_ARGS` and the command line override the file. TypeScript config files load on every supported Node version. See docs/config.md.',
+  }),
+  checkConfig: define<boolean>({
+    section: 'Config File',
+    flags: ['--check-config'],
+    boolean: true,
+    default: () => false,
+    defaultText: 'off',
+    parse: onOff,
+    help: 'Check the configuration, the worker class and the app, then exit: 0 if they are fine.',
+  }),
+  printConfig: define<boolean>({
+    section: 'Config File',
+    flags: ['--print-config'],
+    boolean: true,
+    default: () => false,
+    defaultText: 'off',
+    parse: onOff,
+    help: 'Print every effective setting and where its value came from, then exit.',
+  }),
+  maxWorkerMemory: define<number>({
+    section: 'Worker Processes',
+    flags: ['--max-worker-memory'],
+    meta: 'MB',
+    default: () => 0,
+    defaultText: '0 (off)',
+    parse: integer(0),
+    help: 'Recycle a worker gracefully when its resident memory stays above this many MB; 0 disables.',
+    doc: 'Workers report their RSS with each heartbeat. A worker above the limit on two checks in a row, at least 5 seconds apart, logs a warning and is replaced the way --max-requests replaces one: a new worker starts, the old one finishes its requests and exits. PM2 (`max_memory_restart`) and Granian have the same guard; Gunicorn does not.',
+  }),
+  reload: define<boolean>({
+    section: 'Debugging',
+    flags: ['--reload'],
+    boolean: true,
+    default: () => false,
+    defaultText: 'off',
+    parse: onOff,
+    help: "Replace the workers when a file of the app's directory changes (development).",
+    doc: "The arbiter watches the app's directory (recursively, without `node_modules` and dot-folders) and the `--reload-extra-file` files; changes within 300 ms are grouped into one reload, performed as HUP does it: new workers, then the old ones retire.",
+  }),
+  reloadExtraFile: define<string[]>({
+    section: 'Debugging',
+    flags: ['--reload-extra-file'],
+    meta: 'FILE',
+    multiple: true,
+    default: () => [],
+    defaultText: 'none',
+    parse: stringList(),
+    help: 'Also reload when this file changes (with --reload). Repeatable.',
+  }),
+  preload: define<boolean>({
+    section: 'Server Mechanics',
+    flags: ['--preload'],
+    boolean: true,
+    default: () => false,
+    defaultText: 'off',
+    parse: onOff,
+    help: 'Load the app in the arbiter before starting workers, so a broken app fails before anything serves.',
+    doc: 'Node cannot fork a process with its heap, so unlike Gunicorn this shares no memory with the workers: each worker still loads the app. What it gives is a fail-fast check (exit 4 before binding) and a warm module cache on disk. The app is loaded once, at start; the startup and shutdown hooks do not run in the arbiter.',
+  }),
+  daemon: define<boolean>({
+    section: 'Server Mechanics',
+    flags: ['-D', '--daemon'],
+    boolean: true,
+    default: () => false,
+    defaultText: 'off',
+    parse: onOff,
+    help: 'Detach from the terminal and run in the background.',
+    doc: 'The kelpie command starts a detached copy of itself in a new session, with standard input and output on /dev/null (and the error log on /dev/null too unless `--capture-output` or a log file says otherwise), waits until it has bound its addresses, and exits 0; a copy that fails to start makes it exit with the same status. Use `--pid` to find it later.',
+  }),
+  pidfile: define<string | null>({
+    section: 'Server Mechanics',
+    flags: ['-p', '--pid'],
+    meta: 'FILE',
+    default: () => null,
+    defaultText: 'none',
+    parse: nonEmptyString,
+    help: "Write the arbiter's pid to this file; refuse to start while it names a live process.",
+    doc: 'The file is written atomically once the addresses are bound and removed at exit (only if it still holds this pid). A new arbiter started by USR2 writes FILE.2 and renames it to FILE when the old arbiter exits.',
+  }),
+  user: define<string | number | null>({
+    section: 'Server Mechanics',
+    flags: ['-u', '--user'],
+    meta: 'USER',
+    default: () => null,
+    defaultText: 'the current user',
+    parse: account,
+    help: 'Run the workers as this user (name or uid); the arbiter binds first, so privileged ports work.',
+  }),
+  group: define<string | number | null>({
+    section: 'Server Mechanics',
+    flags: ['-g', '--group'],
+    meta: 'GROUP',
+    default: () => null,
+    defaultText: "the user's group",
+    parse: account,
+    help: 'Run the workers as this group (name or gid).',
+  }),
+  umask: define<number | null>({
+    section: 'Server Mechanics',
+    flags: ['-m', '--umask'],
+    meta: 'INT',
+    default: () => null,
+    defaultText: 'inherited',
+    parse: umaskValue,
+    help: 'Set the file mode creation mask of the arbiter and workers (octal, e.g. 022); affects unix socket modes.',
   }),
   chdir: define<string>({
     section: 'Server Mechanics',
@@ -315,6 +455,15 @@ export const settings = {
     defaultText: 'the APP_MODULE',
     parse: nonEmptyString,
     help: 'A base to use for process titles (kelpie: master [NAME]).',
+  }),
+  captureOutput: define<boolean>({
+    section: 'Logging',
+    flags: ['--capture-output'],
+    boolean: true,
+    default: () => false,
+    defaultText: 'off',
+    parse: onOff,
+    help: "Send the workers' standard output to the error log (stderr) too.",
   }),
   logLevel: define<LogLevel>({
     section: 'Logging',

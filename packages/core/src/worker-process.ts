@@ -1,7 +1,9 @@
 import { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
+import { loadConfigFile } from './config-file.js';
 import { exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
+import { runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
 import { Logger } from './logger.js';
 import type { BootMessage, ConnectionMessage, ListenerMessage, WorkerMessage } from './messages.js';
 import { isWorkerClass, type Worker, type WorkerChannel, type WorkerClass } from './worker.js';
@@ -79,8 +81,12 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
 
   let worker: Worker | undefined;
   let phase: 'booting' | 'serving' | 'stopping' = 'booting';
+  let hooks: ServerHooks = {};
+  const view = (): WorkerProcessView =>
+    worker?.view() ?? { pid: process.pid, age: boot.age, settings, log, requests: 0 };
 
   const exit = (code: number): never => {
+    runHookNow(hooks, 'workerExit', log, view());
     log.info(`Worker exiting (pid: ${process.pid})`);
     process.exit(code);
   };
@@ -125,11 +131,16 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   };
 
   // Signals, as Gunicorn's workers treat them.
+  const quick = () => {
+    runHookNow(hooks, 'workerInt', log, view());
+    void stop(false);
+  };
   process.on('SIGTERM', () => void stop(true));
-  process.on('SIGINT', () => void stop(false));
-  process.on('SIGQUIT', () => void stop(false));
+  process.on('SIGINT', quick);
+  process.on('SIGQUIT', quick);
   process.on('SIGABRT', () => {
     log.info(`Worker aborted (pid: ${process.pid})`);
+    runHookNow(hooks, 'workerAbort', log, view());
     exit(ExitCode.ERROR);
   });
   // Meant for the arbiter; without a listener they would end the worker.
@@ -170,6 +181,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   beat.unref();
 
   try {
+    if (boot.workerHooks && boot.configFile) hooks = (await loadConfigFile(boot.configFile)).hooks;
     const WorkerClassCtor = await importWorkerClass(boot);
     worker = new WorkerClassCtor({
       settings,
@@ -180,6 +192,8 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
       listeners: boot.listeners,
       channel,
       searchFrom: boot.searchFrom,
+      hooks,
+      configFile: boot.configFile,
     });
   } catch (error) {
     log.error(`Exception in worker process: ${messageOf(error)}`, isKelpieError(error) ? undefined : error);
@@ -192,6 +206,14 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     log.error(messageOf(error), isKelpieError(error) ? error.cause : error);
     exit(isKelpieError(error) ? exitCodeOf(error) : ExitCode.APP_LOAD_ERROR);
     return;
+  }
+  if (phase !== 'booting') return;
+  if (hooks.postWorkerInit) {
+    try {
+      await hooks.postWorkerInit(view());
+    } catch (error) {
+      log.error('Error in hook postWorkerInit', error);
+    }
   }
   if (phase !== 'booting') return;
   try {

@@ -3,6 +3,7 @@ import { applyAdapter } from './adapter.js';
 import type { App } from './app.js';
 import { loadApp } from './app-loader.js';
 import { KelpieError } from './errors.js';
+import { runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import type { Settings } from './settings.js';
@@ -55,6 +56,10 @@ export interface WorkerContext {
   channel: WorkerChannel;
   /** Folders plugins (adapters) are looked up from: the project, then kelpie's own install. */
   searchFrom: readonly string[];
+  /** The config file's server hooks that run in workers (empty without a config file). */
+  hooks?: ServerHooks;
+  /** The config file in effect, for classes that load the app elsewhere and need its hooks there. */
+  configFile?: string;
 }
 
 /**
@@ -83,6 +88,8 @@ export abstract class Worker {
   readonly listeners: readonly InheritedListener[];
   readonly channel: WorkerChannel;
   readonly searchFrom: readonly string[];
+  readonly hooks: ServerHooks;
+  readonly configFile: string | undefined;
   /** Requests this worker has started handling (for --max-requests and status). */
   requests = 0;
   /** This worker's share: --max-requests plus a random part of --max-requests-jitter; 0 is no limit. */
@@ -98,6 +105,8 @@ export abstract class Worker {
     this.listeners = context.listeners;
     this.channel = context.channel;
     this.searchFrom = context.searchFrom;
+    this.hooks = context.hooks ?? {};
+    this.configFile = context.configFile;
     const { maxRequests, maxRequestsJitter } = context.settings;
     this.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
   }
@@ -118,7 +127,15 @@ export abstract class Worker {
    * app somewhere else (in threads) override this. Any error is an app-load error (exit 4).
    */
   async load(): Promise<void> {
-    this.#app = await startApp(this.appModule, this.cwd, this.log, this.settings, this.searchFrom);
+    this.#app = await startApp(this.appModule, this.cwd, this.log, this.settings, this.searchFrom, {
+      hooks: this.hooks,
+      view: () => this.view(),
+    });
+  }
+
+  /** What worker hooks see of this worker. */
+  view(): WorkerProcessView {
+    return { pid: process.pid, age: this.age, settings: this.settings, log: this.log, requests: this.requests };
   }
 
   /** Start accepting on every inherited listener; resolve once the worker serves. */
@@ -161,11 +178,13 @@ export async function startApp(
   log: Logger,
   settings: Settings,
   searchFrom: readonly string[],
+  requestHooks?: { hooks: ServerHooks; view: () => WorkerProcessView },
 ): Promise<App> {
   const loaded = await loadApp(appModule, cwd, {
     onFetchError: (error, req) => log.error(`Error handling request ${req.method} ${req.url}`, error),
   });
-  const app = await applyAdapter(loaded, settings, log, searchFrom);
+  const adapted = await applyAdapter(loaded, settings, log, searchFrom);
+  const app = requestHooks ? withRequestHooks(adapted, requestHooks.hooks, requestHooks.view, log) : adapted;
   if (app.startup) {
     try {
       await app.startup();
@@ -176,6 +195,18 @@ export async function startApp(
     }
   }
   return app;
+}
+
+/** The app with the config file's preRequest and postRequest hooks around its listener. */
+function withRequestHooks(app: App, hooks: ServerHooks, view: () => WorkerProcessView, log: Logger): App {
+  if (typeof hooks.preRequest !== 'function' && typeof hooks.postRequest !== 'function') return app;
+  const inner = app.listener;
+  const listener: App['listener'] = (req, res) => {
+    runHookNow(hooks, 'preRequest', log, view(), req);
+    if (hooks.postRequest) res.once('finish', () => runHookNow(hooks, 'postRequest', log, view(), req, res));
+    return inner(req, res);
+  };
+  return { ...app, listener };
 }
 
 /** The class side of the contract, as the arbiter and worker process see it. */

@@ -2,14 +2,18 @@ import { fileURLToPath } from 'node:url';
 import {
   Arbiter,
   VERSION as CORE_VERSION,
+  type Configuration,
   ExitCode,
   effectiveWorkerClass,
   exitCodeOf,
   helpText,
   isKelpieError,
   Logger,
-  parseCommandLine,
+  loadApp,
+  printConfigText,
+  type Reconfiguration,
   type ResolvedWorker,
+  resolveConfiguration,
   resolveWorker,
   type Settings,
 } from '@kelpie/core';
@@ -49,12 +53,15 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
 
-  let commandLine: ReturnType<typeof parseCommandLine>;
+  const startDir = process.cwd();
+  let commandLine: Configuration;
   try {
-    commandLine = parseCommandLine(argv, env);
+    commandLine = await resolveConfiguration(argv, env, startDir);
   } catch (error) {
-    if (isKelpieError(error)) return usageError(error.message, stderr);
-    throw error;
+    if (!isKelpieError(error)) throw error;
+    if (error.code !== 'KELPIE_ERR_CONFIG') return usageError(error.message, stderr);
+    stderr.write(`kelpie: error: ${error.message}\n`);
+    return exitCodeOf(error);
   }
   if (commandLine.help) {
     stdout.write(helpText());
@@ -64,7 +71,12 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     stdout.write(`kelpie (version ${VERSION}, @kelpie/core ${CORE_VERSION})\n`);
     return ExitCode.OK;
   }
+  if (commandLine.settings.printConfig) {
+    stdout.write(printConfigText(commandLine));
+    return ExitCode.OK;
+  }
   if (!commandLine.appModule) return usageError('No application module specified (APP_MODULE).', stderr);
+  const appModule = commandLine.appModule;
 
   const { settings } = commandLine;
   const log = new Logger(settings.logLevel);
@@ -80,6 +92,7 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     log.info(`-k ${settings.workerClass} with --threads ${settings.threads}: using the ${workerClass} worker class`);
     settings.workerClass = workerClass;
   }
+  if (commandLine.configFile) log.debug(`Config file: ${commandLine.configFile.path}`);
 
   let worker: ResolvedWorker;
   try {
@@ -91,12 +104,40 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     return isKelpieError(error) ? exitCodeOf(error) : ExitCode.WORKER_BOOT_ERROR;
   }
 
+  if (settings.checkConfig || settings.preload) {
+    // Load the app here, as every worker will: a broken app fails now, before anything is bound.
+    try {
+      await loadApp(appModule, settings.chdir);
+    } catch (error) {
+      log.error(error instanceof Error ? error.message : String(error), isKelpieError(error) ? error.cause : error);
+      return exitCodeOf(error);
+    }
+    if (settings.checkConfig) {
+      stdout.write(
+        `Configuration OK: ${commandLine.configFile ? `config file ${commandLine.configFile.path}, ` : ''}worker class ${worker.meta.name}, app ${appModule}\n`,
+      );
+      return ExitCode.OK;
+    }
+    log.info(`Preloaded ${appModule}`);
+  }
+
+  // HUP reads the configuration again, from the directory kelpie started in, with the same
+  // command line and environment.
+  const reconfigure = async (): Promise<Reconfiguration> => {
+    const next = await resolveConfiguration(argv, env, startDir);
+    next.settings.workerClass = effectiveWorkerClass(next.settings);
+    return { settings: next.settings, hooks: next.hooks, configFile: next.configFile?.path };
+  };
+
   const arbiter = new Arbiter({
     settings,
-    appModule: commandLine.appModule,
+    appModule,
     worker,
     log,
     searchFrom: [settings.chdir, OWN_DIR],
+    hooks: commandLine.hooks,
+    configFile: commandLine.configFile?.path,
+    reconfigure,
   });
   try {
     return await arbiter.run();
