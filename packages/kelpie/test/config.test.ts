@@ -59,6 +59,20 @@ describe('config file', () => {
     await kp.waitForLog(/hook postRequest \/hello 200/);
   });
 
+  it('request hooks run in the threads of -k threads too', async () => {
+    const dir = project({
+      'kelpie.config.mjs':
+        'export default { preRequest(w, req) { w.log.info(`hook preRequest ${req.url} ${w.pid}`); } };\n',
+    });
+    const kp = await startKelpie(['-b', '127.0.0.1:0', '-k', 'threads', '--threads', '2', 'app.mjs'], {
+      cwd: dir,
+      autoBind: false,
+    });
+    const reply = await get(`${kp.url}/threaded`);
+    expect(reply.status).toBe(200);
+    await kp.waitForLog(new RegExp(`hook preRequest /threaded ${reply.body.split(' ')[1]}`));
+  });
+
   it('ranks defaults < config file < KELPIE_CMD_ARGS < command line (--print-config shows the source)', async () => {
     const dir = project({ 'kelpie.config.mjs': 'export default { workers: 3, timeout: 7, keepAlive: 9 };\n' });
     const { code, stdout } = await runToEnd(['--print-config', '-w', '1', 'app.mjs'], dir, {

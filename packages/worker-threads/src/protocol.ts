@@ -14,6 +14,8 @@ export interface ThreadData {
   appModule: string;
   cwd: string;
   searchFrom: readonly string[];
+  /** The config file, when it defines preRequest or postRequest hooks: the thread loads it for them. */
+  hooksFile?: string;
   /** Int32Array: [0] heartbeat counter, then SLOTS in-flight slots. */
   state: SharedArrayBuffer;
   /** Int32Array: [0] requests started by every thread of this process. */

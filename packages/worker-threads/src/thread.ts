@@ -6,6 +6,7 @@ import {
   heartbeatInterval,
   isKelpieError,
   Logger,
+  loadConfigFile,
   type RequestListener,
   refuseUpgrades,
   startApp,
@@ -54,7 +55,20 @@ let app: App | undefined;
 let http: HttpServers | undefined;
 
 async function load(): Promise<void> {
-  app = await startApp(data.appModule, data.cwd, log, data.settings, data.searchFrom);
+  // The config file's request hooks run where requests are handled: in this thread.
+  const hooks = data.hooksFile ? (await loadConfigFile(data.hooksFile)).hooks : undefined;
+  const requests = new Int32Array(data.requests);
+  app = await startApp(
+    data.appModule,
+    data.cwd,
+    log,
+    data.settings,
+    data.searchFrom,
+    hooks && {
+      hooks,
+      view: () => ({ pid: process.pid, age: 0, settings: data.settings, log, requests: Atomics.load(requests, 0) }),
+    },
+  );
 }
 
 function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): Promise<void> {

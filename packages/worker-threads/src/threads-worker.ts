@@ -113,6 +113,7 @@ export class ThreadsWorker extends Worker {
       appModule: this.appModule,
       cwd: this.cwd,
       searchFrom: this.searchFrom,
+      hooksFile: this.hooks.preRequest || this.hooks.postRequest ? this.configFile : undefined,
       state: state.buffer as SharedArrayBuffer,
       requests: this.#requestCount.buffer as SharedArrayBuffer,
       maxRequests: this.maxRequests,
