@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { type Identity, resolveIdentity } from './accounts.js';
 import { ExitCode } from './exit-codes.js';
 import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
-import { bindListeners, type ClientHandle, type Listener } from './listeners.js';
+import { bindListeners, type ClientHandle, inheritListeners, type Listener } from './listeners.js';
 import type { Logger } from './logger.js';
 import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, isWorkerMessage } from './messages.js';
+import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import type { ResolvedWorker } from './resolve-worker.js';
 import type { Settings } from './settings.js';
 import { VERSION } from './version.js';
@@ -35,6 +37,10 @@ export interface ArbiterOptions {
    * configuration and workers. Without it, HUP only replaces the workers.
    */
   reconfigure?: () => Promise<Reconfiguration>;
+  /** Called once the listeners are bound (a daemonizing parent waits for it). */
+  onListening?: () => void;
+  /** USR2: the command that starts a new arbiter (defaults to this process's own). */
+  reexec?: { execPath: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv };
 }
 
 /** What a HUP re-read gives the arbiter. */
@@ -61,6 +67,10 @@ interface WorkerRecord {
   killedAfterGraceful: boolean;
   /** Arbiter dispatch: connections the worker asked for and has not been sent yet. */
   credits: number;
+  /** Resident memory in bytes, from the last heartbeat. */
+  rss: number;
+  /** When the worker was first seen above --max-worker-memory, in this stretch. */
+  overMemorySince: number | null;
 }
 
 /** A connection the arbiter accepted and has not handed to a worker yet. */
@@ -111,6 +121,15 @@ export class Arbiter {
   #lastDropReport = 0;
   #dropped = 0;
   #done!: (code: number) => void;
+  #identity: Identity | undefined;
+  /** The pidfile this arbiter wrote (FILE, or FILE.2 while it is a USR2 child not yet promoted). */
+  #pidfile: string | undefined;
+  /** A USR2 child: the pid of the arbiter that started it, until that one exits. */
+  #upgradeParent: number | undefined;
+  /** The new arbiter this one started on USR2, while it runs. */
+  #upgradeChild: ChildProcess | undefined;
+  #promotionTimer: NodeJS.Timeout | undefined;
+  #memoryTimer: NodeJS.Timeout | undefined;
   readonly #finished: Promise<number>;
 
   constructor(options: ArbiterOptions) {
@@ -138,12 +157,21 @@ export class Arbiter {
     }
     await runHook(this.#hooks, 'onStarting', log, this.view());
     try {
-      this.#listeners = await bindListeners(this.#settings.bind, { backlog: this.#settings.backlog, log });
+      this.#identity = resolveIdentity(this.#settings.user, this.#settings.group);
+      const parent = Number(process.env.KELPIE_PID);
+      if (parent > 0 && parent === process.ppid) this.#upgradeParent = parent;
+      if (this.#settings.pidfile) {
+        this.#pidfile = this.#upgradeParent ? `${this.#settings.pidfile}.2` : this.#settings.pidfile;
+        writePidfile(this.#pidfile);
+      }
+      this.#listeners = await this.#openListeners();
     } catch (error) {
       this.#removeSignalHandlers();
+      if (this.#pidfile) removePidfile(this.#pidfile);
       throw error;
     }
     for (const listener of this.#listeners) log.info(`Listening at: ${listener.url} (${process.pid})`);
+    this.#options.onListening?.();
     log.info(`Using worker: ${this.#options.worker.meta.name}`);
     if (this.#dispatching) {
       this.#listeners.forEach((listener, index) => {
@@ -161,7 +189,72 @@ export class Arbiter {
     }
     this.#manageWorkers();
     this.#startChecks();
+    if (this.#upgradeParent) {
+      log.info(`Started by USR2 from the arbiter with pid ${this.#upgradeParent}; promoted once it exits`);
+      this.#promotionTimer = setInterval(() => this.#maybePromote(), 500);
+    }
+    if (this.#settings.maxWorkerMemory > 0) this.#memoryTimer = setInterval(() => this.#checkMemory(), 1000);
     return this.#finished;
+  }
+
+  /** The listening sockets: from a USR2 parent (KELPIE_FD), from systemd (LISTEN_FDS), or bound here. */
+  async #openListeners(): Promise<Listener[]> {
+    const env = process.env;
+    const options = { backlog: this.#settings.backlog, log: this.#log };
+    const fdList = (text: string) => text.split(',').map((fd) => Number(fd.trim()));
+    if (env.KELPIE_FD) {
+      const fds = fdList(env.KELPIE_FD);
+      delete env.KELPIE_FD;
+      return inheritListeners(fds, this.#settings.bind, options, 'the previous arbiter (KELPIE_FD)');
+    }
+    if (env.LISTEN_FDS && Number(env.LISTEN_PID) === process.pid) {
+      const count = Number(env.LISTEN_FDS);
+      delete env.LISTEN_FDS;
+      delete env.LISTEN_PID;
+      delete env.LISTEN_FDNAMES;
+      const fds = Array.from({ length: count }, (_, i) => 3 + i);
+      this.#log.info(`Using ${count} socket(s) from systemd (LISTEN_FDS); --bind is not used`);
+      return inheritListeners(fds, [], options, 'systemd (LISTEN_FDS)');
+    }
+    return bindListeners(this.#settings.bind, options);
+  }
+
+  /** A USR2 child: once the old arbiter has exited, take over the pidfile. */
+  #maybePromote(): void {
+    if (!this.#upgradeParent || process.ppid === this.#upgradeParent) return;
+    this.#upgradeParent = undefined;
+    clearInterval(this.#promotionTimer);
+    delete process.env.KELPIE_PID;
+    this.#log.info('Master has been promoted.');
+    if (this.#pidfile && this.#settings.pidfile) {
+      try {
+        renamePidfile(this.#pidfile, this.#settings.pidfile);
+        this.#pidfile = this.#settings.pidfile;
+      } catch (error) {
+        this.#log.error(`Could not take over the pid file ${this.#settings.pidfile}`, error);
+      }
+    }
+    process.title = `kelpie: master [${this.#settings.procName ?? this.#options.appModule}]`;
+  }
+
+  /** --max-worker-memory: a worker above the limit for 5 s in a row is replaced gracefully. */
+  #checkMemory(): void {
+    if (this.#state !== 'running') return;
+    const limit = this.#settings.maxWorkerMemory * 1024 * 1024;
+    const now = Date.now();
+    for (const worker of this.#workers.values()) {
+      if (worker.retiring || limit <= 0 || worker.rss <= limit) {
+        worker.overMemorySince = null;
+        continue;
+      }
+      worker.overMemorySince ??= now;
+      if (now - worker.overMemorySince < 5000) continue;
+      this.#log.warning(
+        `Worker (pid:${worker.pid}) uses ${Math.round(worker.rss / 1048576)} MB, above --max-worker-memory ${this.#settings.maxWorkerMemory} MB: replacing it`,
+      );
+      this.#retire(worker);
+    }
+    this.#manageWorkers();
   }
 
   #startChecks(): void {
@@ -269,12 +362,75 @@ export class Arbiter {
         for (const worker of this.#workers.values()) worker.child.kill('SIGUSR1');
         break;
       case 'SIGUSR2':
-        this.#log.warning('USR2 (binary upgrade) is not supported by this version; ignoring.');
+        void this.#reexec();
         break;
       case 'SIGWINCH':
-        // Only meaningful for a daemonized arbiter, as in Gunicorn.
+        this.#winch();
         break;
     }
+  }
+
+  /**
+   * USR2: start a new arbiter from the same command line (the code on disk now), handing it the
+   * listening sockets (KELPIE_FD) and this pid (KELPIE_PID). Both serve until one is stopped.
+   */
+  async #reexec(): Promise<void> {
+    if (this.#state !== 'running') return;
+    if (this.#upgradeChild) {
+      this.#log.warning(`USR2 ignored: the new arbiter (pid: ${this.#upgradeChild.pid}) is still running`);
+      return;
+    }
+    if (this.#upgradeParent) {
+      this.#log.warning('USR2 ignored: this arbiter was itself started by USR2 and is not promoted yet');
+      return;
+    }
+    await runHook(this.#hooks, 'preExec', this.#log, this.view());
+    const command = this.#options.reexec ?? {
+      execPath: process.execPath,
+      args: [...process.execArgv, ...process.argv.slice(1)],
+      cwd: process.cwd(),
+      env: process.env,
+    };
+    const fds = this.#listeners.map((listener) => listener.fd);
+    const child = spawn(command.execPath, command.args, {
+      cwd: command.cwd,
+      env: {
+        ...command.env,
+        KELPIE_PID: String(process.pid),
+        // No IPC channel here: the sockets are descriptors 3, 4, ...
+        KELPIE_FD: fds.map((_, i) => 3 + i).join(','),
+      },
+      stdio: ['inherit', 'inherit', 'inherit', ...fds],
+      // Its own process group: signals for this arbiter's group must not reach it.
+      detached: true,
+    });
+    if (child.pid === undefined) {
+      child.once('error', (error) => this.#log.error('Could not start a new arbiter for USR2', error));
+      return;
+    }
+    this.#upgradeChild = child;
+    child.unref();
+    this.#log.info(`Started a new arbiter (pid: ${child.pid}) with the listening sockets`);
+    child.once('exit', (code, signal) => {
+      this.#upgradeChild = undefined;
+      this.#log.info(`The new arbiter (pid: ${child.pid}) exited (${signal ?? `code ${code}`})`);
+    });
+  }
+
+  /**
+   * WINCH: stop every worker but keep the arbiter and its sockets (the first step of a binary
+   * upgrade: the new arbiter serves alone; HUP brings the workers back). As in Gunicorn it acts
+   * for a daemonized arbiter; kelpie also acts while a USR2 arbiter it started is running.
+   */
+  #winch(): void {
+    if (this.#state !== 'running') return;
+    if (!this.#settings.daemon && !this.#upgradeChild) {
+      this.#log.info('SIGWINCH ignored. Not daemonized and no binary upgrade under way.');
+      return;
+    }
+    this.#log.info('graceful stop of workers');
+    this.#numWorkers = 0;
+    for (const worker of this.#workers.values()) if (!worker.retiring) this.#retire(worker);
   }
 
   /** TTIN/TTOU: change the target number of workers (never below 1). */
@@ -312,6 +468,8 @@ export class Arbiter {
       this.#hooks = next.hooks;
       this.#configFile = next.configFile;
     }
+    // Workers stopped by WINCH come back with a HUP (the rollback of a binary upgrade).
+    if (this.#numWorkers === 0) this.#numWorkers = this.#settings.workers;
     await runHook(this.#hooks, 'onReload', this.#log, this.view());
     if (this.#state !== 'running') return;
     for (const worker of this.#workers.values()) worker.outdated = true;
@@ -352,7 +510,11 @@ export class Arbiter {
     this.#state = 'stopping';
     this.#exitCode = exitCode;
     clearInterval(this.#checkTimer);
-    for (const listener of this.#listeners) listener.close();
+    clearInterval(this.#memoryTimer);
+    clearInterval(this.#promotionTimer);
+    // A unix socket file stays while the other arbiter of a binary upgrade still uses it.
+    const keepFile = Boolean(this.#upgradeChild || this.#upgradeParent);
+    for (const listener of this.#listeners) listener.close({ keepFile });
     if (this.#queue.length > 0) {
       this.#log.info(`Closing ${this.#queue.length} connection(s) no worker had taken yet`);
       for (const { client } of this.#queue.splice(0)) client.close();
@@ -383,6 +545,7 @@ export class Arbiter {
     this.#state = 'stopped';
     clearTimeout(this.#killTimer);
     this.#removeSignalHandlers();
+    if (this.#pidfile) removePidfile(this.#pidfile);
     this.#log.info('Shutting down: Master');
     if (this.#haltReason) this.#log.error(`Reason: ${this.#haltReason}`);
     void runHook(this.#hooks, 'onExit', this.#log, this.view()).then(() => this.#done(this.#exitCode));
@@ -430,9 +593,11 @@ export class Arbiter {
     runHookNow(this.#hooks, 'preFork', this.#log, this.view(), { pid: 0, age });
     const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--inspect'));
     const child = spawn(process.execPath, [...execArgv, this.#options.workerMain ?? defaultWorkerMain()], {
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...this.#listeners.map((l) => l.fd)],
+      // --capture-output: the worker's standard output goes where the error log goes.
+      stdio: [0, this.#settings.captureOutput ? 2 : 1, 2, 'ipc', ...this.#listeners.map((l) => l.fd)],
       cwd: this.#settings.chdir,
       env: process.env,
+      ...(this.#identity ?? {}),
     });
     const pid = child.pid;
     if (pid === undefined) {
@@ -451,6 +616,8 @@ export class Arbiter {
       killedAfterTimeout: false,
       killedAfterGraceful: false,
       credits: 0,
+      rss: 0,
+      overMemorySince: null,
     };
     this.#workers.set(pid, record);
     runHookNow(this.#hooks, 'postFork', this.#log, this.view(), { pid, age });
@@ -466,6 +633,9 @@ export class Arbiter {
           break;
         case 'kelpie:dup':
           this.#sendListener(record, message.listener);
+          break;
+        case 'kelpie:heartbeat':
+          if (typeof message.rss === 'number') record.rss = message.rss;
           break;
       }
     });

@@ -6,12 +6,14 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from 'node:http';
-import type { Socket } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import type { Settings } from './settings.js';
+
+const netServerClose = NetServer.prototype.close;
 
 /**
  * The HTTP serving every worker class shares: server options from the settings, listening on
@@ -224,29 +226,49 @@ export class HttpServers {
     );
   }
 
-  #closeIdle(): void {
-    for (const server of this.servers) server.closeIdleConnections();
-  }
-
   /**
-   * Stop accepting; responses not yet started say `Connection: close`; idle keep-alive
-   * connections close now, busy ones after their response. Resolves when every connection is gone.
+   * Stop accepting; responses not yet started say `Connection: close`; keep-alive connections
+   * close after their next response, or once idle for a grace period (min(--keep-alive, 1 s)).
+   * Resolves when every connection is gone.
+   *
+   * Why a grace and not at once: a client reusing a keep-alive connection may already have sent
+   * its next request when the server closes the connection, and then sees a reset it must retry.
+   * A busy connection gets its next request within the grace and a `Connection: close` answer;
+   * only a connection idle for the whole grace is closed, as its keep-alive timeout would.
    */
   async drain(): Promise<void> {
     this.#draining = true;
-    const closeIdle = () => setImmediate(() => this.#closeIdle());
+    const grace = Math.min(this.#options.settings.keepAlive * 1000, 1000);
+    const idleSince = new Map<Socket, number>();
+    const now = Date.now();
     for (const socket of this.#sockets) {
       // The response a connection is writing: Node's own field, also used by shutdown libraries.
       const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-      if (!res) continue;
-      if (!res.headersSent) res.shouldKeepAlive = false;
-      else res.once('close', closeIdle);
+      if (!res) idleSince.set(socket, now);
+      else if (!res.headersSent) res.shouldKeepAlive = false;
+      else res.once('finish', () => idleSince.set(socket, Date.now()));
     }
+    const sweep = setInterval(
+      () => {
+        const at = Date.now();
+        for (const [socket, since] of idleSince) {
+          if ((socket as Socket & { _httpMessage?: unknown })._httpMessage || socket.destroyed) {
+            // Busy again: it closes after this response, which says Connection: close.
+            idleSince.delete(socket);
+          } else if (at - since >= grace) {
+            idleSince.delete(socket);
+            socket.destroy();
+          }
+        }
+      },
+      Math.max(10, grace / 4),
+    );
     const closed = this.servers.map(
       (server) =>
         new Promise<void>((resolve) => {
           if (!server.listening) return resolve();
-          server.close(() => resolve());
+          // net.Server's close: stop listening, without http.Server's immediate close of idle connections.
+          netServerClose.call(server, () => resolve());
         }),
     );
     // Servers only wait for connections they accepted themselves; handed-in ones are counted here.
@@ -255,6 +277,7 @@ export class HttpServers {
       this.#whenEmpty.resolve = resolve;
     });
     await Promise.all([...closed, empty]);
+    clearInterval(sweep);
   }
 
   /** Drop every connection now. */

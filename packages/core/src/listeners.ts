@@ -290,8 +290,50 @@ function makeListener(
     close(options) {
       if (!open) return;
       open = false;
+      if (ownsFile && options?.keepFile) {
+        // libuv unlinks the path of a unix socket it bound when the handle closes, and the other
+        // arbiter of a binary upgrade still serves on it: leave the handle open (it closes with
+        // this process) and refuse what it would still accept.
+        if (handle.onconnection) handle.onconnection = (_status, client) => client?.close();
+        return;
+      }
       handle.close();
       if (ownsFile && !options?.keepFile) safeUnlink(ownsFile);
     },
   };
+}
+
+/**
+ * Listening sockets handed down instead of bound: by a USR2 parent (`KELPIE_FD=3,4`, in --bind
+ * order) or by systemd (`LISTEN_FDS`, from fd 3). `binds` names them for logs when the counts
+ * match (a TCP socket's real address is read from the socket either way); a unix socket path
+ * named there is unlinked when this arbiter closes it for good.
+ */
+export function inheritListeners(
+  fds: readonly number[],
+  binds: readonly string[],
+  options: BindOptions,
+  source: string,
+): Listener[] {
+  return fds.map((fd, i) => {
+    const named = fds.length === binds.length ? parseBind(binds[i] as string) : undefined;
+    const address: Extract<BindAddress, { kind: 'fd' }> = { kind: 'fd', fd, text: `fd://${fd}` };
+    let listener = inheritedFd(address, options);
+    const handle = listener.handle as RawHandle;
+    const out: { address?: string; port?: number; family?: string } = {};
+    if (handle.getsockname && handle.getsockname(out) === 0 && out.port !== undefined) {
+      const host = out.family === 'IPv6' ? `[${out.address}]` : (out.address as string);
+      const tcp: BindAddress = {
+        kind: 'tcp',
+        host: out.address as string,
+        port: out.port,
+        text: `${host}:${out.port}`,
+      };
+      listener = makeListener(tcp, handle, formatAddress(tcp, out.port), null, options);
+    } else if (named?.kind === 'unix') {
+      listener = makeListener(named, handle, formatAddress(named), named.path, options);
+    }
+    options.log.debug(`Inherited ${listener.url} from ${source} (fd ${fd})`);
+    return listener;
+  });
 }

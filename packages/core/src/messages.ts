@@ -53,7 +53,7 @@ export type WorkerMessage =
   /** The app is loaded and the worker serves on every listener. */
   | { type: 'kelpie:ready' }
   /** The event loop is alive (sent from a timer, so a blocked loop stops sending). */
-  | { type: 'kelpie:heartbeat' }
+  | { type: 'kelpie:heartbeat' /** Resident memory in bytes (for --max-worker-memory). */; rss?: number }
   /** `accept = 'arbiter'` classes: the worker can take `count` more connections. */
   | { type: 'kelpie:accept'; count: number }
   /** Send me another descriptor of listener `listener` (for threads that each accept on their own). */

@@ -177,7 +177,12 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     worker.connection(socket, listener);
   });
 
-  const beat = setInterval(() => send({ type: 'kelpie:heartbeat' }), heartbeatInterval(settings.timeout));
+  const reportMemory = settings.maxWorkerMemory > 0;
+  const beat = setInterval(
+    () =>
+      send(reportMemory ? { type: 'kelpie:heartbeat', rss: process.memoryUsage.rss() } : { type: 'kelpie:heartbeat' }),
+    heartbeatInterval(settings.timeout),
+  );
   beat.unref();
 
   try {

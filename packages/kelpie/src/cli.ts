@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   Arbiter,
@@ -35,8 +36,43 @@ function usageError(message: string, stderr: NonNullable<MainIO['stderr']>): num
   return ExitCode.USAGE;
 }
 
+/**
+ * -D/--daemon: start a detached copy of this command in a new session with standard streams on
+ * /dev/null, relay its log lines until it has bound its addresses, then exit 0 (or with its
+ * status if it fails first). The copy knows it is one by KELPIE_DAEMON_CHILD.
+ */
+function daemonize(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  stderr: NonNullable<MainIO['stderr']>,
+): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...argv], {
+      cwd,
+      env: { ...env, KELPIE_DAEMON_CHILD: '1' },
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      detached: true,
+    });
+    child.on('message', (message: { type?: string; line?: string }) => {
+      if (message?.type === 'kelpie:daemon-log' && message.line) stderr.write(message.line);
+      if (message?.type === 'kelpie:daemon-ready') {
+        child.disconnect();
+        child.unref();
+        resolve(ExitCode.OK);
+      }
+    });
+    child.once('exit', (code) => resolve(code ?? ExitCode.ERROR));
+    child.once('error', (error) => {
+      stderr.write(`kelpie: error: cannot start the daemon: ${error.message}\n`);
+      resolve(ExitCode.ERROR);
+    });
+  });
+}
+
 /** Apply -e/--env and --chdir to this process, so the workers it spawns inherit them. */
 function applyProcessSettings(settings: Settings): void {
+  if (settings.umask !== null) process.umask(settings.umask);
   for (const pair of settings.env) {
     const eq = pair.indexOf('=');
     process.env[pair.slice(0, eq)] = pair.slice(eq + 1);
@@ -52,6 +88,8 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
   const env = io.env ?? process.env;
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
+  // USR2 starts the new arbiter with the environment and directory kelpie started with.
+  const originalEnv = { ...env };
 
   const startDir = process.cwd();
   let commandLine: Configuration;
@@ -79,7 +117,24 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
   const appModule = commandLine.appModule;
 
   const { settings } = commandLine;
-  const log = new Logger(settings.logLevel);
+  // Daemonize, unless this is the daemon already or a new arbiter started by USR2.
+  if (settings.daemon && !env.KELPIE_DAEMON_CHILD && !env.KELPIE_FD) {
+    return daemonize(argv, env, startDir, stderr);
+  }
+  const daemonChild = Boolean(env.KELPIE_DAEMON_CHILD && process.send);
+  delete env.KELPIE_DAEMON_CHILD;
+  // The daemon relays its log lines to the command that started it, until it is ready.
+  const log = new Logger(
+    settings.logLevel,
+    daemonChild
+      ? {
+          write(line: string) {
+            stderr.write(line);
+            if (process.connected) process.send?.({ type: 'kelpie:daemon-log', line });
+          },
+        }
+      : stderr,
+  );
   try {
     applyProcessSettings(settings);
   } catch (error) {
@@ -138,6 +193,18 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     hooks: commandLine.hooks,
     configFile: commandLine.configFile?.path,
     reconfigure,
+    reexec: {
+      execPath: process.execPath,
+      args: [...process.execArgv, process.argv[1] as string, ...argv],
+      cwd: startDir,
+      env: originalEnv,
+    },
+    onListening: daemonChild
+      ? () => {
+          process.send?.({ type: 'kelpie:daemon-ready' });
+          process.disconnect?.();
+        }
+      : undefined,
   });
   try {
     return await arbiter.run();

@@ -13,6 +13,7 @@ export {
   workerLabel,
 } from './checks.js';
 export { type GetOptions, get, type Reply, rawExchange } from './http.js';
+export { type Load, type LoadOptions, type LoadStats, startLoad } from './load.js';
 export {
   defaultBin,
   type KelpieProcess,
