@@ -1,12 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Identity, resolveIdentity } from './accounts.js';
+import { resolveAppFile } from './app-loader.js';
 import { ExitCode } from './exit-codes.js';
 import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
 import { bindListeners, type ClientHandle, inheritListeners, type Listener } from './listeners.js';
 import type { Logger } from './logger.js';
 import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, isWorkerMessage } from './messages.js';
 import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
+import { watchForChanges } from './reloader.js';
 import type { ResolvedWorker } from './resolve-worker.js';
 import type { Settings } from './settings.js';
 import { VERSION } from './version.js';
@@ -130,6 +133,7 @@ export class Arbiter {
   #upgradeChild: ChildProcess | undefined;
   #promotionTimer: NodeJS.Timeout | undefined;
   #memoryTimer: NodeJS.Timeout | undefined;
+  #stopWatching: (() => void) | undefined;
   readonly #finished: Promise<number>;
 
   constructor(options: ArbiterOptions) {
@@ -194,7 +198,29 @@ export class Arbiter {
       this.#promotionTimer = setInterval(() => this.#maybePromote(), 500);
     }
     if (this.#settings.maxWorkerMemory > 0) this.#memoryTimer = setInterval(() => this.#checkMemory(), 1000);
+    if (this.#settings.reload) this.#watch();
     return this.#finished;
+  }
+
+  /** --reload: a change in the app's directory, an extra file or the config file reloads as HUP does. */
+  #watch(): void {
+    const { chdir, reloadExtraFile } = this.#settings;
+    let appDir = chdir;
+    try {
+      appDir = dirname(resolveAppFile(this.#options.appModule, chdir));
+    } catch {
+      // The workers will say why the app cannot be found; watch the project folder meanwhile.
+    }
+    const files = [...reloadExtraFile.map((f) => resolve(chdir, f)), ...(this.#configFile ? [this.#configFile] : [])];
+    this.#stopWatching = watchForChanges(
+      [appDir],
+      files,
+      (file) => {
+        this.#log.info(`Worker reloading: ${file} modified`);
+        this.reload();
+      },
+      this.#log,
+    );
   }
 
   /** The listening sockets: from a USR2 parent (KELPIE_FD), from systemd (LISTEN_FDS), or bound here. */
@@ -511,8 +537,10 @@ export class Arbiter {
     this.#exitCode = exitCode;
     clearInterval(this.#checkTimer);
     clearInterval(this.#memoryTimer);
+    this.#stopWatching?.();
     clearInterval(this.#promotionTimer);
     // A unix socket file stays while the other arbiter of a binary upgrade still uses it.
+    this.#maybePromote();
     const keepFile = Boolean(this.#upgradeChild || this.#upgradeParent);
     for (const listener of this.#listeners) listener.close({ keepFile });
     if (this.#queue.length > 0) {
