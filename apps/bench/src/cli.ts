@@ -9,6 +9,7 @@ import { ensureCommand } from '@kelpie/testkit/apt';
 import { rssOf } from './memory.js';
 import { peers } from './peers/index.js';
 import { stopTree, waitForHttp } from './peers/spawn.js';
+import { reloadTable, runReloadBench } from './reload.js';
 import { formatReport, markdownTables } from './report.js';
 import { type BenchReport, type GroupResult, median, type SideResult } from './results.js';
 import { quickScenarios, scenarios } from './scenarios.js';
@@ -19,6 +20,7 @@ import { holdWsConnections, runWsLoad } from './ws-load-runner.js';
 
 const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--workers 1,2] [--rounds N]
                   [--seconds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
+       pnpm bench --reload [--seconds N] [--no-write]
 
   --quick      smoke run: hello, 2 workers, kelpie vs node:cluster, 1 round of 2 s (under 90 s)
   --scenario   only these scenarios (${scenarios.map((s) => s.name).join(', ')})
@@ -30,7 +32,9 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
   --threads    wrk threads (default 2)
   --docs       also write docs/benchmarks.svg and docs/benchmarks-results.md
   --render F   only rewrite those two docs from a saved results file F
-  --no-write   print only; write no results file`;
+  --no-write   print only; write no results file
+  --reload     reload under load instead: kelpie HUP, USR2 upgrade and --max-requests recycling,
+               and PM2's \`pm2 reload\`, each under wrk for --seconds (default 10); failed requests counted`;
 
 const appsDir = fileURLToPath(new URL('../apps/', import.meta.url));
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
@@ -91,6 +95,7 @@ async function main(): Promise<number> {
       render: { type: 'string' },
       'no-write': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      reload: { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -100,6 +105,27 @@ async function main(): Promise<number> {
   if (values.render) {
     writeDocs(JSON.parse(readFileSync(values.render, 'utf8')) as BenchReport);
     return 0;
+  }
+  if (values.reload) {
+    const missing = await ensureCommand('wrk', 'wrk');
+    if (missing) {
+      console.error(`bench: cannot run without wrk: ${missing}`);
+      return 1;
+    }
+    const reloadSeconds = Number(values.seconds ?? 10);
+    const results = await runReloadBench({ seconds: reloadSeconds, connections: 32, threads: 2, freePort });
+    const table = reloadTable(results);
+    console.log(`\n${table}`);
+    if (!values['no-write']) {
+      mkdirSync(resultsDir, { recursive: true });
+      const file = `${resultsDir}reload-${new Date().toISOString().slice(0, 16).replace(':', '-')}.json`;
+      writeFileSync(
+        file,
+        `${JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`,
+      );
+      console.log(`results: ${file}`);
+    }
+    return results.some((r) => r.side.startsWith('kelpie') && r.errors > 0) ? 1 : 0;
   }
   const quick = values.quick === true;
   const rounds = Number(values.rounds ?? (quick ? 1 : 3));

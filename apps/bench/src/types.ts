@@ -59,6 +59,10 @@ export interface RunningServer {
   pids(): number[];
   /** Stop it and everything it started; resolves when they are gone. */
   stop(): Promise<void>;
+  /** What its top process wrote so far (servers the bench spawns itself). */
+  output?(): string;
+  /** Its own zero-downtime reload, where it has one (`pm2 reload`). */
+  reload?(): Promise<void>;
 }
 
 export interface Peer {

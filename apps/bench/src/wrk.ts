@@ -23,6 +23,8 @@ export interface LoadResult {
   p99: number;
   /** Socket errors plus non-2xx responses. */
   errors: number;
+  /** wrk's own words for them: `connect 0, read 3, write 0, timeout 0; non-2xx 0`. */
+  errorDetail: string;
 }
 
 function toMs(value: string, unit: string): number {
@@ -48,6 +50,7 @@ export function parseWrk(output: string): LoadResult {
     p50: percentile('50'),
     p99: percentile('99'),
     errors: socketErrors + non2xx,
+    errorDetail: `${socket ? `connect ${socket[1]}, read ${socket[2]}, write ${socket[3]}, timeout ${socket[4]}` : 'no socket errors'}; non-2xx ${non2xx}`,
   };
 }
 

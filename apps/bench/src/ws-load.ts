@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     errors,
+    errorDetail: 'none',
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

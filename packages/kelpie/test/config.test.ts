@@ -189,18 +189,33 @@ describe('config file', () => {
         log('workerInt', ' ${a.pid}'),
         log('workerExit', ' ${a.pid}'),
         log('onExit'),
+        log('workerAbort', ' ${a.pid}'),
+        log('preExec', ' ${a.pid}'),
+        log('postWorkerInit', ' ${a.pid}'),
         '};',
         '',
       ].join('\n'),
     });
     const kp = await startKelpie(['-b', '127.0.0.1:0', '-w', '1', 'app.mjs'], { cwd: dir, autoBind: false });
     expect(kp.log()).toMatch(/\[ERROR\] Error in hook onStarting[\s\S]*onStarting failed on purpose/);
+    // ABRT, as the arbiter sends it after a missed heartbeat: workerAbort, exit 1, a replacement.
+    const first = Number(kp.log().match(/hook postFork (\d+)/)?.[1]);
+    process.kill(first, 'SIGABRT');
+    await kp.waitForLog(new RegExp(`hook workerAbort ${first}`));
+    await kp.waitForLog(new RegExp(`hook childExit ${first} 1`));
+    await waitUntil(() => kp.countLog(/hook postFork \d+/) === 2, { what: 'a replacement' });
+    // USR2 runs preExec before it starts the new arbiter (stopped again at once).
+    kp.signal('SIGUSR2');
+    await kp.waitForLog(new RegExp(`hook preExec ${kp.pid}`));
+    const next = Number((await kp.waitForLog(/Started a new arbiter \(pid: (\d+)\)/))[1]);
+    process.kill(next, 'SIGQUIT');
+    await kp.waitForLog(/The new arbiter \(pid: \d+\) exited/);
     expect(kp.log()).toMatch(/hook preFork 1/);
-    const pid = Number(kp.log().match(/hook postFork (\d+)/)?.[1]);
-    expect(kp.log()).toMatch(new RegExp(`Booting worker with pid: ${pid}`));
+    const pid = Number([...kp.log().matchAll(/hook postFork (\d+)/g)].at(-1)?.[1]);
+    await kp.waitForLog(new RegExp(`hook postWorkerInit ${pid}`));
     kp.signal('SIGTTIN');
     await kp.waitForLog(/hook nworkersChanged 2 from 1/);
-    await waitUntil(() => kp.countLog(/hook postFork \d+/) === 2, { what: 'the second worker' });
+    await waitUntil(() => kp.countLog(/hook postWorkerInit \d+/) === 3, { what: 'the second worker' });
     kp.signal('SIGINT');
     expect(await kp.exited()).toEqual({ code: 0, signal: null });
     expect(kp.log()).toMatch(new RegExp(`hook workerInt ${pid}`));

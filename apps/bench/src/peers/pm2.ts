@@ -92,6 +92,7 @@ export const pm2: Peer = {
 
     const pid = daemonPid;
     const server = runningServer(pid, stop);
+    server.reload = () => pm2Cli(home, env, ['reload', 'bench']);
     return whenServing(server, () =>
       waitUntilServing(port, scenario, {
         name: 'pm2',

@@ -159,6 +159,7 @@ export async function startServer(spec: ServerSpec): Promise<RunningServer> {
       await spec.cleanup?.();
     }
   });
+  server.output = child.output;
   const until = spec.until;
   return whenServing(server, () =>
     waitUntilServing(spec.port, spec.scenario, {
