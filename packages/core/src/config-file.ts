@@ -129,10 +129,7 @@ async function importFresh(file: string): Promise<unknown> {
   return jitiImport(file);
 }
 
-/**
- * Load and check a config file. Every problem is a `KELPIE_ERR_CONFIG` or
- * `KELPIE_ERR_INVALID_SETTING` error naming the file and the key (exit 2).
- */
+/** Load and check a config file. Every problem is a `KELPIE_ERR_CONFIG` error naming the file and the key (exit 2). */
 export async function loadConfigFile(file: string): Promise<LoadedConfig> {
   const name = basename(file);
   let value: unknown;
@@ -182,14 +179,11 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
     try {
       (loaded.settings as Record<string, unknown>)[key] = def.parse(raw, `${key} (in ${name})`);
     } catch (error) {
-      if (isKelpieError(error)) throw error;
-      throw new KelpieError(
-        'KELPIE_ERR_INVALID_SETTING',
-        `Invalid value for ${key} (in ${name}): ${JSON.stringify(raw)}`,
-        {
-          cause: error,
-        },
-      );
+      // Reported as a config file error: the message names the key, the file and what is allowed.
+      const message = isKelpieError(error)
+        ? error.message
+        : `Invalid value for ${key} (in ${name}): ${JSON.stringify(raw)}`;
+      throw new KelpieError('KELPIE_ERR_CONFIG', message, { cause: error });
     }
   }
   return loaded;
