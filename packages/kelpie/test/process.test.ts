@@ -129,6 +129,19 @@ describe('process settings', () => {
     await waitUntil(async () => (await get(kp.url)).body === 'after', { what: 'the new code to answer' });
   });
 
+  it('--reload-extra-file: a change to a file outside the app directory (a dot-file) reloads too', async () => {
+    const appDir = mkdtempSync(join(dir, 'extra-'));
+    const file = join(appDir, 'app.mjs');
+    const extra = join(dir, '.env.extra');
+    writeFileSync(extra, 'A=1\n');
+    writeFileSync(file, "export default (req, res) => res.end('ok');\n");
+    const kp = await startKelpie(['--reload', '--reload-extra-file', extra, '-w', '1', file]);
+    const before = kp.countLog(/Booting worker/);
+    writeFileSync(extra, 'A=2\n');
+    await kp.waitForLog(/Worker reloading: .*\.env\.extra modified/);
+    await waitUntil(() => kp.countLog(/Booting worker/) > before, { what: 'a new worker' });
+  });
+
   it('USR2 with a unix socket: the file stays through the handover and goes when the last arbiter exits', async () => {
     const sock = join(dir, 'upgrade.sock');
     const kp = await startKelpie(['-w', '1', '-b', `unix:${sock}`, app]);
@@ -161,7 +174,7 @@ describe('process settings', () => {
     // This process keeps no copy: only kelpie accepts on the socket.
     server.close();
     let log = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       log += chunk;
     });
     await waitUntil(() => /Ready: 2 workers serving/.test(log), { what: 'kelpie to serve' });
