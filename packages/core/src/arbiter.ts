@@ -629,7 +629,14 @@ export class Arbiter {
     });
     const pid = child.pid;
     if (pid === undefined) {
-      child.once('error', (error) => this.#log.error('Could not spawn a worker process', error));
+      // A worker that cannot even be spawned (node not executable as --user, no memory for a
+      // process) is a boot failure: stop rather than retry forever.
+      child.once('error', (error) => {
+        this.#log.error(`Could not spawn a worker process: ${error.message}`);
+        if (this.#state !== 'running') return;
+        this.#haltReason = 'Worker failed to boot.';
+        this.stop(false, ExitCode.WORKER_BOOT_ERROR);
+      });
       return;
     }
     const record: WorkerRecord = {

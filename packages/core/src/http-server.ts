@@ -45,24 +45,33 @@ export function createConfiguredServer(
   handler: RequestListener,
   extra: ServerOptions = {},
 ): Server {
+  const limited = withRequestLimits(handler, settings, log);
   // --keep-alive 0 means no keep-alive (Node's keepAliveTimeout 0 would mean "never time out").
   const serve: RequestListener =
     settings.keepAlive === 0
       ? (req, res) => {
           res.shouldKeepAlive = false;
-          return handler(req, res);
+          return limited(req, res);
         }
-      : handler;
+      : limited;
   const server = createServer(
     {
       keepAliveTimeout: settings.keepAlive * 1000,
-      // Gunicorn has no whole-request deadline; slow uploads are not cut off.
+      // Gunicorn has no whole-request deadline; slow uploads are not cut off. The request head
+      // has one (--header-timeout), checked every second.
       requestTimeout: 0,
+      headersTimeout: settings.headerTimeout * 1000,
+      connectionsCheckingInterval: 1000,
+      // Checked below, so that the refusal is logged and closes the connection like the others.
+      requireHostHeader: false,
+      maxHeaderSize: maxHeaderSize(settings),
       noDelay: true,
       ...extra,
     },
     serve,
   );
+  // One more than allowed, so that a request over the limit is seen (Node drops the extras silently).
+  server.maxHeadersCount = settings.limitRequestFields === 0 ? 0 : settings.limitRequestFields + 1;
   // Node closes connections beyond maxConnections right after accepting them (it cannot leave
   // them in the shared backlog for another worker); say so, at most once a second.
   server.maxConnections = settings.workerConnections;
@@ -85,13 +94,133 @@ const CLIENT_ERROR_STATUS: Record<string, number> = {
   ERR_HTTP_REQUEST_TIMEOUT: 408,
 };
 
+/** The status for a parser error: its code's, else 400; a transfer coding other than chunked is 501, as in Gunicorn. */
+function clientErrorStatus(error: NodeJS.ErrnoException): number {
+  if (error.code === 'HPE_INVALID_TRANSFER_ENCODING' && /Request has invalid `Transfer-Encoding`/.test(error.message)) {
+    return 501;
+  }
+  return CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
+}
+
+/** The parser's buffer for a request head: what the line and field limits allow together. */
+function maxHeaderSize(settings: Settings): number {
+  const line = settings.limitRequestLine || 65536;
+  const fields = settings.limitRequestFields || 32768;
+  const size = settings.limitRequestFieldSize || 65536;
+  return Math.min(line + 2 + fields * (size + 2) + 2, 16 * 1024 * 1024);
+}
+
+/** Answer a request that broke a limit: status, a short reason, Connection: close; log it; never call the app. */
+function refuse(req: IncomingMessage, res: ServerResponse, status: number, reason: string, log: Logger): void {
+  log.warning(`Invalid request from ip=${req.socket.remoteAddress ?? '-'}: ${reason}`);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${STATUS_CODES[status]}: ${reason}\n`;
+  res.shouldKeepAlive = false;
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  res.end(body);
+  // Whatever body is still coming is not read.
+  res.once('finish', () => req.socket.destroySoon?.());
+}
+
+/**
+ * --limit-request-line (414), --limit-request-fields and --limit-request-field_size (431),
+ * --limit-request-body (413), checked before the app sees the request.
+ */
+function withRequestLimits(handler: RequestListener, settings: Settings, log: Logger): RequestListener {
+  const { limitRequestLine, limitRequestFields, limitRequestFieldSize, limitRequestBody } = settings;
+  return (req, res) => {
+    if (req.httpVersionMajor !== 1) {
+      return refuse(req, res, 400, `unsupported HTTP version ${req.httpVersion}`, log);
+    }
+    if (req.httpVersionMinor === 1 && req.headers.host === undefined) {
+      return refuse(req, res, 400, 'HTTP/1.1 request without a Host header', log);
+    }
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined) {
+      // Node joins repeated fields with ", ". Only chunked is implemented, once and last.
+      const codings = te.split(',').map((coding) => coding.trim().toLowerCase());
+      const chunked = codings.filter((coding) => coding === 'chunked').length;
+      if (chunked > 1) return refuse(req, res, 400, `Transfer-Encoding names chunked twice: ${te}`, log);
+      if (chunked === 1 && codings.at(-1) !== 'chunked') {
+        return refuse(req, res, 400, `chunked is not the last Transfer-Encoding: ${te}`, log);
+      }
+      const other = codings.find((coding) => coding !== 'chunked');
+      if (other !== undefined) return refuse(req, res, 501, `unsupported transfer coding "${other}"`, log);
+    }
+    if (limitRequestLine > 0) {
+      const line = (req.method?.length ?? 0) + 1 + (req.url?.length ?? 0) + 1 + 5 + req.httpVersion.length;
+      if (line > limitRequestLine) {
+        return refuse(
+          req,
+          res,
+          414,
+          `request line of ${line} bytes is over --limit-request-line ${limitRequestLine}`,
+          log,
+        );
+      }
+    }
+    const raw = req.rawHeaders;
+    if (limitRequestFields > 0 && raw.length / 2 > limitRequestFields) {
+      return refuse(req, res, 431, `more than ${limitRequestFields} header fields (--limit-request-fields)`, log);
+    }
+    if (limitRequestFieldSize > 0) {
+      for (let i = 0; i < raw.length; i += 2) {
+        // Header strings are decoded as latin1: one character per byte.
+        const size = (raw[i] as string).length + 2 + (raw[i + 1] as string).length;
+        if (size > limitRequestFieldSize) {
+          return refuse(
+            req,
+            res,
+            431,
+            `header field ${raw[i]} of ${size} bytes is over --limit-request-field_size ${limitRequestFieldSize}`,
+            log,
+          );
+        }
+      }
+    }
+    if (limitRequestBody > 0) {
+      const length = Number(req.headers['content-length'] ?? 0);
+      if (length > limitRequestBody) {
+        return refuse(req, res, 413, `body of ${length} bytes is over --limit-request-body ${limitRequestBody}`, log);
+      }
+      if (req.headers['transfer-encoding']) countBody(req, res, limitRequestBody, log);
+    }
+    return handler(req, res);
+  };
+}
+
+/** A chunked body: count what the parser pushes; past the limit, refuse (413) and stop reading. */
+function countBody(req: IncomingMessage, res: ServerResponse, limit: number, log: Logger): void {
+  let total = 0;
+  const push = req.push;
+  req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk !== null && chunk !== undefined) {
+      total += (chunk as { length: number }).length;
+      if (total > limit) {
+        req.push = push;
+        refuse(req, res, 413, `chunked body passed --limit-request-body ${limit} bytes`, log);
+        req.socket.destroySoon?.();
+        return false;
+      }
+    }
+    return push.call(this, chunk, encoding);
+  } as typeof req.push;
+}
+
 /** A request the parser refused: answer 4xx with the reason, log a warning, close. The worker serves on. */
 function rejectRequest(error: NodeJS.ErrnoException, socket: Socket, log: Logger): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
-  const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
+  const status = clientErrorStatus(error);
   const reason = `${STATUS_CODES[status]}: ${error.message}\n`;
   log.warning(`Invalid request from ip=${socket.remoteAddress ?? '-'}: ${error.message}`);
   socket.end(

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { defaultBin, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { get } from './helpers.js';
@@ -76,7 +76,8 @@ describe('process settings', () => {
     expect(existsSync(pidfile)).toBe(false);
   });
 
-  it.skipIf(process.getuid?.() !== 0)(
+  // Runs as root only, and only where the unprivileged user can run this node binary.
+  it.skipIf(process.getuid?.() !== 0 || !reachableByOthers(process.execPath))(
     '-u nobody -g nogroup: the arbiter binds a privileged port as root, the workers serve as nobody',
     async () => {
       const port = await freePrivilegedPort();
@@ -186,6 +187,14 @@ describe('process settings', () => {
     await new Promise((resolve) => child.once('exit', resolve));
   });
 });
+
+/** True when every folder up to `file` and `file` itself can be entered and run by other users. */
+function reachableByOthers(file: string): boolean {
+  for (let path = file; path !== dirname(path); path = dirname(path)) {
+    if ((statSync(path).mode & 0o001) === 0) return false;
+  }
+  return true;
+}
 
 /** A free port below 1024 on 127.0.0.1 (only root may bind it). */
 async function freePrivilegedPort(): Promise<number> {
