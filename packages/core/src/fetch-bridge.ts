@@ -1,6 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import { type HeadersInput, installLightResponse, type SimpleResponse, simpleParts } from './light-response.js';
+import { LazyRequestInfo, requestInfo } from './request-info.js';
+
+const defaultScheme = (req: IncomingMessage): 'http' | 'https' => requestInfo(req).scheme;
 
 export type FetchHandler = (request: Request, ...rest: unknown[]) => Response | Promise<Response>;
 
@@ -11,7 +14,7 @@ export interface FetchBridgeOptions {
    * headers are not sent yet) or destroys the socket.
    */
   onError?: (error: unknown, req: IncomingMessage) => void;
-  /** Scheme used to build `request.url`; default 'http'. */
+  /** Scheme used to build `request.url`; default: the request's, after proxy resolution (request-info.ts). */
   scheme?: (req: IncomingMessage) => 'http' | 'https';
   /**
    * Replace the global Response with a lighter one (light-response.ts) so simple responses are
@@ -42,10 +45,11 @@ export function createFetchListener(handler: FetchHandler, options: FetchBridgeO
   const scheme = options.scheme;
   if (options.lightResponse !== false) installLightResponse();
   return (req, res) => {
-    const request = new LazyRequest(req, res, scheme) as unknown as Request;
+    const request = new LazyRequest(req, res, scheme ?? defaultScheme) as unknown as Request;
     let result: unknown;
     try {
-      result = handler(request);
+      // The second argument: the request's facts after proxy resolution (client address, scheme).
+      result = handler(request, new LazyRequestInfo(req));
     } catch (error) {
       fail(error, req, res, onError);
       return;

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
+import { configureRequestInfo, forwardedScheme, requestInfo } from './request-info.js';
 import type { Settings } from './settings.js';
 
 const netServerClose = NetServer.prototype.close;
@@ -45,6 +46,7 @@ export function createConfiguredServer(
   handler: RequestListener,
   extra: ServerOptions = {},
 ): Server {
+  configureRequestInfo(settings);
   const limited = withRequestLimits(handler, settings, log);
   // --keep-alive 0 means no keep-alive (Node's keepAliveTimeout 0 would mean "never time out").
   const serve: RequestListener =
@@ -102,6 +104,8 @@ function clientErrorStatus(error: NodeJS.ErrnoException): number {
   return CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
 }
 
+const peerTrusted = (req: IncomingMessage): boolean => requestInfo(req).trustedPeer;
+
 /** The parser's buffer for a request head: what the line and field limits allow together. */
 function maxHeaderSize(settings: Settings): number {
   const line = settings.limitRequestLine || 65536;
@@ -153,6 +157,10 @@ function withRequestLimits(handler: RequestListener, settings: Settings, log: Lo
       }
       const other = codings.find((coding) => coding !== 'chunked');
       if (other !== undefined) return refuse(req, res, 501, `unsupported transfer coding "${other}"`, log);
+    }
+    // A trusted proxy's scheme headers that disagree (Gunicorn: InvalidSchemeHeaders).
+    if (forwardedScheme(req) === 'conflict' && peerTrusted(req)) {
+      return refuse(req, res, 400, 'contradictory scheme headers from a trusted proxy', log);
     }
     if (limitRequestLine > 0) {
       const line = (req.method?.length ?? 0) + 1 + (req.url?.length ?? 0) + 1 + 5 + req.httpVersion.length;

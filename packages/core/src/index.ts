@@ -80,6 +80,7 @@ export {
 } from './messages.js';
 export { findPlugin, isPluginPath, pluginCandidates } from './plugins.js';
 export { dropUntrustedForwarding, isAddressPattern, settleForwardedFor, trustFunction } from './proxy.js';
+export { REQUEST_INFO, type RequestInfo, requestInfo } from './request-info.js';
 export {
   type ResolvedWorker,
   resolveWorker,

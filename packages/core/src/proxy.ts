@@ -104,3 +104,17 @@ export function settleForwardedFor(req: IncomingMessage, trusted: (address: stri
   if (client) req.headers['x-forwarded-for'] = client;
   else delete req.headers['x-forwarded-for'];
 }
+
+const PLAIN_IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * Like trustFunction, without loading ipaddr.js when it is not needed: a list of plain IPv4
+ * addresses, `::1` and `*` (the default `127.0.0.1,::1` among them) is matched as text, which
+ * keeps the worker's memory down; CIDR ranges and other IPv6 forms go through trustFunction.
+ */
+export function peerTrust(patterns: readonly string[]): (address: string | undefined) => boolean {
+  if (patterns.includes('*')) return () => true;
+  if (!patterns.every((p) => p === '::1' || PLAIN_IPV4.test(p))) return trustFunction(patterns);
+  const set = new Set(patterns);
+  return (peer) => peer !== undefined && (set.has(peer) || (peer.startsWith('::ffff:') && set.has(peer.slice(7))));
+}

@@ -273,6 +273,34 @@ export const settings = {
     help: 'Peers whose X-Forwarded-* headers are trusted: IPs, CIDR ranges, or * for any.',
     doc: "Framework adapters map this onto the framework's own setting (Express's `trust proxy`, Koa's `app.proxy`, Fastify's `trustProxy`) and remove forwarded headers sent by any other peer, so `req.ip`, `ctx.ip` and the protocol reflect trusted proxies only.",
   }),
+  secureSchemeHeaders: define<string[]>({
+    section: 'Frameworks',
+    flags: ['--secure-scheme-headers'],
+    meta: 'LIST',
+    default: () => ['X-Forwarded-Protocol=ssl', 'X-Forwarded-Proto=https', 'X-Forwarded-Ssl=on'],
+    defaultText: 'X-Forwarded-Protocol=ssl,X-Forwarded-Proto=https,X-Forwarded-Ssl=on',
+    parse: (raw, name) => {
+      const items =
+        raw !== null && typeof raw === 'object' && !Array.isArray(raw)
+          ? Object.entries(raw).map(([header, value]) => `${header}=${String(value)}`)
+          : (Array.isArray(raw) ? raw : [raw]).flatMap((item) =>
+              typeof item === 'string'
+                ? item
+                    .split(',')
+                    .map((s) => s.trim())
+                    .filter(Boolean)
+                : [item],
+            );
+      for (const item of items) {
+        if (typeof item !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+=\S+$/.test(item)) {
+          throw invalid(name, item, 'HEADER=VALUE pairs, comma-separated (X-Forwarded-Proto=https)');
+        }
+      }
+      return items as string[];
+    },
+    help: 'Headers, and the value meaning https, that a trusted proxy (--forwarded-allow-ips) sets on https requests.',
+    doc: 'As Gunicorn\'s `secure_scheme_headers`. From a peer in `--forwarded-allow-ips`, a header with its value means the client used https; with another value, http; headers that disagree get 400. From any other peer they are ignored. In a config file, an object `{ "X-Forwarded-Proto": "https" }` works too. Fetch apps see the scheme in `request.url`; Node listeners read `requestInfo(req)` (docs/proxies.md).',
+  }),
   wsMaxPayload: define<number>({
     section: 'WebSockets',
     flags: ['--ws-max-payload'],
