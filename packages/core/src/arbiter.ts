@@ -464,11 +464,16 @@ export class Arbiter {
     if (this.#state !== 'running') return;
     const next = Math.max(1, count);
     if (next === this.#numWorkers) return;
+    this.#changeWorkerCount(next);
+    this.#manageWorkers();
+  }
+
+  /** A new target number of workers: logged, and told to the nworkersChanged hook. */
+  #changeWorkerCount(next: number): void {
     this.#log.info(`Number of workers changed from ${this.#numWorkers} to ${next}`);
     const old = this.#numWorkers;
     this.#numWorkers = next;
     runHookNow(this.#hooks, 'nworkersChanged', this.#log, this.view(), next, old);
-    this.#manageWorkers();
   }
 
   /** HUP: start a new generation of workers with freshly loaded app code; retire the old ones as the new ones get ready. */
@@ -513,12 +518,7 @@ export class Arbiter {
       (next as Record<string, unknown>)[name] = before[name];
     }
     this.#settings = next;
-    if (next.workers !== before.workers && next.workers !== this.#numWorkers) {
-      this.#log.info(`Number of workers changed from ${this.#numWorkers} to ${next.workers}`);
-      const old = this.#numWorkers;
-      this.#numWorkers = next.workers;
-      runHookNow(this.#hooks, 'nworkersChanged', this.#log, this.view(), next.workers, old);
-    }
+    if (next.workers !== before.workers && next.workers !== this.#numWorkers) this.#changeWorkerCount(next.workers);
     if (next.timeout !== before.timeout) {
       clearInterval(this.#checkTimer);
       this.#startChecks();

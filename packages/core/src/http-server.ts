@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
-import { configureRequestInfo, forwardedScheme, requestInfo } from './request-info.js';
+import { configureRequestInfo, forwardedScheme } from './request-info.js';
 import type { Settings } from './settings.js';
 
 const netServerClose = NetServer.prototype.close;
@@ -104,8 +104,6 @@ function clientErrorStatus(error: NodeJS.ErrnoException): number {
   return CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
 }
 
-const peerTrusted = (req: IncomingMessage): boolean => requestInfo(req).trustedPeer;
-
 /** The parser's buffer for a request head: what the line and field limits allow together. */
 function maxHeaderSize(settings: Settings): number {
   const line = settings.limitRequestLine || 65536;
@@ -159,7 +157,7 @@ function withRequestLimits(handler: RequestListener, settings: Settings, log: Lo
       if (other !== undefined) return refuse(req, res, 501, `unsupported transfer coding "${other}"`, log);
     }
     // A trusted proxy's scheme headers that disagree (Gunicorn: InvalidSchemeHeaders).
-    if (forwardedScheme(req) === 'conflict' && peerTrusted(req)) {
+    if (forwardedScheme(req) === 'conflict') {
       return refuse(req, res, 400, 'contradictory scheme headers from a trusted proxy', log);
     }
     if (limitRequestLine > 0) {

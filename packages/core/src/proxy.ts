@@ -92,17 +92,29 @@ export function dropUntrustedForwarding(req: IncomingMessage, trusted: (address:
 export function settleForwardedFor(req: IncomingMessage, trusted: (address: string | undefined) => boolean): void {
   const header = req.headers['x-forwarded-for'];
   if (header === undefined || !trusted(req.socket.remoteAddress)) return;
+  const client = forwardedClientOf(header, trusted);
+  if (client) req.headers['x-forwarded-for'] = client;
+  else delete req.headers['x-forwarded-for'];
+}
+
+/**
+ * The client an X-Forwarded-For chain names, walking in from the peer: each hop is believed while
+ * the one that reported it is trusted. Undefined for an empty chain.
+ */
+export function forwardedClientOf(
+  header: string | string[],
+  trusted: (address: string | undefined) => boolean,
+): string | undefined {
   const hops = (Array.isArray(header) ? header.join(',') : header)
     .split(',')
     .map((hop) => hop.trim())
     .filter(Boolean);
-  let client = hops.at(-1);
+  let client: string | undefined;
   for (let i = hops.length - 1; i >= 0; i--) {
     client = hops[i];
     if (!trusted(client)) break;
   }
-  if (client) req.headers['x-forwarded-for'] = client;
-  else delete req.headers['x-forwarded-for'];
+  return client;
 }
 
 const PLAIN_IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;

@@ -1,6 +1,6 @@
 import { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { peerTrust } from './proxy.js';
+import { forwardedClientOf, peerTrust } from './proxy.js';
 import type { Settings } from './settings.js';
 
 /**
@@ -61,31 +61,23 @@ export function configureRequestInfo(settings: Pick<Settings, 'forwardedAllowIps
  */
 export function forwardedScheme(req: IncomingMessage): 'http' | 'https' | 'conflict' | undefined {
   let said: 'http' | 'https' | undefined;
+  let conflict = false;
   for (const [name, secureValue] of config.secure) {
     const value = req.headers[name];
     if (value === undefined) continue;
     const text = (Array.isArray(value) ? value.join(',') : value).trim().toLowerCase();
     const scheme = text === secureValue ? 'https' : 'http';
-    if (said !== undefined && said !== scheme) return 'conflict';
+    if (said !== undefined && said !== scheme) conflict = true;
     said = scheme;
   }
-  if (said === undefined || !config.trusted(req.socket.remoteAddress)) return undefined;
-  return said;
+  // The headers are only read (and only wrong) when a trusted peer sent them.
+  if (said === undefined || !config.trusted(req.socket?.remoteAddress)) return undefined;
+  return conflict ? 'conflict' : said;
 }
 
-function forwardedClient(req: IncomingMessage, peer: string): string {
+function forwardedFor(req: IncomingMessage): string | undefined {
   const header = req.headers['x-forwarded-for'];
-  if (header === undefined) return peer;
-  const hops = (Array.isArray(header) ? header.join(',') : header)
-    .split(',')
-    .map((hop) => hop.trim())
-    .filter(Boolean);
-  let client = peer;
-  for (let i = hops.length - 1; i >= 0; i--) {
-    client = hops[i] as string;
-    if (!config.trusted(client)) break;
-  }
-  return client;
+  return header === undefined ? undefined : forwardedClientOf(header, config.trusted);
 }
 
 /** The request's facts. Computed on each call (cheap: a set lookup and a few headers), so nothing is added to `req`. */
@@ -96,7 +88,7 @@ export function requestInfo(req: IncomingMessage): RequestInfo {
   const forwarded = trustedPeer ? forwardedScheme(req) : undefined;
   return {
     scheme: encrypted || forwarded === 'https' ? 'https' : 'http',
-    clientAddress: trustedPeer ? forwardedClient(req, peer) : peer,
+    clientAddress: (trustedPeer && forwardedFor(req)) || peer,
     remotePort: req.socket?.remotePort,
     peerAddress: peer,
     trustedPeer,

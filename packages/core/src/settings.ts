@@ -126,6 +126,20 @@ function define<T>(def: SettingDef<T>): SettingDef<T> {
   return def;
 }
 
+/** A switch: off unless given. */
+function switchSetting(section: string, flags: string[], help: string, doc?: string): SettingDef<boolean> {
+  return define<boolean>({
+    section,
+    flags,
+    boolean: true,
+    default: () => false,
+    defaultText: 'off',
+    parse: onOff,
+    help,
+    ...(doc ? { doc } : {}),
+  });
+}
+
 export const settings = {
   bind: define<string[]>({
     section: 'Server Socket',
@@ -319,16 +333,12 @@ export const settings = {
     parse: seconds,
     help: 'Ping every WebSocket this often (-k ws); one that has not answered the previous ping is dropped. 0 disables.',
   }),
-  wsPerMessageDeflate: define<boolean>({
-    section: 'WebSockets',
-    flags: ['--ws-per-message-deflate'],
-    boolean: true,
-    default: () => false,
-    defaultText: 'off',
-    parse: onOff,
-    help: 'Offer the permessage-deflate extension (-k ws): smaller messages for more CPU and memory per connection.',
-    doc: "Off by default, as the `ws` package recommends: compression keeps a zlib context per connection, which costs memory and CPU, and Node's zlib runs on a small thread pool that many connections contend for.",
-  }),
+  wsPerMessageDeflate: switchSetting(
+    'WebSockets',
+    ['--ws-per-message-deflate'],
+    'Offer the permessage-deflate extension (-k ws): smaller messages for more CPU and memory per connection.',
+    "Off by default, as the `ws` package recommends: compression keeps a zlib context per connection, which costs memory and CPU, and Node's zlib runs on a small thread pool that many connections contend for.",
+  ),
   wsMaxBuffered: define<number>({
     section: 'WebSockets',
     flags: ['--ws-max-buffered'],
@@ -398,24 +408,16 @@ export const settings = {
     help: 'The config file: a module exporting defineConfig({...}) with settings and server hooks.',
     doc: 'Without this flag, the first of `kelpie.config.ts`, `.mts`, `.js`, `.mjs`, `.cjs` found in the current directory is used. Settings in the file override the defaults and the environment (`PORT`, `WEB_CONCURRENCY`); `KELPIE_CMD_ARGS` and the command line override the file. TypeScript config files load on every supported Node version. See docs/config.md.',
   }),
-  checkConfig: define<boolean>({
-    section: 'Config File',
-    flags: ['--check-config'],
-    boolean: true,
-    default: () => false,
-    defaultText: 'off',
-    parse: onOff,
-    help: 'Check the configuration, the worker class and the app, then exit: 0 if they are fine.',
-  }),
-  printConfig: define<boolean>({
-    section: 'Config File',
-    flags: ['--print-config'],
-    boolean: true,
-    default: () => false,
-    defaultText: 'off',
-    parse: onOff,
-    help: 'Print every effective setting and where its value came from, then exit.',
-  }),
+  checkConfig: switchSetting(
+    'Config File',
+    ['--check-config'],
+    'Check the configuration, the worker class and the app, then exit: 0 if they are fine.',
+  ),
+  printConfig: switchSetting(
+    'Config File',
+    ['--print-config'],
+    'Print every effective setting and where its value came from, then exit.',
+  ),
   maxWorkerMemory: define<number>({
     section: 'Worker Processes',
     flags: ['--max-worker-memory'],
@@ -426,16 +428,12 @@ export const settings = {
     help: 'Recycle a worker gracefully when its resident memory stays above this many MB; 0 disables.',
     doc: 'Workers report their RSS with each heartbeat. A worker above the limit on two checks in a row, at least 5 seconds apart, logs a warning and is replaced the way --max-requests replaces one: a new worker starts, the old one finishes its requests and exits. PM2 (`max_memory_restart`) and Granian have the same guard; Gunicorn does not.',
   }),
-  reload: define<boolean>({
-    section: 'Debugging',
-    flags: ['--reload'],
-    boolean: true,
-    default: () => false,
-    defaultText: 'off',
-    parse: onOff,
-    help: "Replace the workers when a file of the app's directory changes (development).",
-    doc: "The arbiter watches the app's directory (recursively, without `node_modules` and dot-folders) and the `--reload-extra-file` files; changes within 300 ms are grouped into one reload, performed as HUP does it: new workers, then the old ones retire.",
-  }),
+  reload: switchSetting(
+    'Debugging',
+    ['--reload'],
+    "Replace the workers when a file of the app's directory changes (development).",
+    "The arbiter watches the app's directory (recursively, without `node_modules` and dot-folders) and the `--reload-extra-file` files; changes within 300 ms are grouped into one reload, performed as HUP does it: new workers, then the old ones retire.",
+  ),
   reloadExtraFile: define<string[]>({
     section: 'Debugging',
     flags: ['--reload-extra-file'],
@@ -446,26 +444,18 @@ export const settings = {
     parse: stringList(),
     help: 'Also reload when this file changes (with --reload). Repeatable.',
   }),
-  preload: define<boolean>({
-    section: 'Server Mechanics',
-    flags: ['--preload'],
-    boolean: true,
-    default: () => false,
-    defaultText: 'off',
-    parse: onOff,
-    help: 'Load the app in the arbiter before starting workers, so a broken app fails before anything serves.',
-    doc: 'Node cannot fork a process with its heap, so unlike Gunicorn this shares no memory with the workers: each worker still loads the app. What it gives is a fail-fast check (exit 4 before binding) and a warm module cache on disk. The app is loaded once, at start; the startup and shutdown hooks do not run in the arbiter.',
-  }),
-  daemon: define<boolean>({
-    section: 'Server Mechanics',
-    flags: ['-D', '--daemon'],
-    boolean: true,
-    default: () => false,
-    defaultText: 'off',
-    parse: onOff,
-    help: 'Detach from the terminal and run in the background.',
-    doc: 'The kelpie command starts a detached copy of itself in a new session, with standard input and output on /dev/null (and the error log on /dev/null too unless `--capture-output` or a log file says otherwise), waits until it has bound its addresses, and exits 0; a copy that fails to start makes it exit with the same status. Use `--pid` to find it later.',
-  }),
+  preload: switchSetting(
+    'Server Mechanics',
+    ['--preload'],
+    'Load the app in the arbiter before starting workers, so a broken app fails before anything serves.',
+    'Node cannot fork a process with its heap, so unlike Gunicorn this shares no memory with the workers: each worker still loads the app. What it gives is a fail-fast check (exit 4 before binding) and a warm module cache on disk. The app is loaded once, at start; the startup and shutdown hooks do not run in the arbiter.',
+  ),
+  daemon: switchSetting(
+    'Server Mechanics',
+    ['-D', '--daemon'],
+    'Detach from the terminal and run in the background.',
+    'The kelpie command starts a detached copy of itself in a new session, with standard input and output on /dev/null (and the error log on /dev/null too unless `--capture-output` or a log file says otherwise), waits until it has bound its addresses, and exits 0; a copy that fails to start makes it exit with the same status. Use `--pid` to find it later.',
+  ),
   pidfile: define<string | null>({
     section: 'Server Mechanics',
     flags: ['-p', '--pid'],
@@ -533,15 +523,11 @@ export const settings = {
     parse: nonEmptyString,
     help: 'A base to use for process titles (kelpie: master [NAME]).',
   }),
-  captureOutput: define<boolean>({
-    section: 'Logging',
-    flags: ['--capture-output'],
-    boolean: true,
-    default: () => false,
-    defaultText: 'off',
-    parse: onOff,
-    help: "Send the workers' standard output to the error log (stderr) too.",
-  }),
+  captureOutput: switchSetting(
+    'Logging',
+    ['--capture-output'],
+    "Send the workers' standard output to the error log (stderr) too.",
+  ),
   logLevel: define<LogLevel>({
     section: 'Logging',
     flags: ['--log-level'],
