@@ -61,6 +61,8 @@ interface WorkerRecord {
   ready: boolean;
   /** Replaced by a reload: retired once a new worker is ready. */
   outdated: boolean;
+  /** The reload (HUP) count when it was spawned. */
+  generation: number;
   /** Sent TERM to leave (surplus, outdated, stopping). */
   retiring: boolean;
   /** SIGABRT sent after a missed heartbeat, then SIGKILL. */
@@ -131,6 +133,12 @@ export class Arbiter {
   #upgradeParent: number | undefined;
   /** The new arbiter this one started on USR2, while it runs. */
   #upgradeChild: ChildProcess | undefined;
+  /** Reloads so far: each starts a generation of workers. */
+  #generation = 0;
+  /** A reload whose workers could not load the app: its other workers failing too is no news. */
+  #abandonedGeneration = -1;
+  /** USR2 is running the preExec hook: a second USR2 waits for nothing and is ignored. */
+  #reexecPending = false;
   #promotionTimer: NodeJS.Timeout | undefined;
   #memoryTimer: NodeJS.Timeout | undefined;
   #stopWatching: (() => void) | undefined;
@@ -197,9 +205,14 @@ export class Arbiter {
       log.info(`Started by USR2 from the arbiter with pid ${this.#upgradeParent}; promoted once it exits`);
       this.#promotionTimer = setInterval(() => this.#maybePromote(), 500);
     }
-    if (this.#settings.maxWorkerMemory > 0) this.#memoryTimer = setInterval(() => this.#checkMemory(), 1000);
+    this.#startMemoryChecks();
     if (this.#settings.reload) this.#watch();
     return this.#finished;
+  }
+
+  /** --max-worker-memory: workers report their RSS with each heartbeat; look once a second. */
+  #startMemoryChecks(): void {
+    if (this.#settings.maxWorkerMemory > 0) this.#memoryTimer = setInterval(() => this.#checkMemory(), 1000);
   }
 
   /** --reload: a change in the app's directory, an extra file or the config file reloads as HUP does. */
@@ -343,7 +356,12 @@ export class Arbiter {
           connection.client.close();
           return;
         }
-        // The worker is gone: the next idle one takes the connection.
+        // The worker is gone: the next idle one takes the connection, unless the arbiter is
+        // stopping (its queue was already closed).
+        if (this.#state !== 'running') {
+          connection.client.close();
+          return;
+        }
         this.#queue.unshift(connection);
         this.#dispatch();
       });
@@ -410,7 +428,18 @@ export class Arbiter {
       this.#log.warning('USR2 ignored: this arbiter was itself started by USR2 and is not promoted yet');
       return;
     }
-    await runHook(this.#hooks, 'preExec', this.#log, this.view());
+    if (this.#reexecPending) {
+      this.#log.warning('USR2 ignored: an upgrade is already being started');
+      return;
+    }
+    this.#reexecPending = true;
+    try {
+      await runHook(this.#hooks, 'preExec', this.#log, this.view());
+    } finally {
+      this.#reexecPending = false;
+    }
+    // The hook may have run while a TERM or INT arrived: a stopping arbiter starts no successor.
+    if (this.#state !== 'running') return;
     const command = this.#options.reexec ?? {
       execPath: process.execPath,
       args: [...process.execArgv, ...process.argv.slice(1)],
@@ -495,14 +524,23 @@ export class Arbiter {
         return;
       }
       if (this.#state !== 'running') return;
+      const watched = () => JSON.stringify([this.#settings.reload, this.#settings.reloadExtraFile, this.#configFile]);
+      const watchedBefore = watched();
       this.#applySettings(next.settings);
       this.#hooks = next.hooks;
       this.#configFile = next.configFile;
+      if (watched() !== watchedBefore) {
+        this.#stopWatching?.();
+        this.#stopWatching = undefined;
+        if (this.#settings.reload) this.#watch();
+      }
     }
-    // Workers stopped by WINCH come back with a HUP (the rollback of a binary upgrade).
-    if (this.#numWorkers === 0) this.#numWorkers = this.#settings.workers;
+    // As in Gunicorn, HUP goes back to --workers: TTIN/TTOU changes, a failed reload's smaller
+    // generation and WINCH's zero (the rollback of a binary upgrade) last until the next HUP.
+    if (this.#numWorkers !== this.#settings.workers) this.#changeWorkerCount(this.#settings.workers);
     await runHook(this.#hooks, 'onReload', this.#log, this.view());
     if (this.#state !== 'running') return;
+    this.#generation++;
     for (const worker of this.#workers.values()) worker.outdated = true;
     this.#manageWorkers();
   }
@@ -518,10 +556,14 @@ export class Arbiter {
       (next as Record<string, unknown>)[name] = before[name];
     }
     this.#settings = next;
-    if (next.workers !== before.workers && next.workers !== this.#numWorkers) this.#changeWorkerCount(next.workers);
     if (next.timeout !== before.timeout) {
       clearInterval(this.#checkTimer);
       this.#startChecks();
+    }
+    if (next.maxWorkerMemory > 0 !== before.maxWorkerMemory > 0) {
+      clearInterval(this.#memoryTimer);
+      this.#memoryTimer = undefined;
+      this.#startMemoryChecks();
     }
   }
 
@@ -646,6 +688,7 @@ export class Arbiter {
       lastBeat: Date.now(),
       ready: false,
       outdated: false,
+      generation: this.#generation,
       retiring: false,
       abortedAt: null,
       killedAfterTimeout: false,
@@ -739,6 +782,13 @@ export class Arbiter {
     }
 
     if (this.#state === 'running' && (code === ExitCode.WORKER_BOOT_ERROR || code === ExitCode.APP_LOAD_ERROR)) {
+      // A reload (HUP, --reload) whose new code does not load: the previous generation still
+      // serves, so keep it rather than stop the server.
+      if (worker.generation === this.#abandonedGeneration) {
+        this.#manageWorkers();
+        return;
+      }
+      if (!worker.outdated && this.#keepPreviousGeneration(worker.generation, code)) return;
       this.#haltReason = code === ExitCode.WORKER_BOOT_ERROR ? 'Worker failed to boot.' : 'App failed to load.';
       this.stop(false, code);
       return;
@@ -748,6 +798,29 @@ export class Arbiter {
       return;
     }
     this.#manageWorkers();
+  }
+
+  /**
+   * After a new worker failed to boot during a reload: the outdated workers still serving become
+   * the current generation again and the new ones still booting are sent away. False when no
+   * outdated worker is left to keep.
+   */
+  #keepPreviousGeneration(failed: number, code: number): boolean {
+    const previous = [...this.#workers.values()].filter((w) => w.outdated && !w.retiring);
+    if (!previous.length) return false;
+    this.#abandonedGeneration = failed;
+    // Workers spawned from now on (replacements) are a generation of their own again.
+    this.#generation++;
+    const reason = code === ExitCode.WORKER_BOOT_ERROR ? 'a new worker failed to boot' : 'the app failed to load';
+    for (const worker of previous) worker.outdated = false;
+    for (const worker of this.#workers.values()) {
+      if (!worker.outdated && !worker.retiring && !worker.ready && !previous.includes(worker)) this.#retire(worker);
+    }
+    const kept = [...this.#workers.values()].filter((w) => !w.retiring).length;
+    this.#log.error(`Reload failed (${reason}); keeping the ${kept} running worker(s) of the previous generation`);
+    if (kept < this.#numWorkers) this.#numWorkers = kept;
+    this.#manageWorkers();
+    return true;
   }
 
   /** Workers whose heartbeat stopped for longer than --timeout: SIGABRT, then SIGKILL on the next pass. */

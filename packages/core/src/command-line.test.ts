@@ -53,6 +53,13 @@ describe('parseCommandLine', () => {
     expect(() => parseCommandLine(['a', 'b'], {})).toThrow(/Expected one APP_MODULE, got 2/);
     expect(() => parseCommandLine(['--nope'], {})).toThrow(/Unknown option '--nope'/);
     expect(() => parseCommandLine(['a'], { WEB_CONCURRENCY: 'lots' })).toThrow(/WEB_CONCURRENCY: "lots"/);
+    expect(() => parseCommandLine(['a'], { FORWARDED_ALLOW_IPS: '10.0.0.1,proxy.local' })).toThrow(
+      /Invalid value for FORWARDED_ALLOW_IPS: "proxy\.local"\. Allowed: comma-separated IP addresses/,
+    );
+    expect(parseCommandLine(['a'], { FORWARDED_ALLOW_IPS: ' 10.0.0.0/8 , ::1' }).settings.forwardedAllowIps).toEqual([
+      '10.0.0.0/8',
+      '::1',
+    ]);
   });
 
   it('lists every setting in --help', () => {

@@ -291,12 +291,17 @@ export function guardListener(listener: RequestListener, log: Logger): RequestLi
   };
 }
 
+/** Node's own fields on a server-side HTTP socket, also read by graceful-shutdown libraries. */
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unknown };
+
 export class HttpServers {
   readonly servers: Server[];
   readonly #options: HttpServersOptions;
   /** Open connections, tracked per connection rather than per request to keep requests cheap. */
   readonly #sockets = new Set<Socket>();
   #draining = false;
+  /** While draining: connections with no response under way, and since when. */
+  #idleSince: Map<Socket, number> | undefined;
   /** Resolves the drain once the last connection is gone. */
   readonly #whenEmpty: { resolve: (() => void) | null } = { resolve: null };
 
@@ -313,6 +318,8 @@ export class HttpServers {
     const onConnection = (socket: Socket) => {
       sockets.add(socket);
       socket.once('close', forget);
+      // Handed in after the drain began: swept like the others if it stays idle.
+      this.#idleSince?.set(socket, Date.now());
     };
     const handler: RequestListener = (req, res) => {
       if (this.#draining) res.shouldKeepAlive = false;
@@ -375,10 +382,11 @@ export class HttpServers {
     this.#draining = true;
     const grace = Math.min(this.#options.settings.keepAlive * 1000, 1000);
     const idleSince = new Map<Socket, number>();
+    this.#idleSince = idleSince;
     const now = Date.now();
     for (const socket of this.#sockets) {
       // The response a connection is writing: Node's own field, also used by shutdown libraries.
-      const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      const res = (socket as HttpSocket)._httpMessage;
       if (!res) idleSince.set(socket, now);
       else if (!res.headersSent) res.shouldKeepAlive = false;
       else res.once('finish', () => idleSince.set(socket, Date.now()));
@@ -387,7 +395,10 @@ export class HttpServers {
       () => {
         const at = Date.now();
         for (const [socket, since] of idleSince) {
-          if ((socket as Socket & { _httpMessage?: unknown })._httpMessage || socket.destroyed) {
+          // Busy again, gone, or upgraded (a WebSocket: no HTTP parser any more; the app closes
+          // it, or the graceful timeout does).
+          const { _httpMessage, parser } = socket as HttpSocket;
+          if (_httpMessage || socket.destroyed || parser === null) {
             // Busy again: it closes after this response, which says Connection: close.
             idleSince.delete(socket);
           } else if (at - since >= grace) {

@@ -23,6 +23,7 @@ describe('--forwarded-allow-ips', () => {
     expect(trusted(undefined)).toBe(false);
     expect(trusted('not an address')).toBe(false);
     expect(trustFunction(['*'])('198.51.100.7')).toBe(true);
+    expect(() => trustFunction(['10.0.0.1', 'proxy.local'])).toThrow(/Not an IP address or CIDR range: "proxy\.local"/);
   });
 
   it('removes forwarded headers sent by an untrusted peer, and keeps those of a trusted one', () => {

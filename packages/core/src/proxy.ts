@@ -53,7 +53,10 @@ export function trustFunction(patterns: readonly string[]): (address: string | u
   if (patterns.includes('*')) return () => true;
   const ranges = patterns.map((pattern) => {
     const [text, bits] = pattern.includes('/') ? pattern.split('/') : [pattern, undefined];
-    const address = normalize(text as string) as IpAddr.IPv4 | IpAddr.IPv6;
+    const address = normalize(text as string);
+    if (address === undefined || (bits !== undefined && !/^\d{1,3}$/.test(bits))) {
+      throw new TypeError(`Not an IP address or CIDR range: ${JSON.stringify(pattern)}`);
+    }
     const prefix = bits === undefined ? (address.kind() === 'ipv4' ? 32 : 128) : Number(bits);
     return [address, prefix] as const;
   });

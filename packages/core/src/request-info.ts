@@ -36,11 +36,18 @@ interface Config {
   secure: [string, string][];
 }
 
-let config: Config = { trusted: () => false, secure: [] };
+/**
+ * Kept on globalThis, not in this module: an app may import `requestInfo` from its own copy of
+ * kelpie (another version in its node_modules), which must see the settings of the copy serving it.
+ */
+const CONFIG = Symbol.for('kelpie.request-info.config');
+const shared = globalThis as { [CONFIG]?: Config };
+shared[CONFIG] ??= { trusted: () => false, secure: [] };
+const current = (): Config => shared[CONFIG] as Config;
 
 /** Called by core's HTTP layer with the worker's settings. */
 export function configureRequestInfo(settings: Pick<Settings, 'forwardedAllowIps' | 'secureSchemeHeaders'>): void {
-  config = {
+  shared[CONFIG] = {
     trusted: peerTrust(settings.forwardedAllowIps),
     secure: settings.secureSchemeHeaders.map((pair) => {
       const eq = pair.indexOf('=');
@@ -62,6 +69,7 @@ export function configureRequestInfo(settings: Pick<Settings, 'forwardedAllowIps
 export function forwardedScheme(req: IncomingMessage): 'http' | 'https' | 'conflict' | undefined {
   let said: 'http' | 'https' | undefined;
   let conflict = false;
+  const config = current();
   for (const [name, secureValue] of config.secure) {
     const value = req.headers[name];
     if (value === undefined) continue;
@@ -77,13 +85,13 @@ export function forwardedScheme(req: IncomingMessage): 'http' | 'https' | 'confl
 
 function forwardedFor(req: IncomingMessage): string | undefined {
   const header = req.headers['x-forwarded-for'];
-  return header === undefined ? undefined : forwardedClientOf(header, config.trusted);
+  return header === undefined ? undefined : forwardedClientOf(header, current().trusted);
 }
 
 /** The request's facts. Computed on each call (cheap: a set lookup and a few headers), so nothing is added to `req`. */
 export function requestInfo(req: IncomingMessage): RequestInfo {
   const peer = req.socket?.remoteAddress ?? '';
-  const trustedPeer = config.trusted(peer);
+  const trustedPeer = current().trusted(peer);
   const encrypted = Boolean((req.socket as TLSSocket | undefined)?.encrypted);
   const forwarded = trustedPeer ? forwardedScheme(req) : undefined;
   return {

@@ -119,6 +119,24 @@ function workersValue(raw: unknown, name: string): number {
   throw invalid(name, raw, 'an integer of 1 or more, or "auto" (one per available CPU)');
 }
 
+/** A list of IP addresses, CIDR ranges or `*`, as an array or comma-separated text. */
+function addressPatterns(raw: unknown, name: string): string[] {
+  const items = (Array.isArray(raw) ? raw : [raw]).flatMap((item) =>
+    typeof item === 'string'
+      ? item
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [item],
+  );
+  for (const item of items) {
+    if (typeof item !== 'string' || !isAddressPattern(item)) {
+      throw invalid(name, item, 'comma-separated IP addresses or CIDR ranges (10.0.0.0/8, fd00::/8), or *');
+    }
+  }
+  return items as string[];
+}
+
 export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -263,27 +281,11 @@ export const settings = {
     flags: ['--forwarded-allow-ips'],
     meta: 'LIST',
     default: (env) =>
-      (env.FORWARDED_ALLOW_IPS ?? '127.0.0.1,::1')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
+      env.FORWARDED_ALLOW_IPS === undefined
+        ? ['127.0.0.1', '::1']
+        : addressPatterns(env.FORWARDED_ALLOW_IPS, 'FORWARDED_ALLOW_IPS'),
     defaultText: '127.0.0.1,::1, or $FORWARDED_ALLOW_IPS',
-    parse: (raw, name) => {
-      const items = (Array.isArray(raw) ? raw : [raw]).flatMap((item) =>
-        typeof item === 'string'
-          ? item
-              .split(',')
-              .map((s) => s.trim())
-              .filter(Boolean)
-          : [item],
-      );
-      for (const item of items) {
-        if (typeof item !== 'string' || !isAddressPattern(item)) {
-          throw invalid(name, item, 'comma-separated IP addresses or CIDR ranges (10.0.0.0/8, fd00::/8), or *');
-        }
-      }
-      return items as string[];
-    },
+    parse: addressPatterns,
     help: 'Peers whose X-Forwarded-* headers are trusted: IPs, CIDR ranges, or * for any.',
     doc: "Framework adapters map this onto the framework's own setting (Express's `trust proxy`, Koa's `app.proxy`, Fastify's `trustProxy`) and remove forwarded headers sent by any other peer, so `req.ip`, `ctx.ip` and the protocol reflect trusted proxies only.",
   }),
@@ -454,7 +456,7 @@ export const settings = {
     'Server Mechanics',
     ['-D', '--daemon'],
     'Detach from the terminal and run in the background.',
-    'The kelpie command starts a detached copy of itself in a new session, with standard input and output on /dev/null (and the error log on /dev/null too unless `--capture-output` or a log file says otherwise), waits until it has bound its addresses, and exits 0; a copy that fails to start makes it exit with the same status. Use `--pid` to find it later.',
+    'The kelpie command starts a detached copy of itself in a new session, with standard input, output and error on /dev/null, relays the log lines of the copy until it has bound its addresses, and exits 0; a copy that fails to start makes it exit with the same status. Use `--pid` to find it later. What the daemon logs after that point is discarded; to keep it, run kelpie in the foreground under a supervisor (systemd, a container runtime), which collects its output.',
   ),
   pidfile: define<string | null>({
     section: 'Server Mechanics',
@@ -464,7 +466,7 @@ export const settings = {
     defaultText: 'none',
     parse: nonEmptyString,
     help: "Write the arbiter's pid to this file; refuse to start while it names a live process.",
-    doc: 'The file is written atomically once the addresses are bound and removed at exit (only if it still holds this pid). A new arbiter started by USR2 writes FILE.2 and renames it to FILE when the old arbiter exits.',
+    doc: 'The file is written atomically before the addresses are bound (a second server with the same file stops there, without touching the sockets) and removed at exit (only if it still holds this pid). A new arbiter started by USR2 writes FILE.2 and renames it to FILE when the old arbiter exits.',
   }),
   user: define<string | number | null>({
     section: 'Server Mechanics',

@@ -186,7 +186,15 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   beat.unref();
 
   try {
-    if (boot.workerHooks && boot.configFile) hooks = (await loadConfigFile(boot.configFile)).hooks;
+    if (boot.workerHooks && boot.configFile) {
+      // The file loaded in the arbiter; if it no longer does (edited since), serving matters more
+      // than the hooks: failing here would make every replacement worker fail the same way.
+      try {
+        hooks = (await loadConfigFile(boot.configFile)).hooks;
+      } catch (error) {
+        log.error(`Could not load the worker hooks from ${boot.configFile}; this worker runs without them`, error);
+      }
+    }
     const WorkerClassCtor = await importWorkerClass(boot);
     worker = new WorkerClassCtor({
       settings,

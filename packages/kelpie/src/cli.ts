@@ -73,11 +73,16 @@ function daemonize(
 /** Apply -e/--env and --chdir to this process, so the workers it spawns inherit them. */
 function applyProcessSettings(settings: Settings): void {
   if (settings.umask !== null) process.umask(settings.umask);
-  for (const pair of settings.env) {
+  setEnvironment(settings.env);
+  process.chdir(settings.chdir);
+}
+
+/** NAME=VALUE pairs of -e/--env into this process's environment. */
+function setEnvironment(pairs: readonly string[]): void {
+  for (const pair of pairs) {
     const eq = pair.indexOf('=');
     process.env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  process.chdir(settings.chdir);
 }
 
 /**
@@ -178,9 +183,19 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
 
   // HUP reads the configuration again, from the directory kelpie started in, with the same
   // command line and environment.
+  let applied = settings;
   const reconfigure = async (): Promise<Reconfiguration> => {
-    const next = await resolveConfiguration(argv, env, startDir);
+    const next = await resolveConfiguration(argv, originalEnv, startDir);
     next.settings.workerClass = effectiveWorkerClass(next.settings);
+    // As Gunicorn does: variables set by the previous -e go back to what they were, then the new
+    // -e values are set; new workers inherit the result.
+    for (const pair of applied.env) {
+      const name = pair.slice(0, pair.indexOf('='));
+      if (originalEnv[name] === undefined) delete process.env[name];
+      else process.env[name] = originalEnv[name];
+    }
+    setEnvironment(next.settings.env);
+    applied = next.settings;
     return { settings: next.settings, hooks: next.hooks, configFile: next.configFile?.path };
   };
 

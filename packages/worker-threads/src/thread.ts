@@ -56,7 +56,14 @@ let http: HttpServers | undefined;
 
 async function load(): Promise<void> {
   // The config file's request hooks run where requests are handled: in this thread.
-  const hooks = data.hooksFile ? (await loadConfigFile(data.hooksFile)).hooks : undefined;
+  let hooks: Awaited<ReturnType<typeof loadConfigFile>>['hooks'] | undefined;
+  if (data.hooksFile) {
+    try {
+      hooks = (await loadConfigFile(data.hooksFile)).hooks;
+    } catch (error) {
+      log.error(`Could not load the request hooks from ${data.hooksFile}; this thread runs without them`, error);
+    }
+  }
   const requests = new Int32Array(data.requests);
   app = await startApp(
     data.appModule,
