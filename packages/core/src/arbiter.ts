@@ -12,6 +12,7 @@ import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
 import type { ResolvedWorker } from './resolve-worker.js';
 import type { Settings } from './settings.js';
+import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
 
 /**
@@ -44,6 +45,8 @@ export interface ArbiterOptions {
   onListening?: () => void;
   /** USR2: the command that starts a new arbiter (defaults to this process's own). */
   reexec?: { execPath: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv };
+  /** TLS files already read (and checked); read from the settings at start otherwise. */
+  tls?: TlsMaterial;
 }
 
 /** What a HUP re-read gives the arbiter. */
@@ -51,6 +54,8 @@ export interface Reconfiguration {
   settings: Settings;
   hooks: ServerHooks;
   configFile?: string;
+  /** The TLS files read again (a renewed certificate). */
+  tls?: TlsMaterial;
 }
 
 interface WorkerRecord {
@@ -105,6 +110,8 @@ export class Arbiter {
   #configFile: string | undefined;
   readonly #log: Logger;
   readonly #options: ArbiterOptions;
+  /** TLS certificate, key and CA contents for the workers (undefined: plain HTTP). */
+  #tls: TlsMaterial | undefined;
   readonly #workers = new Map<number, WorkerRecord>();
   #listeners: Listener[] = [];
   #numWorkers: number;
@@ -176,13 +183,14 @@ export class Arbiter {
         this.#pidfile = this.#upgradeParent ? `${this.#settings.pidfile}.2` : this.#settings.pidfile;
         writePidfile(this.#pidfile);
       }
+      this.#tls = this.#options.tls ?? loadTlsMaterial(this.#settings);
       this.#listeners = await this.#openListeners();
     } catch (error) {
       this.#removeSignalHandlers();
       if (this.#pidfile) removePidfile(this.#pidfile);
       throw error;
     }
-    for (const listener of this.#listeners) log.info(`Listening at: ${listener.url} (${process.pid})`);
+    for (const listener of this.#listeners) log.info(`Listening at: ${this.#urlOf(listener)} (${process.pid})`);
     this.#options.onListening?.();
     log.info(`Using worker: ${this.#options.worker.meta.name}`);
     if (this.#dispatching) {
@@ -239,7 +247,7 @@ export class Arbiter {
   /** The listening sockets: from a USR2 parent (KELPIE_FD), from systemd (LISTEN_FDS), or bound here. */
   async #openListeners(): Promise<Listener[]> {
     const env = process.env;
-    const options = { backlog: this.#settings.backlog, log: this.#log };
+    const options = { backlog: this.#settings.backlog, log: this.#log, reusePort: this.#settings.reusePort };
     const fdList = (text: string) => text.split(',').map((fd) => Number(fd.trim()));
     if (env.KELPIE_FD) {
       const fds = fdList(env.KELPIE_FD);
@@ -301,6 +309,11 @@ export class Arbiter {
       const every = Math.min(1000, Math.max(100, this.#settings.timeout * 250));
       this.#checkTimer = setInterval(() => this.#murderWorkers(), every);
     }
+  }
+
+  /** A listener's URL as clients use it: https when TLS is on. */
+  #urlOf(listener: Listener): string {
+    return this.#tls ? listener.url.replace(/^http:/, 'https:') : listener.url;
   }
 
   /** What server hooks see of the arbiter. */
@@ -529,6 +542,7 @@ export class Arbiter {
       this.#applySettings(next.settings);
       this.#hooks = next.hooks;
       this.#configFile = next.configFile;
+      this.#tls = next.tls;
       if (watched() !== watchedBefore) {
         this.#stopWatching?.();
         this.#stopWatching = undefined;
@@ -658,7 +672,11 @@ export class Arbiter {
     const inherited: InheritedListener[] = this.#listeners.map((listener, i) => ({
       fd: FIRST_LISTENER_FD + i,
       bind: listener.address.text,
-      url: listener.url,
+      url: this.#urlOf(listener),
+      ...(this.#tls ? { tls: this.#tls } : {}),
+      ...(this.#settings.reusePort && listener.address.kind === 'tcp'
+        ? { reusePort: { host: listener.address.host, port: Number(new URL(listener.url).port) } }
+        : {}),
     }));
     runHookNow(this.#hooks, 'preFork', this.#log, this.view(), { pid: 0, age });
     const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--inspect'));

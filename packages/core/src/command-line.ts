@@ -85,9 +85,21 @@ interface Parsed {
   positionals: string[];
 }
 
+/** Gunicorn's bare `--proxy-protocol` means auto: give it its value when the next word is not one. */
+function withProxyProtocolValue(args: string[]): string[] {
+  return args.flatMap((arg, i) =>
+    arg === '--proxy-protocol' && !/^(off|v1|v2|auto)$/i.test(args[i + 1] ?? '') ? [arg, 'auto'] : [arg],
+  );
+}
+
 function parseWords(args: string[], origin: string): Parsed {
   try {
-    return parseArgs({ args, options: parseOptions(), allowPositionals: true, strict: true }) as Parsed;
+    return parseArgs({
+      args: withProxyProtocolValue(args),
+      options: parseOptions(),
+      allowPositionals: true,
+      strict: true,
+    }) as Parsed;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     throw new KelpieError('KELPIE_ERR_USAGE', `${origin}: ${message}`, { cause: error });
@@ -148,7 +160,41 @@ export function parseCommandLine(
     if (parsed.positionals[0] !== undefined) result.appModule = parsed.positionals[0];
     apply(result.settings, parsed, source, result.sources);
   }
+  checkCombinations(result.settings);
   return result;
+}
+
+/** Node.js 22.12+ (and 23.1+) let net.Server bind with SO_REUSEPORT. */
+export function reusePortSupported(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/** Settings that only make sense together. */
+function checkCombinations(s: Settings): void {
+  const fail = (message: string) => {
+    throw new KelpieError('KELPIE_ERR_INVALID_SETTING', message);
+  };
+  if (s.certfile && !s.keyfile) fail('--certfile needs --keyfile (the private key of the certificate).');
+  if (s.keyfile && !s.certfile) fail('--keyfile needs --certfile (the certificate it belongs to).');
+  const tls = Boolean(s.certfile);
+  if (!tls && s.certReqs !== 'none') fail(`--cert-reqs ${s.certReqs} needs TLS: set --certfile and --keyfile.`);
+  if (!tls && s.caCerts) fail('--ca-certs needs TLS: set --certfile and --keyfile.');
+  if (!tls && s.ciphers) fail('--ciphers needs TLS: set --certfile and --keyfile.');
+  if (s.certReqs !== 'none' && !s.caCerts) {
+    fail(`--cert-reqs ${s.certReqs} needs --ca-certs: the CA certificates client certificates are checked against.`);
+  }
+  if (s.httpProtocols.includes('h2') && !tls) {
+    fail(
+      `Invalid value for --http-protocols: "${s.httpProtocols.join(',')}". HTTP/2 is served over TLS only: set --certfile and --keyfile, or use h1.`,
+    );
+  }
+  if (s.reusePort && !reusePortSupported()) {
+    throw new KelpieError(
+      'KELPIE_ERR_PLATFORM',
+      `--reuse-port needs Node.js 22.12 or later (SO_REUSEPORT in net.Server.listen); this is Node.js ${process.versions.node}. Run without --reuse-port, or upgrade Node.js.`,
+    );
+  }
 }
 
 /** The --help text, generated from the settings table. */

@@ -22,6 +22,7 @@ export const ErrorCodes = {
   KELPIE_ERR_PLATFORM: 'This Node.js build lacks something kelpie needs',
   KELPIE_ERR_CONFIG: 'The config file cannot be found or loaded, or names an unknown setting or hook',
   KELPIE_ERR_PIDFILE: 'The pidfile names a running process, or cannot be written',
+  KELPIE_ERR_TLS: 'A TLS file cannot be read, is not valid PEM, or the key does not match the certificate',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -30,6 +31,7 @@ const EXIT_CODES: Partial<Record<ErrorCode, ExitCode>> = {
   KELPIE_ERR_USAGE: ExitCode.USAGE,
   KELPIE_ERR_INVALID_SETTING: ExitCode.USAGE,
   KELPIE_ERR_CONFIG: ExitCode.USAGE,
+  KELPIE_ERR_TLS: ExitCode.USAGE,
   KELPIE_ERR_WORKER_NOT_FOUND: ExitCode.WORKER_BOOT_ERROR,
   KELPIE_ERR_WORKER_INVALID: ExitCode.WORKER_BOOT_ERROR,
   KELPIE_ERR_WORKER_INCOMPATIBLE: ExitCode.WORKER_BOOT_ERROR,

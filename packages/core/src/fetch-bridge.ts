@@ -183,7 +183,8 @@ function requestUrl(req: IncomingMessage, scheme: 'http' | 'https'): string {
  * to, so that a Host such as `evil/x?` cannot move the path the application routes on.
  */
 function authority(req: IncomingMessage): string {
-  const host = req.headers.host;
+  // HTTP/2 names the authority in a pseudo-header (and a client may still send Host).
+  const host = req.headers.host ?? (req.headers[':authority'] as string | undefined);
   if (host !== undefined && SAFE_HOST.test(host)) return host;
   const { localAddress, localPort } = req.socket;
   if (localAddress === undefined) return 'localhost';
@@ -203,8 +204,14 @@ function headersFromRaw(raw: string[]): Headers {
   return headers;
 }
 
-/** HTTP/1.1 framing: without Content-Length or Transfer-Encoding a request has no body. */
+/**
+ * HTTP/1.1 framing: without Content-Length or Transfer-Encoding a request has no body. HTTP/2:
+ * a body unless the stream ended with the headers.
+ */
 function hasBody(req: IncomingMessage): boolean {
+  if (req.httpVersionMajor === 2) {
+    return !(req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders;
+  }
   return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 

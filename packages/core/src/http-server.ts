@@ -6,15 +6,24 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from 'node:http';
-import { Server as NetServer, type Socket } from 'node:net';
+import { createSecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
+import { inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
 import { configureRequestInfo, forwardedScheme } from './request-info.js';
 import type { Settings } from './settings.js';
+import { type TlsMaterial, tlsServerOptions } from './tls.js';
 
 const netServerClose = NetServer.prototype.close;
+
+/** A TLS server (https or http2): its connections are TLS sockets over the TCP ones. */
+function listenerIsTls(server: Server): boolean {
+  return typeof (server as unknown as { addContext?: unknown }).addContext === 'function';
+}
 
 /**
  * The HTTP serving every worker class shares: server options from the settings, listening on
@@ -39,12 +48,17 @@ export interface HttpServersOptions {
   upgrade?: UpgradeListener;
 }
 
-/** Create a `node:http` server configured from the settings; worker classes with their own server use this too. */
+/**
+ * Create the server for one listener, configured from the settings: `node:http`, `node:https`
+ * with `tls`, or a `node:http2` secure server (HTTP/1.1 too, unless h1 is left out) when
+ * --http-protocols names h2. Worker classes with their own server use this too.
+ */
 export function createConfiguredServer(
   settings: Settings,
   log: Logger,
   handler: RequestListener,
   extra: ServerOptions = {},
+  tls?: TlsMaterial,
 ): Server {
   configureRequestInfo(settings);
   const limited = withRequestLimits(handler, settings, log);
@@ -56,22 +70,27 @@ export function createConfiguredServer(
           return limited(req, res);
         }
       : limited;
-  const server = createServer(
-    {
-      keepAliveTimeout: settings.keepAlive * 1000,
-      // Gunicorn has no whole-request deadline; slow uploads are not cut off. The request head
-      // has one (--header-timeout), checked every second.
-      requestTimeout: 0,
-      headersTimeout: settings.headerTimeout * 1000,
-      connectionsCheckingInterval: 1000,
-      // Checked below, so that the refusal is logged and closes the connection like the others.
-      requireHostHeader: false,
-      maxHeaderSize: maxHeaderSize(settings),
-      noDelay: true,
-      ...extra,
-    },
-    serve,
-  );
+  const httpOptions = {
+    keepAliveTimeout: settings.keepAlive * 1000,
+    // Gunicorn has no whole-request deadline; slow uploads are not cut off. The request head
+    // has one (--header-timeout), checked every second.
+    requestTimeout: 0,
+    headersTimeout: settings.headerTimeout * 1000,
+    connectionsCheckingInterval: 1000,
+    // Checked below, so that the refusal is logged and closes the connection like the others.
+    requireHostHeader: false,
+    maxHeaderSize: maxHeaderSize(settings),
+    noDelay: true,
+    ...extra,
+  };
+  let server: Server;
+  if (!tls) {
+    server = createServer(httpOptions, serve);
+  } else if (!settings.httpProtocols.includes('h2')) {
+    server = createHttpsServer({ ...httpOptions, ...tlsServerOptions(tls, settings) }, serve) as unknown as Server;
+  } else {
+    server = createHttp2Server(settings, tls, httpOptions, serve);
+  }
   // One more than allowed, so that a request over the limit is seen (Node drops the extras silently).
   server.maxHeadersCount = settings.limitRequestFields === 0 ? 0 : settings.limitRequestFields + 1;
   // Node closes connections beyond maxConnections right after accepting them (it cannot leave
@@ -89,6 +108,46 @@ export function createConfiguredServer(
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => rejectRequest(error, socket, log));
   return server;
+}
+
+/**
+ * HTTP/2 over TLS, with HTTP/1.1 for clients that do not offer h2 (unless --http-protocols
+ * leaves h1 out). HTTP/1.1 connections are served by Node's HTTP/1 code with the same options as
+ * a plain server; the http2 server only takes them as properties.
+ */
+function createHttp2Server(
+  settings: Settings,
+  tls: TlsMaterial,
+  httpOptions: ServerOptions & Record<string, unknown>,
+  serve: RequestListener,
+): Server {
+  const server = createSecureServer(
+    {
+      ...tlsServerOptions(tls, settings),
+      allowHTTP1: settings.httpProtocols.includes('h1'),
+      ...(httpOptions.ServerResponse ? { Http1ServerResponse: httpOptions.ServerResponse } : {}),
+      ...(httpOptions.IncomingMessage ? { Http1IncomingMessage: httpOptions.IncomingMessage } : {}),
+      // Pseudo-headers count as fields: room for them beyond --limit-request-fields.
+      maxHeaderListPairs: settings.limitRequestFields === 0 ? 4096 : settings.limitRequestFields + 5,
+      settings: { maxHeaderListSize: maxHeaderSize(settings) },
+    },
+    serve as never,
+  );
+  const h1 = server as unknown as Record<string, unknown>;
+  for (const name of [
+    'keepAliveTimeout',
+    'requestTimeout',
+    'headersTimeout',
+    'connectionsCheckingInterval',
+    'maxHeaderSize',
+  ]) {
+    h1[name] = httpOptions[name];
+  }
+  // An idle HTTP/2 connection is closed like an idle keep-alive one (GOAWAY, then close).
+  server.on('session', (session: Http2Session) => {
+    if (settings.keepAlive > 0) session.setTimeout(settings.keepAlive * 1000, () => session.close());
+  });
+  return server as unknown as Server;
 }
 
 const CLIENT_ERROR_STATUS: Record<string, number> = {
@@ -120,15 +179,23 @@ function refuse(req: IncomingMessage, res: ServerResponse, status: number, reaso
     return;
   }
   const body = `${STATUS_CODES[status]}: ${reason}\n`;
+  const h2 = req.httpVersionMajor === 2;
   res.shouldKeepAlive = false;
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
-    connection: 'close',
+    // HTTP/2 has no Connection header: the stream ends, the connection serves on.
+    ...(h2 ? {} : { connection: 'close' }),
   });
   res.end(body);
   // Whatever body is still coming is not read.
-  res.once('finish', () => req.socket.destroySoon?.());
+  res.once('finish', () => endExchange(req));
+}
+
+/** Stop reading a refused request: close the connection (HTTP/1) or only its stream (HTTP/2). */
+function endExchange(req: IncomingMessage): void {
+  if (req.httpVersionMajor === 2) (req as unknown as Http2ServerRequest).stream.close();
+  else req.socket.destroySoon?.();
 }
 
 /**
@@ -138,7 +205,8 @@ function refuse(req: IncomingMessage, res: ServerResponse, status: number, reaso
 function withRequestLimits(handler: RequestListener, settings: Settings, log: Logger): RequestListener {
   const { limitRequestLine, limitRequestFields, limitRequestFieldSize, limitRequestBody } = settings;
   return (req, res) => {
-    if (req.httpVersionMajor !== 1) {
+    // HTTP/2 requests only come from the http2 server (--http-protocols h2): version 2 is fine there.
+    if (req.httpVersionMajor !== 1 && !(req.httpVersionMajor === 2 && 'stream' in req)) {
       return refuse(req, res, 400, `unsupported HTTP version ${req.httpVersion}`, log);
     }
     if (req.httpVersionMinor === 1 && req.headers.host === undefined) {
@@ -196,7 +264,10 @@ function withRequestLimits(handler: RequestListener, settings: Settings, log: Lo
       if (length > limitRequestBody) {
         return refuse(req, res, 413, `body of ${length} bytes is over --limit-request-body ${limitRequestBody}`, log);
       }
-      if (req.headers['transfer-encoding']) countBody(req, res, limitRequestBody, log);
+      // A chunked body, or an HTTP/2 one (whose length need not be announced): counted as it comes.
+      if (req.headers['transfer-encoding'] || (req.httpVersionMajor === 2 && length === 0)) {
+        countBody(req, res, limitRequestBody, log);
+      }
     }
     return handler(req, res);
   };
@@ -211,8 +282,14 @@ function countBody(req: IncomingMessage, res: ServerResponse, limit: number, log
       total += (chunk as { length: number }).length;
       if (total > limit) {
         req.push = push;
-        refuse(req, res, 413, `chunked body passed --limit-request-body ${limit} bytes`, log);
-        req.socket.destroySoon?.();
+        refuse(
+          req,
+          res,
+          413,
+          `${req.httpVersionMajor === 2 ? 'body' : 'chunked body'} passed --limit-request-body ${limit} bytes`,
+          log,
+        );
+        endExchange(req);
         return false;
       }
     }
@@ -292,13 +369,23 @@ export function guardListener(listener: RequestListener, log: Logger): RequestLi
 }
 
 /** Node's own fields on a server-side HTTP socket, also read by graceful-shutdown libraries. */
-type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unknown };
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unknown; alpnProtocol?: string | false };
 
 export class HttpServers {
   readonly servers: Server[];
   readonly #options: HttpServersOptions;
   /** Open connections, tracked per connection rather than per request to keep requests cheap. */
   readonly #sockets = new Set<Socket>();
+  /** HTTP/2 connections: closed with GOAWAY when draining. */
+  readonly #sessions = new Set<Http2Session>();
+  /**
+   * Plain TCP servers that accept for `servers` when something must happen before HTTP or TLS
+   * see a connection (--proxy-protocol) or a worker binds its own socket (--reuse-port).
+   */
+  readonly #fronts: NetServer[] = [];
+  /** Servers whose connection checks (header timeout) were started without listen(). */
+  readonly #tracking = new Set<Server>();
+  readonly #handOver: (socket: Socket, server: Server) => void;
   #draining = false;
   /** While draining: connections with no response under way, and since when. */
   #idleSince: Map<Socket, number> | undefined;
@@ -307,7 +394,8 @@ export class HttpServers {
 
   constructor(options: HttpServersOptions) {
     this.#options = options;
-    const app = guardListener(options.listener, options.log);
+    const { settings, log } = options;
+    const app = guardListener(options.listener, log);
     const onRequest = options.onRequest;
     const sockets = this.#sockets;
     const whenEmpty = this.#whenEmpty;
@@ -318,20 +406,46 @@ export class HttpServers {
     const onConnection = (socket: Socket) => {
       sockets.add(socket);
       socket.once('close', forget);
-      // Handed in after the drain began: swept like the others if it stays idle.
-      this.#idleSince?.set(socket, Date.now());
+      // Handed in after the drain began: swept like the others if it stays idle (HTTP/2
+      // connections are closed by their session instead).
+      if ((socket as HttpSocket).alpnProtocol !== 'h2') this.#idleSince?.set(socket, Date.now());
     };
     const handler: RequestListener = (req, res) => {
       if (this.#draining) res.shouldKeepAlive = false;
       onRequest?.(req);
       app(req, res);
     };
-    this.servers = options.listeners.map(() => {
-      const server = createConfiguredServer(options.settings, options.log, handler, options.serverOptions);
-      server.on('connection', onConnection);
+    this.servers = options.listeners.map((listener) => {
+      const server = createConfiguredServer(settings, log, handler, options.serverOptions, listener.tls);
+      if (listener.tls) {
+        // TLS connections are tracked once the handshake is done: the TLS socket carries HTTP.
+        server.prependListener('secureConnection', inheritProxyHeader);
+        server.on('secureConnection', onConnection);
+      } else server.on('connection', onConnection);
+      server.on('session', (session: Http2Session) => {
+        this.#sessions.add(session);
+        session.once('close', () => this.#sessions.delete(session));
+        if (this.#draining) session.close();
+      });
       if (options.upgrade) server.on('upgrade', options.upgrade);
       return server;
     });
+    const readers = new Map<boolean, ReturnType<typeof proxyHeaderReader>>();
+    const readerFor = (tls: boolean) => {
+      let reader = readers.get(tls);
+      if (!reader) {
+        reader = proxyHeaderReader({ settings, log, tls });
+        readers.set(tls, reader);
+      }
+      return reader;
+    };
+    this.#handOver =
+      settings.proxyProtocol === 'off'
+        ? (socket, server) => server.emit('connection', socket)
+        : (socket, server) => {
+            const tls = options.listeners[this.servers.indexOf(server)]?.tls !== undefined;
+            readerFor(tls)(socket, (ready) => server.emit('connection', ready));
+          };
   }
 
   /**
@@ -341,8 +455,22 @@ export class HttpServers {
   accept(socket: Socket, index = 0): void {
     // One sent just as the drain began is still served, with Connection: close.
     const server = this.servers[index] ?? this.servers[0];
-    if (server) server.emit('connection', socket);
-    else socket.destroy();
+    if (!server) {
+      socket.destroy();
+      return;
+    }
+    this.#startTracking(server);
+    this.#handOver(socket, server);
+  }
+
+  /**
+   * Node starts the checks of open connections (--header-timeout) when a server starts
+   * listening; a server fed by other means needs them started by hand.
+   */
+  #startTracking(server: Server): void {
+    if (server.listening || this.#tracking.has(server)) return;
+    this.#tracking.add(server);
+    server.emit('listening');
   }
 
   /** Connections open right now. */
@@ -350,27 +478,54 @@ export class HttpServers {
     return this.#sockets.size;
   }
 
-  /** Listen on every inherited socket. */
+  /** Listen on every inherited socket (and, with --reuse-port, on a socket of this worker's own). */
   async listen(): Promise<void> {
-    const { listeners, settings } = this.#options;
+    const { listeners, settings, log } = this.#options;
+    const listenOn = (server: NetServer, options: Record<string, unknown>) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        // The backlog as an argument: net.Server ignores options.backlog when listening on an fd.
+        server.listen(options, settings.backlog, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    const front = (server: Server) => {
+      const net = createNetServer(
+        // Paused until the PROXY header is read; otherwise as the server would accept itself.
+        { pauseOnConnect: settings.proxyProtocol !== 'off', allowHalfOpen: !listenerIsTls(server), noDelay: true },
+        (socket) => this.#handOver(socket, server),
+      );
+      net.maxConnections = settings.workerConnections;
+      net.on('drop', (data) => server.emit('drop', data));
+      this.#fronts.push(net);
+      this.#startTracking(server);
+      return net;
+    };
     await Promise.all(
-      this.servers.map(
-        (server, i) =>
-          new Promise<void>((resolve, reject) => {
-            const fd = (listeners[i] as InheritedListener).fd;
-            server.once('error', reject);
-            server.listen({ fd, backlog: settings.backlog }, () => {
-              server.off('error', reject);
-              resolve();
-            });
-          }),
-      ),
+      this.servers.map(async (server, i) => {
+        const listener = listeners[i] as InheritedListener;
+        if (settings.proxyProtocol === 'off') await listenOn(server, { fd: listener.fd });
+        else await listenOn(front(server), { fd: listener.fd });
+        if (!settings.reusePort || !listener.reusePort) return;
+        const { host, port } = listener.reusePort;
+        try {
+          await listenOn(front(server), { host, port, reusePort: true });
+        } catch (error) {
+          // Workers running as another --user than the arbiter cannot join its SO_REUSEPORT group.
+          log.warning(
+            `--reuse-port: could not bind a socket of this worker on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); serving the shared socket only`,
+          );
+          this.#fronts.pop()?.close();
+        }
+      }),
     );
   }
 
   /**
    * Stop accepting; responses not yet started say `Connection: close`; keep-alive connections
    * close after their next response, or once idle for a grace period (min(--keep-alive, 1 s)).
+   * HTTP/2 connections get a GOAWAY and close once their open streams are done.
    * Resolves when every connection is gone.
    *
    * Why a grace and not at once: a client reusing a keep-alive connection may already have sent
@@ -384,7 +539,9 @@ export class HttpServers {
     const idleSince = new Map<Socket, number>();
     this.#idleSince = idleSince;
     const now = Date.now();
+    for (const session of this.#sessions) session.close();
     for (const socket of this.#sockets) {
+      if ((socket as HttpSocket).alpnProtocol === 'h2') continue;
       // The response a connection is writing: Node's own field, also used by shutdown libraries.
       const res = (socket as HttpSocket)._httpMessage;
       if (!res) idleSince.set(socket, now);
@@ -395,11 +552,11 @@ export class HttpServers {
       () => {
         const at = Date.now();
         for (const [socket, since] of idleSince) {
-          // Busy again, gone, or upgraded (a WebSocket: no HTTP parser any more; the app closes
-          // it, or the graceful timeout does).
+          // Busy again (it closes after this response, which says Connection: close), gone, or
+          // upgraded (a WebSocket: no HTTP parser any more; the app closes it, or the graceful
+          // timeout does).
           const { _httpMessage, parser } = socket as HttpSocket;
           if (_httpMessage || socket.destroyed || parser === null) {
-            // Busy again: it closes after this response, which says Connection: close.
             idleSince.delete(socket);
           } else if (at - since >= grace) {
             idleSince.delete(socket);
@@ -409,7 +566,7 @@ export class HttpServers {
       },
       Math.max(10, grace / 4),
     );
-    const closed = this.servers.map(
+    const closed = [...this.servers, ...this.#fronts].map(
       (server) =>
         new Promise<void>((resolve) => {
           if (!server.listening) return resolve();
@@ -428,9 +585,8 @@ export class HttpServers {
 
   /** Drop every connection now. */
   close(): void {
-    for (const server of this.servers) {
-      server.close();
-      server.closeAllConnections();
-    }
+    for (const server of [...this.servers, ...this.#fronts]) server.close();
+    for (const session of this.#sessions) session.destroy();
+    for (const socket of this.#sockets) socket.destroy();
   }
 }

@@ -80,6 +80,12 @@ export {
 } from './messages.js';
 export { findPlugin, isPluginPath, pluginCandidates } from './plugins.js';
 export { dropUntrustedForwarding, isAddressPattern, settleForwardedFor, trustFunction } from './proxy.js';
+export {
+  type ProxyHeader,
+  ProxyHeaderError,
+  parseProxyHeader,
+  proxyHeaderOf,
+} from './proxy-protocol.js';
 export { REQUEST_INFO, type RequestInfo, requestInfo } from './request-info.js';
 export {
   type ResolvedWorker,
@@ -99,6 +105,7 @@ export {
   settings,
 } from './settings.js';
 export { settingsMarkdown } from './settings-doc.js';
+export { loadTlsMaterial, type TlsMaterial, tlsServerOptions } from './tls.js';
 export { VERSION } from './version.js';
 export {
   type AcceptMode,

@@ -81,7 +81,8 @@ let pending = count;
 for (let i = 0; i < count; i++) {
   const server = net.createServer();
   server.once('error', (err) => { results[i] = err.code || String(err); done(); });
-  server.listen({ fd: 3 + i, backlog }, () => { results[i] = 'ok'; done(); });
+  // The backlog as an argument: net.Server ignores options.backlog when listening on an fd.
+  server.listen({ fd: 3 + i }, backlog, () => { results[i] = 'ok'; done(); });
 }
 function done() { if (--pending === 0) { process.stdout.write(JSON.stringify(results)); process.exit(0); } }
 `;
@@ -139,7 +140,10 @@ async function clearStaleSocket(path: string): Promise<'clear' | 'in-use'> {
 
 type Attempt = { handle: RawHandle; url: string; ownsFile: string | null } | { error: string };
 
-async function bindOne(address: BindAddress): Promise<Attempt> {
+/** libuv's UV_TCP_REUSEPORT bind flag (Node 22.12+ passes it through; older versions ignore it). */
+const UV_TCP_REUSEPORT = 2;
+
+async function bindOne(address: BindAddress, reusePort: boolean): Promise<Attempt> {
   const create = createServerHandle();
   if (address.kind === 'unix') {
     if ((await clearStaleSocket(address.path)) === 'in-use') return { error: 'EADDRINUSE' };
@@ -149,7 +153,7 @@ async function bindOne(address: BindAddress): Promise<Attempt> {
   }
   if (address.kind === 'tcp') {
     const { address: ip, family } = await resolveHost(address.host);
-    const handle = create(ip, address.port, family);
+    const handle = create(ip, address.port, family, undefined, reusePort ? UV_TCP_REUSEPORT : undefined);
     if (typeof handle === 'number') return { error: getSystemErrorName(handle) };
     // libuv defers EADDRINUSE from bind(2) to listen time and leaves the socket unbound; an
     // unbound socket would later be listened on at a random port, so catch it here.
@@ -198,6 +202,8 @@ export interface BindOptions {
   log: Logger;
   /** Attempts per address while it is in use (Gunicorn: 5, a second apart). */
   attempts?: number;
+  /** --reuse-port: TCP sockets are bound with SO_REUSEPORT, so workers can bind theirs beside them. */
+  reusePort?: boolean;
   retryDelayMs?: number;
 }
 
@@ -222,7 +228,7 @@ export async function bindListeners(texts: readonly string[], options: BindOptio
         continue;
       }
       for (let attempt = 1; ; attempt++) {
-        const bound = await bindOne(address);
+        const bound = await bindOne(address, options.reusePort === true);
         let error = 'error' in bound ? bound.error : undefined;
         if (!('error' in bound)) {
           const [state] = listenInHelper([bound.handle.fd], options.backlog);

@@ -1,4 +1,5 @@
 import type { Settings } from './settings.js';
+import type { TlsMaterial } from './tls.js';
 
 /**
  * Messages on the IPC channel between the arbiter and a worker process. Signals carry the
@@ -11,6 +12,10 @@ export interface InheritedListener {
   fd: number;
   bind: string;
   url: string;
+  /** TLS: the certificate, key and CA contents, read by the arbiter. */
+  tls?: TlsMaterial;
+  /** --reuse-port: the TCP address a worker binds a socket of its own on. */
+  reusePort?: { host: string; port: number };
 }
 
 /** Arbiter → worker, once, right after spawn. */

@@ -19,6 +19,12 @@ function ipaddrModule(): IpAddrModule {
   return loaded;
 }
 
+/** The text form (RFC 5952, as sockets report it) of a 16-byte IPv6 address. */
+export function ipv6FromBytes(bytes: Uint8Array): string {
+  const address = ipaddrModule().fromByteArray([...bytes]) as IpAddr.IPv6;
+  return address.isIPv4MappedAddress() ? `::ffff:${address.toIPv4Address().toString()}` : address.toString();
+}
+
 /** An IPv4 address in dotted-quad form, or an IPv6 address (ipaddr.js also takes `1.2.3`, `0x7f.1`...). */
 function isPlainAddress(text: string): boolean {
   const ipaddr = ipaddrModule();

@@ -11,12 +11,14 @@ import {
   isKelpieError,
   Logger,
   loadApp,
+  loadTlsMaterial,
   printConfigText,
   type Reconfiguration,
   type ResolvedWorker,
   resolveConfiguration,
   resolveWorker,
   type Settings,
+  type TlsMaterial,
 } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -164,6 +166,16 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     return isKelpieError(error) ? exitCodeOf(error) : ExitCode.WORKER_BOOT_ERROR;
   }
 
+  // TLS files are read here, before anything is bound: a missing file or a key that does not
+  // match its certificate stops kelpie with the reason.
+  let tls: TlsMaterial | undefined;
+  try {
+    tls = loadTlsMaterial(settings);
+  } catch (error) {
+    log.error(error instanceof Error ? error.message : String(error));
+    return exitCodeOf(error);
+  }
+
   if (settings.checkConfig || settings.preload) {
     // Load the app here, as every worker will: a broken app fails now, before anything is bound.
     try {
@@ -187,6 +199,7 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
   const reconfigure = async (): Promise<Reconfiguration> => {
     const next = await resolveConfiguration(argv, originalEnv, startDir);
     next.settings.workerClass = effectiveWorkerClass(next.settings);
+    const nextTls = loadTlsMaterial(next.settings);
     // As Gunicorn does: variables set by the previous -e go back to what they were, then the new
     // -e values are set; new workers inherit the result.
     for (const pair of applied.env) {
@@ -196,7 +209,7 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     }
     setEnvironment(next.settings.env);
     applied = next.settings;
-    return { settings: next.settings, hooks: next.hooks, configFile: next.configFile?.path };
+    return { settings: next.settings, hooks: next.hooks, configFile: next.configFile?.path, tls: nextTls };
   };
 
   const arbiter = new Arbiter({
@@ -208,6 +221,7 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     hooks: commandLine.hooks,
     configFile: commandLine.configFile?.path,
     reconfigure,
+    tls,
     reexec: {
       execPath: process.execPath,
       args: [...process.execArgv, process.argv[1] as string, ...argv],

@@ -74,8 +74,12 @@ describe('reload', () => {
     const first = Number((await kp.waitForLog(/hook postWorkerInit (\d+)/))[1]);
     writeFileSync(join(dir, 'kelpie.config.mjs'), 'export default {,};\n');
     process.kill(first, 'SIGKILL');
-    await kp.waitForLog(/\[ERROR\] Could not load the worker hooks from .*kelpie\.config\.mjs; this worker runs without them/);
-    await waitUntil(async () => (await get(kp.url).catch(() => ({ body: '' }))).body === 'ok', { what: 'the replacement' });
+    await kp.waitForLog(
+      /\[ERROR\] Could not load the worker hooks from .*kelpie\.config\.mjs; this worker runs without them/,
+    );
+    await waitUntil(async () => (await get(kp.url).catch(() => ({ body: '' }))).body === 'ok', {
+      what: 'the replacement',
+    });
     expect(kp.countLog(/Booting worker with pid/)).toBe(2);
   });
 

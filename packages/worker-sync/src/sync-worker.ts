@@ -3,8 +3,11 @@ import type { Socket } from 'node:net';
 import {
   HttpServers,
   type InheritedListener,
+  KelpieError,
+  type Logger,
   type RequestListener,
   refuseUpgrades,
+  type Settings,
   usesWebSockets,
   Worker,
   type WorkerMeta,
@@ -16,6 +19,11 @@ const SERVED = Symbol('kelpie.sync.served');
 /** Asks the arbiter for the next connection, once per connection. */
 const NEXT = Symbol('kelpie.sync.next');
 type SyncSocket = Socket & { [SERVED]?: true; [NEXT]?: () => void };
+
+/** The TCP connection a request came on: under TLS, the socket below the TLS socket. */
+function connectionOf(socket: Socket): SyncSocket {
+  return ((socket as Socket & { _parent?: Socket })._parent ?? socket) as SyncSocket;
+}
 
 /**
  * The sync worker (`-k sync`), after Gunicorn's: each worker process handles one request at a
@@ -38,13 +46,23 @@ export class SyncWorker extends Worker {
 
   static override accept = 'arbiter' as const;
 
+  /** One request per connection, one connection at a time: HTTP/2's many streams per connection do not fit. */
+  static checkConfig(settings: Settings, _log: Logger): void {
+    if (settings.httpProtocols.includes('h2')) {
+      throw new KelpieError(
+        'KELPIE_ERR_INVALID_SETTING',
+        'Invalid value for --http-protocols: "h2" with -k sync, which serves one request per connection. Use h1, or -k async (or threads) for HTTP/2.',
+      );
+    }
+  }
+
   #http: HttpServers | undefined;
   #stopping = false;
 
   async serve(): Promise<void> {
     const app = this.app.listener;
     const listener: RequestListener = (req: IncomingMessage, res: ServerResponse) => {
-      const socket = req.socket as SyncSocket;
+      const socket = connectionOf(req.socket);
       // Pipelined requests after the first are never run: the connection closes after one response.
       if (socket[SERVED]) return;
       socket[SERVED] = true;
