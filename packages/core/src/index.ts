@@ -33,6 +33,7 @@ export {
   parseCommandLine,
   printConfigText,
   resolveConfiguration,
+  reusePortSupported,
   type SettingSource,
   splitShellWords,
 } from './command-line.js';

@@ -208,6 +208,8 @@ export function proxyHeaderReader(
     }
     const text = status === 403 ? 'Forbidden' : 'Bad Request';
     const body = `${text}: ${reason}\n`;
+    // Closed in full once the client has read the answer, or a second later regardless.
+    socket.setTimeout(1000, () => socket.destroy());
     socket.end(
       `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );

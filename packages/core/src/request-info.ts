@@ -139,12 +139,17 @@ export class LazyRequestInfo implements RequestInfo {
   }
 }
 
-// `req[Symbol.for('kelpie.request-info')]`: one getter on the prototype, nothing per request.
-if (!Object.getOwnPropertyDescriptor(IncomingMessage.prototype, REQUEST_INFO)) {
-  Object.defineProperty(IncomingMessage.prototype, REQUEST_INFO, {
+/**
+ * `req[Symbol.for('kelpie.request-info')]`: one getter on a request prototype, nothing per
+ * request. On IncomingMessage here; the HTTP/2 server adds it to Http2ServerRequest.
+ */
+export function defineRequestInfoGetter(prototype: object): void {
+  if (Object.getOwnPropertyDescriptor(prototype, REQUEST_INFO)) return;
+  Object.defineProperty(prototype, REQUEST_INFO, {
     configurable: true,
     get(this: IncomingMessage) {
       return requestInfo(this);
     },
   });
 }
+defineRequestInfoGetter(IncomingMessage.prototype);

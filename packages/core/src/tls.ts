@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { createSecureContext, type SecureContextOptions, type TlsOptions } from 'node:tls';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { KelpieError } from './errors.js';
 import type { Settings } from './settings.js';
 
@@ -17,6 +18,10 @@ export interface TlsMaterial {
   key: string;
   ca?: string;
 }
+
+// node:tls is loaded only when TLS is on: a plain HTTP worker does not pay its memory.
+const createSecureContext = (options: SecureContextOptions) =>
+  (createRequire(import.meta.url)('node:tls') as typeof import('node:tls')).createSecureContext(options);
 
 type TlsSettings = Pick<Settings, 'certfile' | 'keyfile' | 'caCerts' | 'certReqs' | 'ciphers' | 'chdir'>;
 

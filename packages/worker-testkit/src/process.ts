@@ -140,7 +140,7 @@ export async function startKelpie(args: readonly string[], options: StartOptions
     child,
     pid: child.pid as number,
     get url() {
-      const http = addresses.find((a) => a.startsWith('http://'));
+      const http = addresses.find((a) => a.startsWith('http://') || a.startsWith('https://'));
       if (!http) throw new Error(`no http listener; addresses: ${addresses.join(', ')}`);
       return http;
     },
