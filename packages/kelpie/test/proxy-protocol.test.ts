@@ -27,8 +27,8 @@ function v1(source: string, family: 'TCP4' | 'TCP6' = 'TCP4'): Buffer {
 function v2(source: string, sourcePort: number, command: 'PROXY' | 'LOCAL' = 'PROXY'): Buffer {
   const head = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
   const body = Buffer.alloc(12);
-  source.split('.').forEach((part, i) => body.writeUInt8(Number(part), i));
-  [127, 0, 0, 1].forEach((part, i) => body.writeUInt8(part, 4 + i));
+  body.set(source.split('.').map(Number), 0);
+  body.set([127, 0, 0, 1], 4);
   body.writeUInt16BE(sourcePort, 8);
   body.writeUInt16BE(8000, 10);
   const length = Buffer.alloc(2);
