@@ -191,7 +191,7 @@ function checkCombinations(s: Settings): void {
   }
   if (s.reusePort && !reusePortSupported()) {
     throw new KelpieError(
-      'KELPIE_ERR_PLATFORM',
+      'KELPIE_ERR_INVALID_SETTING',
       `--reuse-port needs Node.js 22.12 or later (SO_REUSEPORT in net.Server.listen); this is Node.js ${process.versions.node}. Run without --reuse-port, or upgrade Node.js.`,
     );
   }
