@@ -310,6 +310,12 @@ function rejectRequest(error: NodeJS.ErrnoException, socket: Socket, log: Logger
     socket.destroy();
     return;
   }
+  // A TLS handshake that failed or timed out: no HTTP can be written on that socket.
+  if (/^ERR_(TLS|SSL)_/.test(error.code ?? '') || (error as { library?: string }).library === 'SSL routines') {
+    log.warning(`TLS handshake failed from ip=${socket.remoteAddress ?? '-'}: ${error.message}`);
+    socket.destroy();
+    return;
+  }
   const status = clientErrorStatus(error);
   const reason = `${STATUS_CODES[status]}: ${error.message}\n`;
   log.warning(`Invalid request from ip=${socket.remoteAddress ?? '-'}: ${error.message}`);

@@ -99,7 +99,7 @@ function secureContextOptions(material: TlsMaterial, settings: Pick<TlsSettings,
 /** Options for `https.createServer` / `http2.createSecureServer`. */
 export function tlsServerOptions(
   material: TlsMaterial,
-  settings: Pick<Settings, 'ciphers' | 'certReqs' | 'httpProtocols'>,
+  settings: Pick<Settings, 'ciphers' | 'certReqs' | 'httpProtocols' | 'headerTimeout'>,
 ): TlsOptions {
   const alpn = settings.httpProtocols.map((protocol) => (protocol === 'h2' ? 'h2' : 'http/1.1'));
   return {
@@ -107,5 +107,8 @@ export function tlsServerOptions(
     requestCert: settings.certReqs !== 'none',
     rejectUnauthorized: settings.certReqs === 'required',
     ALPNProtocols: alpn,
+    // A client that never finishes the handshake is dropped like one that never finishes its
+    // request head (Node's default would wait 120 s).
+    ...(settings.headerTimeout > 0 ? { handshakeTimeout: settings.headerTimeout * 1000 } : {}),
   };
 }

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, rmSync } from 'node:fs';
 import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { type KelpieProcess, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
@@ -213,6 +214,17 @@ describe('TLS', () => {
       expect((await kp.exited()).code).toBe(2);
       expect(kp.log()).toMatch(reason);
     }
+  });
+
+  it('a client that never starts the handshake is dropped after --header-timeout; the worker serves on', async () => {
+    const kp = await startKelpie([...tlsArgs(), '--header-timeout', '1', '-w', '1', app('listenerApp')]);
+    const { port } = new URL(kp.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.resume();
+    const started = Date.now();
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await httpsGet(kp.url)).status).toBe(200);
   });
 
   it('HUP reads the certificate files again: new workers present the renewed certificate', async () => {
