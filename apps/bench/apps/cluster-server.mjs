@@ -1,11 +1,12 @@
 // The node:cluster reference: a primary forks WORKERS workers, each serving BENCH_APP on PORT
-// (see serve-app.mjs). Node reads NODE_CLUSTER_SCHED_POLICY (rr or none) when node:cluster loads,
-// so the peer picks the policy through the environment. Prints one "ready" line once every
-// worker listens; SIGTERM stops the workers, then the primary.
+// (see serve-app.mjs), over TLS when the peer sets BENCH_TLS_CERT. Node reads
+// NODE_CLUSTER_SCHED_POLICY (rr or none) when node:cluster loads, so the peer picks the policy
+// through the environment. Prints one "ready" line once every worker listens; SIGTERM stops the
+// workers, then the primary.
 import cluster from 'node:cluster';
 import { appFromEnv, serveApp } from './serve-app.mjs';
 
-const { kind, port } = appFromEnv();
+const { kind, port, tls } = appFromEnv();
 
 if (cluster.isPrimary) {
   const workers = Number(process.env.WORKERS ?? 1);
@@ -25,8 +26,9 @@ if (cluster.isPrimary) {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
   };
 
+  const over = tls ? (tls.protocols === 'h2,h1' ? ', over TLS with h2,h1' : ', over TLS') : '';
   cluster.on('listening', () => {
-    if (++listening === workers) console.log(`ready: ${workers} worker(s), ${kind} app, scheduling ${policy}`);
+    if (++listening === workers) console.log(`ready: ${workers} worker(s), ${kind} app${over}, scheduling ${policy}`);
   });
   // A worker dying under load would skew the numbers: stop everything rather than refork.
   cluster.on('exit', (worker, code, signal) => {
@@ -39,7 +41,7 @@ if (cluster.isPrimary) {
 
   for (let i = 0; i < workers; i++) cluster.fork();
 } else {
-  serveApp(kind, port).catch((error) => {
+  serveApp(kind, port, tls).catch((error) => {
     console.error(error);
     process.exit(1);
   });

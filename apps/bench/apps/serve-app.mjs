@@ -1,6 +1,10 @@
 // Serves one bench app on 127.0.0.1:PORT in the current process, the way each framework is
 // usually run on Node: node:http for request listeners (plain, Express, Koa's callback()),
 // @hono/node-server for Hono, and a `ws` server on node:http for the WebSocket echo. Each node:cluster worker and each PM2 instance calls this.
+// With TLS (the TLS bench), request listeners are served by https.createServer, or for HTTP/2 by
+// http2.createSecureServer with HTTP/1.1 for clients that do not offer h2, as `kelpie
+// --http-protocols h2,h1` does.
+import { readFileSync } from 'node:fs';
 
 /** Apps are imported on demand so a worker only loads the framework it serves. */
 async function requestListener(kind) {
@@ -16,8 +20,19 @@ async function requestListener(kind) {
   }
 }
 
-/** Resolves with the listening server. */
-export async function serveApp(kind, port) {
+/** A server for a request listener: node:http, or https / http2 when `tls` is given. */
+async function createServer(listener, tls) {
+  if (!tls) return (await import('node:http')).createServer(listener);
+  const options = { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+  if (tls.protocols === 'h2,h1') {
+    return (await import('node:http2')).createSecureServer({ ...options, allowHTTP1: true }, listener);
+  }
+  return (await import('node:https')).createServer(options, listener);
+}
+
+/** Resolves with the listening server; `tls` ({ cert, key, protocols }) only for request listeners. */
+export async function serveApp(kind, port, tls) {
+  if (tls && !['plain', 'express', 'koa'].includes(kind)) throw new Error(`no TLS for the ${kind} app here`);
   if (kind === 'ws') return serveWebSocketEcho(port);
   if (kind === 'fastify') {
     const { default: app } = await import('./fastify.mjs');
@@ -31,19 +46,25 @@ export async function serveApp(kind, port) {
       server.once('error', reject);
     });
   }
-  const { createServer } = await import('node:http');
-  const server = createServer(await requestListener(kind));
+  const server = await createServer(await requestListener(kind), tls);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve(server));
   });
 }
 
-/** The app kind and port from the environment the peer sets (BENCH_APP, PORT). */
+/**
+ * The app kind, port and TLS setup from the environment the peer sets (BENCH_APP, PORT, and for
+ * TLS BENCH_TLS_CERT, BENCH_TLS_KEY and BENCH_HTTP_PROTOCOLS: h1 or h2,h1).
+ */
 export function appFromEnv() {
   const port = Number(process.env.PORT);
   if (!Number.isInteger(port) || port <= 0) throw new Error(`PORT must be a port number, got ${process.env.PORT}`);
-  return { kind: process.env.BENCH_APP ?? 'plain', port };
+  const { BENCH_TLS_CERT: cert, BENCH_TLS_KEY: key, BENCH_HTTP_PROTOCOLS: protocols = 'h1' } = process.env;
+  if (!['h1', 'h2,h1'].includes(protocols))
+    throw new Error(`BENCH_HTTP_PROTOCOLS must be h1 or h2,h1, got ${protocols}`);
+  if (Boolean(cert) !== Boolean(key)) throw new Error('BENCH_TLS_CERT and BENCH_TLS_KEY go together');
+  return { kind: process.env.BENCH_APP ?? 'plain', port, tls: cert && key ? { cert, key, protocols } : undefined };
 }
 
 /** A raw `ws` echo server, as one would write it without kelpie (the same options as -k ws). */

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { pbkdf2Sync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { arch, availableParallelism, cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureCommand } from '@kelpie/testkit/apt';
+import { describeMachine, timeStamp } from './machine.js';
 import { rssOf } from './memory.js';
 import { peers } from './peers/index.js';
 import { stopTree, waitForHttp } from './peers/spawn.js';
@@ -14,6 +14,7 @@ import { formatReport, markdownTables } from './report.js';
 import { type BenchReport, type GroupResult, median, type SideResult } from './results.js';
 import { quickScenarios, scenarios } from './scenarios.js';
 import { chartSvg } from './svg.js';
+import { runTlsBench, tlsTables } from './tls.js';
 import type { PeerName, RunningServer, Scenario } from './types.js';
 import { runWrk } from './wrk.js';
 import { holdWsConnections, runWsLoad } from './ws-load-runner.js';
@@ -21,6 +22,7 @@ import { holdWsConnections, runWsLoad } from './ws-load-runner.js';
 const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--workers 1,2] [--rounds N]
                   [--seconds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
        pnpm bench --reload [--seconds N] [--no-write]
+       pnpm bench --tls [--seconds N] [--rounds N] [--warmup N] [--threads N] [--no-write]
 
   --quick      smoke run: hello, 2 workers, kelpie vs node:cluster, 1 round of 2 s (under 90 s)
   --scenario   only these scenarios (${scenarios.map((s) => s.name).join(', ')})
@@ -34,7 +36,10 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
   --render F   only rewrite those two docs from a saved results file F
   --no-write   print only; write no results file
   --reload     reload under load instead: kelpie HUP, USR2 upgrade and --max-requests recycling,
-               and PM2's \`pm2 reload\`, each under wrk for --seconds (default 10); failed requests counted`;
+               and PM2's \`pm2 reload\`, each under wrk for --seconds (default 10); failed requests counted
+  --tls        TLS and HTTP/2 instead: kelpie plain, over TLS and with h2,h1, beside node:cluster with
+               http, https and http2, hello world, 2 workers, 32 connections; wrk for HTTP/1.1, h2load
+               (Debian's nghttp2-client) for HTTP/2; --seconds per run (default 5), --rounds (default 3)`;
 
 const appsDir = fileURLToPath(new URL('../apps/', import.meta.url));
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
@@ -96,6 +101,7 @@ async function main(): Promise<number> {
       'no-write': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       reload: { type: 'boolean' },
+      tls: { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -118,7 +124,7 @@ async function main(): Promise<number> {
     console.log(`\n${table}`);
     if (!values['no-write']) {
       mkdirSync(resultsDir, { recursive: true });
-      const file = `${resultsDir}reload-${new Date().toISOString().slice(0, 16).replace(':', '-')}.json`;
+      const file = `${resultsDir}reload-${timeStamp()}.json`;
       writeFileSync(
         file,
         `${JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`,
@@ -129,7 +135,7 @@ async function main(): Promise<number> {
   }
   const quick = values.quick === true;
   const rounds = Number(values.rounds ?? (quick ? 1 : 3));
-  const seconds = Number(values.seconds ?? 2);
+  const seconds = Number(values.seconds ?? (values.tls ? 5 : 2));
   const warmup = Number(values.warmup ?? 1);
   const threads = Number(values.threads ?? 2);
   for (const [name, n] of Object.entries({ rounds, seconds, warmup, threads })) {
@@ -138,6 +144,7 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  if (values.tls) return runTls({ rounds, seconds, warmup, threads, write: !values['no-write'] });
   const onlyScenarios = list(values.scenario);
   const onlyPeers = list(values.peers) as PeerName[] | undefined;
   const workerCounts = list(values.workers)?.map(Number);
@@ -177,15 +184,9 @@ async function main(): Promise<number> {
   }
 
   const report: BenchReport = {
-    date: new Date().toISOString().slice(0, 16).replace(':', '-'),
+    date: timeStamp(),
     command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
-    machine: {
-      cores: availableParallelism(),
-      cpu: cpus()[0]?.model.trim() ?? arch(),
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-      kernel: release(),
-    },
+    machine: describeMachine(),
     load: { tool: 'wrk', threads, seconds, warmupSeconds: warmup, rounds, pipelining: 1 },
     cpuIterations,
     groups: [],
@@ -229,6 +230,34 @@ async function main(): Promise<number> {
   }
   if (values.docs) writeDocs(report);
   return 0;
+}
+
+/** The TLS and HTTP/2 bench (src/tls.ts): prints its tables, writes results/tls-<date>.json. */
+async function runTls(options: { rounds: number; seconds: number; warmup: number; threads: number; write: boolean }) {
+  const wrkMissing = await ensureCommand('wrk', 'wrk');
+  if (wrkMissing) {
+    console.error(`bench: cannot run without wrk: ${wrkMissing}`);
+    return 1;
+  }
+  const h2loadMissing = await ensureCommand('h2load', 'nghttp2-client');
+  if (h2loadMissing) console.error(`bench: the HTTP/2 runs are skipped: ${h2loadMissing}`);
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const report = await runTlsBench({ ...options, h2loadMissing, freePort, running });
+  console.log(`\n${tlsTables(report)}`);
+  if (options.write) {
+    mkdirSync(resultsDir, { recursive: true });
+    const file = `${resultsDir}tls-${report.date}.json`;
+    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`\nresults: ${file}`);
+  }
+  // Failed requests or a run that broke on kelpie's side fail the run, as in --reload.
+  const kelpieBroke = report.runs.some(
+    (run) =>
+      run.id.startsWith('kelpie') &&
+      (run.loads.some((r) => r.errors > 0) || (run.skipped && run.skipped !== h2loadMissing)),
+  );
+  return kelpieBroke ? 1 : 0;
 }
 
 /** docs/benchmarks.svg and docs/benchmarks-results.md from a report. */

@@ -7,6 +7,7 @@
  */
 import { peers } from './peers/index.js';
 import { signal } from './peers/spawn.js';
+import { paddedMarkdownTable } from './report.js';
 import { scenarios } from './scenarios.js';
 import type { RunningServer, Scenario } from './types.js';
 import { runWrk } from './wrk.js';
@@ -174,13 +175,15 @@ export async function runReloadBench(options: ReloadOptions): Promise<ReloadResu
 /** The markdown table of a reload run. */
 export function reloadTable(results: ReloadResult[]): string {
   const pm2 = results.find((r) => r.side === 'PM2 reload');
-  const rows = results.map(
-    (r) =>
-      `| ${r.side} | ${r.events} | ${r.requests} | ${Math.round(r.rps)} | ${pm2 && r.side !== pm2.side ? `${(r.rps / pm2.rps).toFixed(2)}x` : ''} | ${r.errors} (${r.errorDetail}) |`,
+  return paddedMarkdownTable(
+    ['side', 'during the run', 'requests served', 'req/s', 'req/s vs PM2 reload', 'failed'],
+    results.map((r) => [
+      r.side,
+      r.events,
+      String(r.requests),
+      String(Math.round(r.rps)),
+      pm2 && r.side !== pm2.side ? `${(r.rps / pm2.rps).toFixed(2)}x` : '',
+      `${r.errors} (${r.errorDetail})`,
+    ]),
   );
-  return [
-    '| side | during the run | requests served | req/s | req/s vs PM2 reload | failed |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...rows,
-  ].join('\n');
 }

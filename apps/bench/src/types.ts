@@ -41,6 +41,17 @@ export interface Scenario {
   load?: 'http' | 'ws-echo';
   /** Extra flags for the kelpie side: the worker class under test (`-k sync`). Default: `-k async`. */
   kelpieArgs?: string[];
+  /** Serve over TLS (the TLS bench); the sides that cannot refuse to start. Default: plain HTTP. */
+  tls?: ScenarioTls;
+}
+
+export interface ScenarioTls {
+  /** PEM files: the server's certificate (valid for 127.0.0.1) and key, and the CA that signed it. */
+  cert: string;
+  key: string;
+  ca: string;
+  /** What the server offers over ALPN: HTTP/1.1 only, or HTTP/2 with HTTP/1.1 for clients without it. */
+  protocols: 'h1' | 'h2,h1';
 }
 
 export interface StartOptions {

@@ -54,10 +54,15 @@ export function parseWrk(output: string): LoadResult {
   };
 }
 
-/** One bounded wrk run against a loopback URL. */
-export async function runWrk(options: LoadOptions): Promise<LoadResult> {
-  const host = new URL(options.url).hostname;
+/** The bench loads loopback addresses only (http or https). */
+export function assertLoopback(url: string): void {
+  const host = new URL(url).hostname;
   if (!/^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/.test(host)) throw new Error(`bench only loads loopback, not ${host}`);
+}
+
+/** One bounded wrk run against a loopback URL (https too: wrk does not check the certificate). */
+export async function runWrk(options: LoadOptions): Promise<LoadResult> {
+  assertLoopback(options.url);
   const args = [
     '-t',
     String(Math.min(options.threads, options.connections)),

@@ -2,6 +2,8 @@
  * The node:cluster references: apps/cluster-server.mjs forks N workers that serve the scenario's
  * app with node:http (plain, Express, Koa), or with @hono/node-server for the Hono app, under
  * round-robin or OS (`none`) scheduling, or a raw `ws` echo server for the WebSocket scenario. The primary prints `ready:` once every worker listens.
+ * For a TLS scenario the node:http apps are served by https.createServer, or for h2,h1 by
+ * http2.createSecureServer with allowHTTP1 (apps/serve-app.mjs).
  */
 import { join } from 'node:path';
 import type { AppKind, Peer, PeerName } from '../types.js';
@@ -11,13 +13,14 @@ import { assertSupports } from './supports.js';
 
 const READY_LINE = /^ready:/m;
 
-function clusterPeer(name: PeerName, label: string, policy: 'rr' | 'none', apps: AppKind[]): Peer {
+function clusterPeer(name: PeerName, label: string, policy: 'rr' | 'none', apps: AppKind[], tls: AppKind[] = []): Peer {
   return {
     name,
     label,
     prepare: async () => undefined,
     start: async ({ scenario, workers, port, env }) => {
-      assertSupports(name, scenario, { apps });
+      assertSupports(name, scenario, { apps, tls });
+      const { tls: certificate } = scenario;
       return startServer({
         name,
         command: process.execPath,
@@ -28,6 +31,13 @@ function clusterPeer(name: PeerName, label: string, policy: 'rr' | 'none', apps:
           WORKERS: String(workers),
           BENCH_APP: scenario.app,
           NODE_CLUSTER_SCHED_POLICY: policy,
+          ...(certificate
+            ? {
+                BENCH_TLS_CERT: certificate.cert,
+                BENCH_TLS_KEY: certificate.key,
+                BENCH_HTTP_PROTOCOLS: certificate.protocols,
+              }
+            : {}),
         },
         port,
         scenario,
@@ -38,9 +48,11 @@ function clusterPeer(name: PeerName, label: string, policy: 'rr' | 'none', apps:
 }
 
 const NODE_APPS: AppKind[] = ['plain', 'express', 'koa', 'fastify'];
+/** The apps served by a node:http request listener, which serve-app.mjs can put behind TLS. */
+const TLS_APPS: AppKind[] = ['plain', 'express', 'koa'];
 
-export const clusterRr = clusterPeer('cluster-rr', 'node:cluster (RR)', 'rr', NODE_APPS);
-export const clusterNone = clusterPeer('cluster-none', 'node:cluster (none)', 'none', NODE_APPS);
+export const clusterRr = clusterPeer('cluster-rr', 'node:cluster (RR)', 'rr', NODE_APPS, TLS_APPS);
+export const clusterNone = clusterPeer('cluster-none', 'node:cluster (none)', 'none', NODE_APPS, TLS_APPS);
 export const honoClusterRr = clusterPeer('hono-cluster-rr', '@hono/node-server + node:cluster (RR)', 'rr', ['hono']);
 export const honoClusterNone = clusterPeer('hono-cluster-none', '@hono/node-server + node:cluster (none)', 'none', [
   'hono',

@@ -1,14 +1,19 @@
 /**
  * kelpie itself: the workspace's `kelpie` bin, serving the scenario's app file directly, with the
- * scenario's worker-class flags (`kelpieArgs`). The
+ * scenario's worker-class flags (`kelpieArgs`), and its TLS flags when the scenario serves TLS. The
  * arbiter logs `Ready: N worker(s) serving` (INFO, so the log level stays at its default) once
  * every worker has booted; one 200 on the path alone could come from the first worker up.
  */
-import type { Peer, PeerName } from '../types.js';
+import type { Peer, PeerName, Scenario } from '../types.js';
 import { appFile, packageFile } from './paths.js';
 import { startServer } from './spawn.js';
 
 const READY_LINE = /Ready: \d+ workers? serving/;
+
+function tlsArgs({ tls }: Scenario): string[] {
+  if (!tls) return [];
+  return ['--certfile', tls.cert, '--keyfile', tls.key, '--http-protocols', tls.protocols];
+}
 
 function kelpiePeer(name: PeerName, label: string, fixedArgs?: string[]): Peer {
   return {
@@ -22,6 +27,7 @@ function kelpiePeer(name: PeerName, label: string, fixedArgs?: string[]): Peer {
         args: [
           packageFile('kelpie', 'bin/kelpie.js'),
           ...(fixedArgs ?? scenario.kelpieArgs ?? []),
+          ...tlsArgs(scenario),
           '-w',
           String(workers),
           '-b',

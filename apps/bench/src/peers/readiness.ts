@@ -2,7 +2,9 @@
  * Waiting until a freshly started server answers 200, bounded in time and failing early, with the
  * server's output, if it dies first.
  */
-import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Scenario } from '../types.js';
 
@@ -28,14 +30,20 @@ export interface WaitOptions {
   failed?: () => string | undefined;
   /** What the server printed, for failure messages. */
   output?: () => string;
+  /** For an https URL: the CA (PEM) that signed the server's certificate. */
+  ca?: Buffer;
 }
 
 type ProbeResult = { status: number } | { error: string };
 
-/** One request on a fresh connection (no agent), so no keep-alive socket outlives the probe. */
-function probe(url: string, method: 'GET' | 'POST'): Promise<ProbeResult> {
+/**
+ * One request on a fresh connection (no agent), so no keep-alive socket outlives the probe. Over
+ * https it is HTTP/1.1, which every TLS side also serves (h2,h1 falls back to it).
+ */
+function probe(url: string, method: 'GET' | 'POST', ca: Buffer | undefined): Promise<ProbeResult> {
   // Only loopback servers are probed; POST carries a small body, as /echo expects one.
   const body = method === 'POST' ? PROBE_BODY : undefined;
+  const request = url.startsWith('https:') ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
     const req = request(
       url,
@@ -43,6 +51,7 @@ function probe(url: string, method: 'GET' | 'POST'): Promise<ProbeResult> {
         method,
         agent: false,
         timeout: PROBE_TIMEOUT_MS,
+        ...(ca ? { ca } : {}),
         headers: body === undefined ? {} : { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) },
       },
       (res) => {
@@ -74,7 +83,7 @@ export async function waitForHttp(url: string, options: WaitOptions = {}): Promi
   for (;;) {
     const failure = options.failed?.();
     if (failure) throw new Error(withOutput(`${name} ${failure} before answering ${target}`, options.output?.()));
-    const result = await probe(url, method);
+    const result = await probe(url, method, options.ca);
     if ('status' in result && result.status === 200) {
       if (!options.until || options.until()) return;
       last = 'answered 200 but not every worker is up yet';
@@ -90,7 +99,12 @@ export async function waitForHttp(url: string, options: WaitOptions = {}): Promi
   }
 }
 
-/** waitForHttp on the scenario's path and method at 127.0.0.1:port. */
+/** waitForHttp on the scenario's path and method at 127.0.0.1:port, over https when it serves TLS. */
 export function waitUntilServing(port: number, scenario: Scenario, options: WaitOptions): Promise<void> {
-  return waitForHttp(`http://127.0.0.1:${port}${scenario.path}`, { ...options, method: scenario.method });
+  const scheme = scenario.tls ? 'https' : 'http';
+  return waitForHttp(`${scheme}://127.0.0.1:${port}${scenario.path}`, {
+    ...options,
+    method: scenario.method,
+    ...(scenario.tls ? { ca: readFileSync(scenario.tls.ca) } : {}),
+  });
 }

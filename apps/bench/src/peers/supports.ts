@@ -4,6 +4,8 @@ import type { AppKind, PeerName, Scenario } from '../types.js';
 export interface Support {
   apps?: AppKind[];
   paths?: string[];
+  /** The apps it can serve over TLS (scenario.tls). Default: none. */
+  tls?: AppKind[];
 }
 
 export function assertSupports(peer: PeerName, scenario: Scenario, support: Support): void {
@@ -12,5 +14,8 @@ export function assertSupports(peer: PeerName, scenario: Scenario, support: Supp
   }
   if (support.paths && !support.paths.includes(scenario.path)) {
     throw new Error(`${peer} does not serve ${scenario.path} (only ${support.paths.join(', ')})`);
+  }
+  if (scenario.tls && !support.tls?.includes(scenario.app)) {
+    throw new Error(`${peer} does not serve the ${scenario.app} app over TLS`);
   }
 }
