@@ -6,7 +6,7 @@ import { resolveAppFile } from './app-loader.js';
 import { ExitCode } from './exit-codes.js';
 import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
 import { bindListeners, type ClientHandle, inheritListeners, type Listener } from './listeners.js';
-import type { Logger } from './logger.js';
+import { type Logger, reopenLogFiles } from './logger.js';
 import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, isWorkerMessage } from './messages.js';
 import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
@@ -415,7 +415,8 @@ export class Arbiter {
         this.setWorkerCount(this.#numWorkers - 1);
         break;
       case 'SIGUSR1':
-        // Logs go to stderr, which has nothing to reopen; workers do the same.
+        // logrotate: open the log files again here and in every worker.
+        for (const error of reopenLogFiles()) this.#log.error(`Could not reopen a log file: ${error.message}`);
         for (const worker of this.#workers.values()) worker.child.kill('SIGUSR1');
         break;
       case 'SIGUSR2':
@@ -562,9 +563,20 @@ export class Arbiter {
   /** Settings read again on HUP: take what can change while running, say what cannot. */
   #applySettings(next: Settings): void {
     const before = this.#settings;
-    const fixed = (['bind', 'workerClass', 'chdir', 'user', 'group', 'daemon', 'pidfile', 'umask'] as const).filter(
-      (name) => JSON.stringify(before[name]) !== JSON.stringify(next[name]),
-    );
+    const fixed = (
+      [
+        'bind',
+        'workerClass',
+        'chdir',
+        'user',
+        'group',
+        'daemon',
+        'pidfile',
+        'umask',
+        'errorLogfile',
+        'logFormat',
+      ] as const
+    ).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(next[name]));
     for (const name of fixed) {
       this.#log.warning(`Reload: a new value of ${name} takes effect on restart (or USR2), not on HUP`);
       (next as Record<string, unknown>)[name] = before[name];
@@ -680,9 +692,11 @@ export class Arbiter {
     }));
     runHookNow(this.#hooks, 'preFork', this.#log, this.view(), { pid: 0, age });
     const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--inspect'));
+    // With --error-logfile, what a worker writes to stderr itself (a fatal error) lands there too.
+    const errorFd = (this.#log.sink as { fd?: number }).fd ?? 2;
     const child = spawn(process.execPath, [...execArgv, this.#options.workerMain ?? defaultWorkerMain()], {
       // --capture-output: the worker's standard output goes where the error log goes.
-      stdio: [0, this.#settings.captureOutput ? 2 : 1, 2, 'ipc', ...this.#listeners.map((l) => l.fd)],
+      stdio: [0, this.#settings.captureOutput ? errorFd : 1, errorFd, 'ipc', ...this.#listeners.map((l) => l.fd)],
       cwd: this.#settings.chdir,
       env: process.env,
       ...(this.#identity ?? {}),

@@ -10,6 +10,7 @@ import type { Http2ServerRequest, Http2Session } from 'node:http2';
 import { createRequire } from 'node:module';
 import { createServer as createNetServer, Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { accessLogger } from './access-log.js';
 import type { RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
@@ -423,11 +424,19 @@ export class HttpServers {
       // connections are closed by their session instead).
       if ((socket as HttpSocket).alpnProtocol !== 'h2') this.#idleSince?.set(socket, Date.now());
     };
-    const handler: RequestListener = (req, res) => {
-      if (this.#draining) res.shouldKeepAlive = false;
-      onRequest?.(req);
-      app(req, res);
-    };
+    const access = accessLogger(settings);
+    const handler: RequestListener = access
+      ? (req, res) => {
+          if (this.#draining) res.shouldKeepAlive = false;
+          onRequest?.(req);
+          access(req, res);
+          app(req, res);
+        }
+      : (req, res) => {
+          if (this.#draining) res.shouldKeepAlive = false;
+          onRequest?.(req);
+          app(req, res);
+        };
     this.servers = options.listeners.map((listener) => {
       const server = createConfiguredServer(settings, log, handler, options.serverOptions, listener.tls);
       if (listener.tls) {

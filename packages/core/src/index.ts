@@ -1,4 +1,12 @@
 export {
+  ACCESS_LOG_ATOMS,
+  type AccessRecord,
+  accessLogger,
+  compileAccessLogFormat,
+  DEFAULT_ACCESS_LOG_FORMAT,
+  LogFileWriter,
+} from './access-log.js';
+export {
   type AdaptedApp,
   type Adapter,
   type AdapterContext,
@@ -70,7 +78,16 @@ export {
   writeUpgradeRefusal,
 } from './http-server.js';
 export { type BindOptions, bindListeners, type Listener } from './listeners.js';
-export { describeError, formatLogTime, Logger, type LogSink } from './logger.js';
+export {
+  describeError,
+  errorLogSink,
+  formatLogTime,
+  LogFile,
+  Logger,
+  type LogSink,
+  onReopen,
+  reopenLogFiles,
+} from './logger.js';
 export {
   type BootMessage,
   type ConnectionMessage,

@@ -1,3 +1,5 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { LogLevel } from './settings.js';
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
@@ -28,20 +30,94 @@ export interface LogSink {
 }
 
 /**
+ * The error log in a file (`--error-logfile`): appended to with one synchronous write per line
+ * (error logs are small, and a line written just before a crash must not be lost); `reopen()`
+ * opens the path again after logrotate moved it (USR1).
+ */
+export class LogFile implements LogSink {
+  readonly path: string;
+  #fd: number;
+
+  constructor(path: string) {
+    this.path = path;
+    this.#fd = openSync(path, 'a', 0o644);
+    reopenable.add(this);
+  }
+
+  get fd(): number {
+    return this.#fd;
+  }
+
+  write(line: string): void {
+    try {
+      writeSync(this.#fd, line);
+    } catch {
+      // A full disk must not take the server down with it.
+    }
+  }
+
+  reopen(): void {
+    const previous = this.#fd;
+    this.#fd = openSync(this.path, 'a', 0o644);
+    closeSync(previous);
+  }
+}
+
+/** Log files of this process (or thread) that USR1 opens again. */
+const reopenable = new Set<{ reopen(): void }>();
+
+/** Register a file writer for `reopenLogFiles()`. */
+export function onReopen(file: { reopen(): void }): void {
+  reopenable.add(file);
+}
+
+/** USR1: open every log file again (after logrotate moved them). Returns the errors, if any. */
+export function reopenLogFiles(): Error[] {
+  const errors: Error[] = [];
+  for (const file of reopenable) {
+    try {
+      file.reopen();
+    } catch (error) {
+      errors.push(error as Error);
+    }
+  }
+  return errors;
+}
+
+/** Where the error log goes: standard error for `-`, else the file. */
+export function errorLogSink(path: string): LogSink {
+  return path === '-' ? process.stderr : new LogFile(path);
+}
+
+/** pino's level numbers, for `--log-format json`. */
+const PINO_LEVEL: Record<LogLevel, number> = { debug: 20, info: 30, warning: 40, error: 50, critical: 60 };
+
+/**
  * The error log, in Gunicorn's format: `[time] [pid] [LEVEL] message`. Each line goes out in a
  * single write so lines from the arbiter and its workers, which share stderr, never interleave.
  */
 export class Logger {
   readonly #rank: number;
   readonly #sink: LogSink;
+  readonly #json: boolean;
 
-  constructor(level: LogLevel = 'info', sink: LogSink = process.stderr) {
+  constructor(level: LogLevel = 'info', sink: LogSink = process.stderr, format: 'text' | 'json' = 'text') {
     this.#rank = RANK[level];
     this.#sink = sink;
+    this.#json = format === 'json';
+  }
+
+  /** Where lines go (a LogFile can be reopened). */
+  get sink(): LogSink {
+    return this.#sink;
   }
 
   log(level: LogLevel, message: string, error?: unknown): void {
     if (RANK[level] < this.#rank) return;
+    if (this.#json) {
+      this.#sink.write(`${jsonLine(level, message, error)}\n`);
+      return;
+    }
     let text = `[${formatLogTime(new Date())}] [${process.pid}] [${LABEL[level]}] ${message}\n`;
     if (error !== undefined) text += `${describeError(error)}\n`;
     this.#sink.write(text);
@@ -62,6 +138,30 @@ export class Logger {
   critical(message: string, error?: unknown): void {
     this.log('critical', message, error);
   }
+}
+
+let hostText: string | undefined;
+const host = (): string => {
+  hostText ??= hostname();
+  return hostText;
+};
+
+/** One error log line as pino writes it: level, time, pid, hostname, msg, and err for errors. */
+function jsonLine(level: LogLevel, message: string, error: unknown): string {
+  const line: Record<string, unknown> = {
+    level: PINO_LEVEL[level],
+    time: Date.now(),
+    pid: process.pid,
+    hostname: host(),
+    msg: message,
+  };
+  if (error !== undefined) {
+    line.err =
+      error instanceof Error
+        ? { type: error.name, message: error.message, stack: describeError(error) }
+        : { type: typeof error, message: String(error) };
+  }
+  return JSON.stringify(line);
 }
 
 /** A stack trace when there is one, with the cause chain; else the value as text. */

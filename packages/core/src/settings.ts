@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { ACCESS_LOG_ATOMS, compileAccessLogFormat, DEFAULT_ACCESS_LOG_FORMAT } from './access-log.js';
 import { KelpieError } from './errors.js';
 import { isAddressPattern } from './proxy.js';
 
@@ -641,6 +642,54 @@ export const settings = {
     defaultText: 'info',
     parse: oneOf(LOG_LEVELS),
     help: `The granularity of log output: ${LOG_LEVELS.join(', ')}.`,
+  }),
+  accessLogfile: define<string | null>({
+    section: 'Logging',
+    flags: ['--access-logfile'],
+    meta: 'FILE',
+    default: () => null,
+    defaultText: 'none',
+    parse: nonEmptyString,
+    help: 'Write an access log line per request to FILE; - means standard output.',
+    doc: 'Each worker appends to the file itself. Lines are written in batches (every 100 ms, or at 64 KiB) with one asynchronous write each, so no request waits on the disk and lines of different workers never mix. USR1 opens the file again (logrotate).',
+  }),
+  accessLogformat: define<string>({
+    section: 'Logging',
+    flags: ['--access-logformat'],
+    meta: 'STRING',
+    default: () => DEFAULT_ACCESS_LOG_FORMAT,
+    defaultText: DEFAULT_ACCESS_LOG_FORMAT,
+    parse: (raw, name) => {
+      const text = nonEmptyString(raw, name);
+      compileAccessLogFormat(text, name);
+      return text;
+    },
+    help: "The access log line, with Gunicorn's atoms: %(h)s, %(r)s, %(s)s, %({header}i)s...",
+    doc: `Atoms: ${Object.entries(ACCESS_LOG_ATOMS)
+      .map(([atom, meaning]) => `\`%(${atom})s\` ${meaning}`)
+      .join(
+        ', ',
+      )}. The default is Apache's combined format. Values are quoted safely: \`"\` becomes \`\\"\` and control characters \`\\xHH\`, so a request cannot forge a line.`,
+  }),
+  errorLogfile: define<string>({
+    section: 'Logging',
+    flags: ['--error-logfile', '--log-file'],
+    meta: 'FILE',
+    default: () => '-',
+    defaultText: '- (standard error)',
+    parse: nonEmptyString,
+    help: 'Write the error log (what the arbiter and workers report) to FILE; - means standard error.',
+    doc: 'The arbiter and every worker append to the file. USR1 opens it again (logrotate). With `-D`, this is how a daemon keeps its log.',
+  }),
+  logFormat: define<'text' | 'json'>({
+    section: 'Logging',
+    flags: ['--log-format'],
+    meta: 'FORMAT',
+    default: () => 'text',
+    defaultText: 'text',
+    parse: oneOf(['text', 'json'] as const),
+    help: "The error log's format: text (Gunicorn's) or json (one object per line, with pino's field names).",
+    doc: 'JSON lines carry `level` (pino numbers: 20 debug, 30 info, 40 warning, 50 error, 60 critical), `time` (milliseconds since the epoch), `pid`, `hostname` and `msg`, plus `err` (`type`, `message`, `stack`) for errors, so pino tooling (pino-pretty, transports) reads them.',
   }),
 } as const;
 

@@ -4,7 +4,7 @@ import { loadConfigFile } from './config-file.js';
 import { exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
-import { Logger } from './logger.js';
+import { errorLogSink, Logger, reopenLogFiles } from './logger.js';
 import type { BootMessage, ConnectionMessage, ListenerMessage, WorkerMessage } from './messages.js';
 import { isWorkerClass, type Worker, type WorkerChannel, type WorkerClass } from './worker.js';
 
@@ -74,7 +74,7 @@ async function importWorkerClass(boot: BootMessage): Promise<WorkerClass> {
 
 export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   const { settings } = boot;
-  const log = new Logger(settings.logLevel);
+  const log = new Logger(settings.logLevel, errorLogSink(settings.errorLogfile), settings.logFormat);
   const title = settings.procName ?? boot.appModule;
   process.title = `kelpie: worker [${title}]`;
   log.info(`Booting worker with pid: ${process.pid}`);
@@ -144,7 +144,12 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     exit(ExitCode.ERROR);
   });
   // Meant for the arbiter; without a listener they would end the worker.
-  for (const signal of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU'] as const) {
+  // USR1 (logrotate, passed on by the arbiter): open the log files again.
+  process.on('SIGUSR1', () => {
+    for (const error of reopenLogFiles()) log.error(`Could not reopen a log file: ${error.message}`);
+    worker?.reopenLogs();
+  });
+  for (const signal of ['SIGHUP', 'SIGUSR2', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU'] as const) {
     process.on(signal, () => {});
   }
   process.on('disconnect', () => {

@@ -156,6 +156,12 @@ export abstract class Worker {
   close(): void {}
 
   /**
+   * USR1: log files of this process were opened again (`reopenLogFiles()`); a class with log
+   * files elsewhere (its threads) reopens those here. Optional.
+   */
+  reopenLogs(): void {}
+
+  /**
    * `accept = 'arbiter'` classes: a connection the arbiter accepted on `listener`, sent because
    * this worker asked with `channel.requestConnections()`. It has not been read from yet.
    */

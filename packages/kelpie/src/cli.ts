@@ -6,10 +6,12 @@ import {
   type Configuration,
   ExitCode,
   effectiveWorkerClass,
+  errorLogSink,
   exitCodeOf,
   helpText,
   isKelpieError,
   Logger,
+  type LogSink,
   loadApp,
   loadTlsMaterial,
   printConfigText,
@@ -131,16 +133,29 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
   const daemonChild = Boolean(env.KELPIE_DAEMON_CHILD && process.send);
   delete env.KELPIE_DAEMON_CHILD;
   // The daemon relays its log lines to the command that started it, until it is ready.
+  // The error log: stderr, or --error-logfile (then also what workers print to stderr).
+  let sink: LogSink;
+  try {
+    sink = settings.errorLogfile === '-' ? stderr : errorLogSink(settings.errorLogfile);
+  } catch (error) {
+    stderr.write(`kelpie: error: Cannot open --error-logfile ${settings.errorLogfile}: ${(error as Error).message}\n`);
+    return ExitCode.USAGE;
+  }
   const log = new Logger(
     settings.logLevel,
     daemonChild
-      ? {
+      ? ({
           write(line: string) {
-            stderr.write(line);
+            sink.write(line);
             if (process.connected) process.send?.({ type: 'kelpie:daemon-log', line });
           },
-        }
-      : stderr,
+          // The file workers inherit as stderr (the arbiter looks for it).
+          get fd() {
+            return (sink as { fd?: number }).fd;
+          },
+        } as LogSink)
+      : sink,
+    settings.logFormat,
   );
   try {
     applyProcessSettings(settings);

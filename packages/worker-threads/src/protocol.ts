@@ -38,7 +38,9 @@ export type ToThread =
   /** Accept on these descriptors (one per listener, each the thread's own). */
   | { type: 'listen'; listeners: InheritedListener[] }
   /** Graceful stop: finish in-flight requests, run the app's shutdown hook, exit. */
-  | { type: 'drain' };
+  | { type: 'drain' }
+  /** USR1 reached the process: open the thread's log files again. */
+  | { type: 'reopen' };
 
 /** App thread → main thread. */
 export type FromThread =

@@ -2,6 +2,7 @@ import { ServerResponse } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   type App,
+  errorLogSink,
   HttpServers,
   heartbeatInterval,
   isKelpieError,
@@ -9,6 +10,7 @@ import {
   loadConfigFile,
   type RequestListener,
   refuseUpgrades,
+  reopenLogFiles,
   startApp,
   usesWebSockets,
 } from '@kelpie/core';
@@ -22,7 +24,7 @@ import { BEAT, type FromThread, SLOTS, slotIndex, type ThreadData, type ToThread
 const data = workerData as ThreadData;
 const port = parentPort;
 if (!port) throw new Error('the threads worker entry runs in a worker thread');
-const log = new Logger(data.settings.logLevel);
+const log = new Logger(data.settings.logLevel, errorLogSink(data.settings.errorLogfile), data.settings.logFormat);
 const state = new Int32Array(data.state);
 const requests = new Int32Array(data.requests);
 const post = (message: FromThread) => port.postMessage(message);
@@ -108,6 +110,8 @@ port.on('message', (message: ToThread) => {
       () => post({ type: 'listening' }),
       (error: Error) => post({ type: 'listen-error', message: error.message }),
     );
+  } else if (message.type === 'reopen') {
+    for (const error of reopenLogFiles()) log.error(`Could not reopen a log file: ${error.message}`);
   } else if (message.type === 'drain') {
     void (async () => {
       try {

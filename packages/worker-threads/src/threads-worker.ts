@@ -81,6 +81,12 @@ export class ThreadsWorker extends Worker {
     this.log.info(`Serving with ${this.#threads.size} thread${this.#threads.size === 1 ? '' : 's'}`);
   }
 
+  override reopenLogs(): void {
+    for (const thread of this.#threads.values()) {
+      if (!thread.exited) thread.thread.postMessage({ type: 'reopen' } satisfies ToThread);
+    }
+  }
+
   async drain(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#monitor);
