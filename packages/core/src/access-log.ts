@@ -64,6 +64,18 @@ export function accessLogTime(date: Date): string {
   return `[${pad(date.getDate())}/${MONTHS[date.getMonth()]}/${date.getFullYear()}:${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())} ${zone}]`;
 }
 
+// The date changes once a second: format it once a second, not once per request.
+let cachedSecond = -1;
+let cachedTime = '';
+function timeOf(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedTime = accessLogTime(new Date(second * 1000));
+  }
+  return cachedTime;
+}
+
 /** A value as it goes into the line: `"` escaped (Gunicorn), control characters as \xHH (no forged lines). */
 function safe(value: string | number | undefined | null): string {
   if (value === undefined || value === null || value === '') return '-';
@@ -100,7 +112,7 @@ const ATOMS: Record<string, Atom> = {
   h: ({ req }) => safe(req.socket?.remoteAddress),
   l: () => '-',
   u: ({ req }) => safe(basicUser(req)),
-  t: ({ startMs }) => accessLogTime(new Date(startMs)),
+  t: ({ startMs }) => timeOf(startMs),
   r: ({ req }) => safe(`${req.method} ${req.url} HTTP/${req.httpVersion}`),
   m: ({ req }) => safe(req.method),
   U: ({ req }) => safe(target(req).path),
@@ -261,7 +273,19 @@ export function accessLogger(settings: {
   const format = compileAccessLogFormat(settings.accessLogformat);
   return (req, res) => {
     const record: AccessRecord = { req, res, start: process.hrtime.bigint(), startMs: Date.now(), sent: 0 };
-    // Body bytes, counted as the response writes them.
+    if (req.httpVersionMajor === 1 && req.socket) {
+      // HTTP/1: body bytes are what the socket wrote for this response minus its head (Node's
+      // own `_header`), with nothing wrapped on the request path.
+      const socket = req.socket;
+      const before = socket.bytesWritten;
+      res.once('close', () => {
+        const head = (res as ServerResponse & { _header?: string | null })._header;
+        record.sent = Math.max(0, socket.bytesWritten - before - (head ? Buffer.byteLength(head, 'latin1') : 0));
+        out.write(`${format(record)}\n`);
+      });
+      return;
+    }
+    // HTTP/2 streams share their connection: count the body as the response writes it.
     const write = res.write;
     const end = res.end;
     const count = (chunk: unknown, encoding: unknown) => {
