@@ -273,19 +273,7 @@ export function accessLogger(settings: {
   const format = compileAccessLogFormat(settings.accessLogformat);
   return (req, res) => {
     const record: AccessRecord = { req, res, start: process.hrtime.bigint(), startMs: Date.now(), sent: 0 };
-    if (req.httpVersionMajor === 1 && req.socket) {
-      // HTTP/1: body bytes are what the socket wrote for this response minus its head (Node's
-      // own `_header`), with nothing wrapped on the request path.
-      const socket = req.socket;
-      const before = socket.bytesWritten;
-      res.once('close', () => {
-        const head = (res as ServerResponse & { _header?: string | null })._header;
-        record.sent = Math.max(0, socket.bytesWritten - before - (head ? Buffer.byteLength(head, 'latin1') : 0));
-        out.write(`${format(record)}\n`);
-      });
-      return;
-    }
-    // HTTP/2 streams share their connection: count the body as the response writes it.
+    // Body bytes as the app writes them (chunked framing is not body, so the socket's count will not do).
     const write = res.write;
     const end = res.end;
     const count = (chunk: unknown, encoding: unknown) => {
