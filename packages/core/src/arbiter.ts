@@ -573,6 +573,7 @@ export class Arbiter {
         'daemon',
         'pidfile',
         'umask',
+        'reusePort',
         'errorLogfile',
         'logFormat',
       ] as const
@@ -665,7 +666,10 @@ export class Arbiter {
 
   /** One outdated worker leaves for every ready worker of the current generation beyond what is still booting. */
   #retireOutdated(): void {
-    const outdated = [...this.#workers.values()].filter((w) => w.outdated && !w.retiring).sort((a, b) => a.age - b.age);
+    // Workers still booting go first: a second HUP must not retire the ones that serve.
+    const outdated = [...this.#workers.values()]
+      .filter((w) => w.outdated && !w.retiring)
+      .sort((a, b) => Number(a.ready) - Number(b.ready) || a.age - b.age);
     if (!outdated.length) return;
     const readyNew = [...this.#workers.values()].filter((w) => !w.outdated && !w.retiring && w.ready).length;
     const keep = Math.max(0, this.#numWorkers - readyNew);
@@ -687,7 +691,7 @@ export class Arbiter {
       url: this.#urlOf(listener),
       ...(this.#tls ? { tls: this.#tls } : {}),
       ...(this.#settings.reusePort && listener.address.kind === 'tcp'
-        ? { reusePort: { host: listener.address.host, port: Number(new URL(listener.url).port) } }
+        ? { reusePort: { host: listener.address.host, port: Number(new URL(listener.url).port || 80) } }
         : {}),
     }));
     runHookNow(this.#hooks, 'preFork', this.#log, this.view(), { pid: 0, age });
@@ -816,7 +820,8 @@ export class Arbiter {
     if (this.#state === 'running' && (code === ExitCode.WORKER_BOOT_ERROR || code === ExitCode.APP_LOAD_ERROR)) {
       // A reload (HUP, --reload) whose new code does not load: the previous generation still
       // serves, so keep it rather than stop the server.
-      if (worker.generation === this.#abandonedGeneration) {
+      // Replaced already (a second HUP came while it booted) or part of an abandoned reload.
+      if (worker.outdated || worker.generation === this.#abandonedGeneration) {
         this.#manageWorkers();
         return;
       }

@@ -253,7 +253,12 @@ function withRequestLimits(handler: RequestListener, settings: Settings, log: Lo
       }
     }
     const raw = req.rawHeaders;
-    if (limitRequestFields > 0 && raw.length / 2 > limitRequestFields) {
+    // HTTP/2 pseudo-headers (:method, :path...) are not header fields.
+    const fields =
+      req.httpVersionMajor === 2
+        ? raw.filter((name, i) => i % 2 === 0 && !name.startsWith(':')).length
+        : raw.length / 2;
+    if (limitRequestFields > 0 && fields > limitRequestFields) {
       return refuse(req, res, 431, `more than ${limitRequestFields} header fields (--limit-request-fields)`, log);
     }
     if (limitRequestFieldSize > 0) {

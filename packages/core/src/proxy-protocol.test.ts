@@ -36,6 +36,8 @@ describe('PROXY protocol headers', () => {
 
   it('v1: incomplete until the CRLF; absent for anything else', () => {
     expect(parseProxyHeader(Buffer.from('PRO'), 'auto')).toBe('incomplete');
+    // A health check that connects and closes: no verdict, in any mode.
+    expect(parseProxyHeader(Buffer.alloc(0), 'v2')).toBe('incomplete');
     expect(parseProxyHeader(Buffer.from('PROXY TCP4 1.2.3.4'), 'auto')).toBe('incomplete');
     expect(parseProxyHeader(Buffer.from('POST / HTTP/1.1\r\n'), 'auto')).toBe('absent');
     expect(parseProxyHeader(Buffer.from([0x16, 0x03, 0x01]), 'auto')).toBe('absent');

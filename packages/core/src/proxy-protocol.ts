@@ -44,6 +44,8 @@ export function parseProxyHeader(
   data: Buffer,
   mode: ProxyMode,
 ): { header: ProxyHeader; length: number } | 'incomplete' | 'absent' {
+  // Nothing yet (or a connection closed before sending anything): no verdict.
+  if (data.length === 0) return 'incomplete';
   const startsWith = (prefix: Buffer) =>
     data.subarray(0, prefix.length).equals(prefix.subarray(0, Math.min(prefix.length, data.length)));
   if (startsWith(V1_PREFIX)) {
@@ -254,7 +256,8 @@ export function proxyHeaderReader(
         next(socket);
         return;
       }
-      if (!allowed(socket.remoteAddress)) {
+      // A unix socket peer has no address: it is a local process, allowed as in Gunicorn.
+      if (socket.remoteAddress !== undefined && !allowed(socket.remoteAddress)) {
         refuse(socket, 403, 'this peer is not in --proxy-allow-from');
         return;
       }

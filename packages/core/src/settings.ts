@@ -199,7 +199,7 @@ export const settings = {
       return oneOf(['off', 'v1', 'v2', 'auto'] as const)(raw, name);
     },
     help: 'Read a PROXY protocol header (HAProxy, AWS NLB) first on every connection: off, v1, v2 or auto (either).',
-    doc: "The client address and port in the header become the connection's peer (`req.socket.remoteAddress`, request info, framework `req.ip`). A connection whose header is missing or malformed is closed with a warning; one from a peer outside --proxy-allow-from is refused (403, or closed when TLS is on). `--proxy-protocol` with no value means auto, as in Gunicorn. A `LOCAL` v2 header (health checks) keeps the real peer.",
+    doc: "The client address and port in the header become the connection's peer (`req.socket.remoteAddress`, request info, framework `req.ip`). A connection that does not start with a header is served as a direct client (its peer stays the socket's), as in Gunicorn; a malformed header gets 400 and the connection is closed; a header from a peer outside --proxy-allow-from is refused (403, or closed when TLS is on); each is logged. `--proxy-protocol` with no value means auto, as in Gunicorn. A `LOCAL` v2 header (health checks) keeps the real peer.",
   }),
   proxyAllowFrom: define<string[]>({
     section: 'Server Socket',

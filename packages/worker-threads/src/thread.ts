@@ -83,7 +83,10 @@ async function load(): Promise<void> {
 function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): Promise<void> {
   const listener = (app as App).listener;
   const handler: RequestListener = (req, res) => {
-    const fd = (req.socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    // Under TLS the descriptor carries encrypted records: no plain 503 can be written on it.
+    const fd = (req.socket as unknown as { encrypted?: boolean }).encrypted
+      ? undefined
+      : (req.socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     const slot = fd !== undefined && fd >= 0 ? free.pop() : undefined;
     if (slot !== undefined) {
       (res as Tracked)[SLOT] = slot;
