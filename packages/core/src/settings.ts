@@ -120,9 +120,9 @@ function workersValue(raw: unknown, name: string): number {
   throw invalid(name, raw, 'an integer of 1 or more, or "auto" (one per available CPU)');
 }
 
-/** A list of IP addresses, CIDR ranges or `*`, as an array or comma-separated text. */
-function addressPatterns(raw: unknown, name: string): string[] {
-  const items = (Array.isArray(raw) ? raw : [raw]).flatMap((item) =>
+/** Items of a list setting: an array, or comma-separated text (items trimmed, empty ones dropped). */
+function commaList(raw: unknown): unknown[] {
+  return (Array.isArray(raw) ? raw : [raw]).flatMap((item) =>
     typeof item === 'string'
       ? item
           .split(',')
@@ -130,6 +130,11 @@ function addressPatterns(raw: unknown, name: string): string[] {
           .filter(Boolean)
       : [item],
   );
+}
+
+/** A list of IP addresses, CIDR ranges or `*`, as an array or comma-separated text. */
+function addressPatterns(raw: unknown, name: string): string[] {
+  const items = commaList(raw);
   for (const item of items) {
     if (typeof item !== 'string' || !isAddressPattern(item)) {
       throw invalid(name, item, 'comma-separated IP addresses or CIDR ranges (10.0.0.0/8, fd00::/8), or *');
@@ -403,14 +408,7 @@ export const settings = {
       const items =
         raw !== null && typeof raw === 'object' && !Array.isArray(raw)
           ? Object.entries(raw).map(([header, value]) => `${header}=${String(value)}`)
-          : (Array.isArray(raw) ? raw : [raw]).flatMap((item) =>
-              typeof item === 'string'
-                ? item
-                    .split(',')
-                    .map((s) => s.trim())
-                    .filter(Boolean)
-                : [item],
-            );
+          : commaList(raw);
       for (const item of items) {
         if (typeof item !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+=\S+$/.test(item)) {
           throw invalid(name, item, 'HEADER=VALUE pairs, comma-separated (X-Forwarded-Proto=https)');

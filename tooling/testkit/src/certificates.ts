@@ -43,46 +43,14 @@ export async function makeCertificates(): Promise<Certificates> {
     dir,
   );
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n');
-  await openssl(['req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost'], dir);
-  await openssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      'server.ext',
-      '-out',
-      'server.pem',
-    ],
-    dir,
-  );
-  await openssl(['req', ...key, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=kelpie test client'], dir);
-  await openssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      'client.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-out',
-      'client.pem',
-    ],
-    dir,
-  );
+  // A key and a certificate signed by the CA, for `name`.
+  const issue = async (name: string, subject: string, extra: string[] = []) => {
+    await openssl(['req', ...key, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject], dir);
+    const ca = ['-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial'];
+    await openssl(['x509', '-req', '-in', `${name}.csr`, ...ca, '-days', '2', ...extra, '-out', `${name}.pem`], dir);
+  };
+  await issue('server', '/CN=localhost', ['-extfile', 'server.ext']);
+  await issue('client', '/CN=kelpie test client');
   await openssl(['genpkey', '-algorithm', 'RSA', '-out', 'other.key'], dir);
   return {
     dir,
