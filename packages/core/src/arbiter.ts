@@ -3,15 +3,19 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Identity, resolveIdentity } from './accounts.js';
 import { resolveAppFile } from './app-loader.js';
+import { type ControlServer, type ControlTarget, openControlSocket, type ServerStatus } from './control.js';
 import { ExitCode } from './exit-codes.js';
 import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
 import { bindListeners, type ClientHandle, inheritListeners, type Listener } from './listeners.js';
 import { type Logger, reopenLogFiles } from './logger.js';
 import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, isWorkerMessage } from './messages.js';
+import { type MetricsServer, type MetricsSnapshot, openMetricsServer } from './metrics.js';
 import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
 import type { ResolvedWorker } from './resolve-worker.js';
 import type { Settings } from './settings.js';
+import { addStatuses, type StatusStats, type WorkerStats } from './stats.js';
+import { statsdClient } from './statsd.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
 
@@ -81,7 +85,16 @@ interface WorkerRecord {
   rss: number;
   /** When the worker was first seen above --max-worker-memory, in this stretch. */
   overMemorySince: number | null;
+  /** Spawn time, ms since the epoch. */
+  startedAt: number;
+  /** Requests, memory and lag from the last heartbeat. */
+  stats: WorkerStats | null;
+  /** Why it was sent TERM (a restart reason for /metrics, or a scale-down that is none). */
+  retireReason: RetireReason | null;
 }
+
+/** Why the arbiter sends a worker away; all but `scale` start a replacement. */
+type RetireReason = 'reload' | 'memory' | 'killed' | 'scale';
 
 /** A connection the arbiter accepted and has not handed to a worker yet. */
 interface QueuedConnection {
@@ -150,6 +163,15 @@ export class Arbiter {
   #memoryTimer: NodeJS.Timeout | undefined;
   #stopWatching: (() => void) | undefined;
   readonly #finished: Promise<number>;
+  readonly #startedAt = Date.now();
+  /** Responses counted by workers that have exited (the /metrics counters keep them). */
+  readonly #retiredStatuses: Record<string, StatusStats> = {};
+  /** Workers replaced, by reason. */
+  readonly #restarts: Record<string, number> = {};
+  #control: ControlServer | undefined;
+  #metrics: MetricsServer | undefined;
+  #metricsRetry: NodeJS.Timeout | undefined;
+  #statsdTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ArbiterOptions) {
     this.#options = options;
@@ -215,7 +237,139 @@ export class Arbiter {
     }
     this.#startMemoryChecks();
     if (this.#settings.reload) this.#watch();
+    await this.#startMonitoring();
     return this.#finished;
+  }
+
+  /** The control socket, --metrics-bind and the StatsD workers gauge: what operators watch and steer with. */
+  async #startMonitoring(): Promise<void> {
+    const settings = this.#settings;
+    if (!settings.controlSocketDisable) {
+      const path = resolve(settings.chdir, settings.controlSocket);
+      this.#control = await openControlSocket(path, this.#controlTarget(), this.#log, {
+        takeOver: this.#upgradeParent !== undefined,
+      });
+      if (this.#state !== 'running') this.#control?.close();
+    }
+    if (settings.metricsBind) this.#openMetrics(settings.metricsBind);
+    const statsd = statsdClient(settings, this.#log);
+    if (statsd) {
+      this.#statsdTimer = setInterval(() => statsd.gauge('kelpie.workers', this.#workers.size), 1000);
+      this.#statsdTimer.unref();
+    }
+  }
+
+  #openMetrics(bind: string): void {
+    openMetricsServer(bind, this, this.#log).then(
+      (server) => {
+        if (this.#state === 'stopped') return server.close();
+        this.#metrics = server;
+        this.#log.info(`Metrics at: ${server.url}/metrics (${process.pid})`);
+      },
+      (error: NodeJS.ErrnoException) => {
+        if (this.#state === 'stopped') return;
+        // A USR2 successor waits for the old arbiter to let go of the port.
+        if (error.code === 'EADDRINUSE' && this.#upgradeParent) {
+          this.#metricsRetry = setTimeout(() => this.#openMetrics(bind), 1000);
+          return;
+        }
+        this.#log.error(`Cannot serve metrics at ${bind}: ${error.message}`);
+      },
+    );
+  }
+
+  /** What `kelpie ctl` can do. */
+  #controlTarget(): ControlTarget {
+    const running = () => {
+      if (this.#state !== 'running') throw new Error(`the server is ${this.#state}`);
+    };
+    return {
+      status: () => this.status(),
+      reload: () => {
+        running();
+        this.reload();
+      },
+      reopenLogs: () => this.reopenLogs(),
+      stop: (graceful) => {
+        this.#log.info(`Shutdown requested on the control socket (${graceful ? 'graceful' : 'quick'})`);
+        this.stop(graceful);
+      },
+      addWorkers: (count) => {
+        running();
+        this.setWorkerCount(this.#numWorkers + count);
+        return this.#numWorkers;
+      },
+      removeWorkers: (count) => {
+        running();
+        if (this.#numWorkers - count < 1) {
+          throw new Error(`cannot remove ${count} of ${this.#numWorkers} worker(s): at least 1 must stay`);
+        }
+        this.setWorkerCount(this.#numWorkers - count);
+        return this.#numWorkers;
+      },
+      killWorker: (pid) => {
+        running();
+        const worker = this.#workers.get(pid);
+        if (!worker) {
+          throw new Error(`no worker with pid ${pid}; workers: ${[...this.#workers.keys()].join(', ') || 'none'}`);
+        }
+        if (worker.retiring) throw new Error(`worker ${pid} is already stopping`);
+        this.#log.info(`Replacing worker (pid: ${pid}) as asked on the control socket`);
+        this.#retire(worker, 'killed');
+        this.#manageWorkers();
+      },
+    };
+  }
+
+  /** USR1: open the log files again here and in every worker; the errors, as text. */
+  reopenLogs(): string[] {
+    const errors = reopenLogFiles().map((error) => error.message);
+    for (const message of errors) this.#log.error(`Could not reopen a log file: ${message}`);
+    for (const worker of this.#workers.values()) worker.child.kill('SIGUSR1');
+    return errors;
+  }
+
+  /** The server and each worker, for `kelpie ctl status` and `top`. */
+  status(): ServerStatus {
+    const now = Date.now();
+    return {
+      pid: process.pid,
+      version: VERSION,
+      appModule: this.#options.appModule,
+      workerClass: this.#options.worker.meta.name,
+      state: this.#state,
+      startedAt: this.#startedAt,
+      numWorkers: this.#numWorkers,
+      listeners: this.#listeners.map((listener) => this.#urlOf(listener)),
+      workers: [...this.#workers.values()]
+        .sort((a, b) => a.age - b.age)
+        .map((w) => ({
+          pid: w.pid,
+          age: w.age,
+          state: w.retiring ? 'retiring' : w.ready ? 'ready' : 'booting',
+          startedAt: w.startedAt,
+          requests: w.stats?.requests ?? 0,
+          inFlight: w.stats?.inFlight ?? 0,
+          rss: w.stats?.rss ?? 0,
+          lag: w.stats?.lag ?? 0,
+          lastHeartbeat: (now - w.lastBeat) / 1000,
+        })),
+    };
+  }
+
+  /** For /metrics. */
+  metricsSnapshot(): MetricsSnapshot {
+    return {
+      workers: [...this.#workers.values()].map((w) => ({ pid: w.pid, stats: w.stats })),
+      retired: this.#retiredStatuses,
+      restarts: { ...this.#restarts },
+      numWorkers: this.#numWorkers,
+    };
+  }
+
+  /** /healthz: serving with every worker booted (once), and not shutting down. */
+  healthy(): boolean {
+    return this.#state === 'running' && this.#announcedReady;
   }
 
   /** --max-worker-memory: workers report their RSS with each heartbeat; look once a second. */
@@ -299,7 +453,7 @@ export class Arbiter {
       this.#log.warning(
         `Worker (pid:${worker.pid}) uses ${Math.round(worker.rss / 1048576)} MB, above --max-worker-memory ${this.#settings.maxWorkerMemory} MB: replacing it`,
       );
-      this.#retire(worker);
+      this.#retire(worker, 'memory');
     }
     this.#manageWorkers();
   }
@@ -416,8 +570,7 @@ export class Arbiter {
         break;
       case 'SIGUSR1':
         // logrotate: open the log files again here and in every worker.
-        for (const error of reopenLogFiles()) this.#log.error(`Could not reopen a log file: ${error.message}`);
-        for (const worker of this.#workers.values()) worker.child.kill('SIGUSR1');
+        this.reopenLogs();
         break;
       case 'SIGUSR2':
         void this.#reexec();
@@ -499,7 +652,7 @@ export class Arbiter {
     }
     this.#log.info('graceful stop of workers');
     this.#numWorkers = 0;
-    for (const worker of this.#workers.values()) if (!worker.retiring) this.#retire(worker);
+    for (const worker of this.#workers.values()) if (!worker.retiring) this.#retire(worker, 'scale');
   }
 
   /** TTIN/TTOU: change the target number of workers (never below 1). */
@@ -576,6 +729,12 @@ export class Arbiter {
         'reusePort',
         'errorLogfile',
         'logFormat',
+        'metricsBind',
+        'controlSocket',
+        'controlSocketDisable',
+        'statsdHost',
+        'statsdPrefix',
+        'dogstatsdTags',
       ] as const
     ).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(next[name]));
     for (const name of fixed) {
@@ -641,6 +800,11 @@ export class Arbiter {
     if (this.#state !== 'stopping' || this.#workers.size > 0) return;
     this.#state = 'stopped';
     clearTimeout(this.#killTimer);
+    // Kept until now: `kelpie ctl status` and /healthz (503) answer during the drain.
+    this.#control?.close();
+    this.#metrics?.close();
+    clearTimeout(this.#metricsRetry);
+    clearInterval(this.#statsdTimer);
     this.#removeSignalHandlers();
     if (this.#pidfile) removePidfile(this.#pidfile);
     this.#log.info('Shutting down: Master');
@@ -660,7 +824,7 @@ export class Arbiter {
     let missing = this.#numWorkers - current().length;
     while (missing-- > 0) this.#spawnWorker();
     const surplus = current().sort((a, b) => a.age - b.age);
-    while (surplus.length > this.#numWorkers) this.#retire(surplus.shift() as WorkerRecord);
+    while (surplus.length > this.#numWorkers) this.#retire(surplus.shift() as WorkerRecord, 'scale');
     this.#retireOutdated();
   }
 
@@ -673,11 +837,12 @@ export class Arbiter {
     if (!outdated.length) return;
     const readyNew = [...this.#workers.values()].filter((w) => !w.outdated && !w.retiring && w.ready).length;
     const keep = Math.max(0, this.#numWorkers - readyNew);
-    while (outdated.length > keep) this.#retire(outdated.shift() as WorkerRecord);
+    while (outdated.length > keep) this.#retire(outdated.shift() as WorkerRecord, 'reload');
   }
 
-  #retire(worker: WorkerRecord): void {
+  #retire(worker: WorkerRecord, reason: RetireReason): void {
     worker.retiring = true;
+    worker.retireReason = reason;
     worker.credits = 0;
     this.#log.debug(`Retiring worker (pid: ${worker.pid})`);
     worker.child.kill('SIGTERM');
@@ -732,6 +897,9 @@ export class Arbiter {
       credits: 0,
       rss: 0,
       overMemorySince: null,
+      startedAt: Date.now(),
+      stats: null,
+      retireReason: null,
     };
     this.#workers.set(pid, record);
     runHookNow(this.#hooks, 'postFork', this.#log, this.view(), { pid, age });
@@ -749,7 +917,10 @@ export class Arbiter {
           this.#sendListener(record, message.listener);
           break;
         case 'kelpie:heartbeat':
-          if (typeof message.rss === 'number') record.rss = message.rss;
+          if (message.stats) {
+            record.stats = message.stats;
+            record.rss = message.stats.rss;
+          }
           break;
       }
     });
@@ -802,6 +973,11 @@ export class Arbiter {
 
   #reap(worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.#workers.delete(worker.pid);
+    addStatuses(this.#retiredStatuses, worker.stats?.statuses);
+    if (this.#state === 'running') {
+      const reason = restartReason(worker, code, signal);
+      if (reason) this.#restarts[reason] = (this.#restarts[reason] ?? 0) + 1;
+    }
     const log = this.#log;
     runHookNow(this.#hooks, 'childExit', log, this.view(), { pid: worker.pid, age: worker.age, code, signal });
     if (signal === 'SIGKILL') {
@@ -851,7 +1027,9 @@ export class Arbiter {
     const reason = code === ExitCode.WORKER_BOOT_ERROR ? 'a new worker failed to boot' : 'the app failed to load';
     for (const worker of previous) worker.outdated = false;
     for (const worker of this.#workers.values()) {
-      if (!worker.outdated && !worker.retiring && !worker.ready && !previous.includes(worker)) this.#retire(worker);
+      if (!worker.outdated && !worker.retiring && !worker.ready && !previous.includes(worker)) {
+        this.#retire(worker, 'reload');
+      }
     }
     const kept = [...this.#workers.values()].filter((w) => !w.retiring).length;
     this.#log.error(`Reload failed (${reason}); keeping the ${kept} running worker(s) of the previous generation`);
@@ -876,4 +1054,16 @@ export class Arbiter {
       }
     }
   }
+}
+
+/** Why a worker that exited while the server runs was replaced; null when it is not a restart. */
+function restartReason(worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): string | null {
+  if (worker.abortedAt !== null || worker.killedAfterTimeout) return 'timeout';
+  if (worker.retiring) {
+    if (worker.retireReason === 'scale' || worker.retireReason === null) return null;
+    return worker.retireReason;
+  }
+  if (signal) return 'signal';
+  if (code === ExitCode.OK) return 'max_requests';
+  return 'crash';
 }

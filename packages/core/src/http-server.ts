@@ -17,6 +17,8 @@ import type { InheritedListener } from './messages.js';
 import { inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
 import { configureRequestInfo, defineRequestInfoGetter, forwardedScheme } from './request-info.js';
 import type { Settings } from './settings.js';
+import { requestCounter } from './stats.js';
+import { statsdClient, statsdObserver } from './statsd.js';
 import { type TlsMaterial, tlsServerOptions } from './tls.js';
 
 const netServerClose = NetServer.prototype.close;
@@ -430,16 +432,20 @@ export class HttpServers {
       if ((socket as HttpSocket).alpnProtocol !== 'h2') this.#idleSince?.set(socket, Date.now());
     };
     const access = accessLogger(settings);
+    const statsd = statsdClient(settings, log);
+    const count = requestCounter(settings.metricsBind !== null, statsd && statsdObserver(statsd));
     const handler: RequestListener = access
       ? (req, res) => {
           if (this.#draining) res.shouldKeepAlive = false;
           onRequest?.(req);
+          count(req, res);
           access(req, res);
           app(req, res);
         }
       : (req, res) => {
           if (this.#draining) res.shouldKeepAlive = false;
           onRequest?.(req);
+          count(req, res);
           app(req, res);
         };
     this.servers = options.listeners.map((listener) => {

@@ -53,6 +53,15 @@ export {
   type LoadedConfig,
   loadConfigFile,
 } from './config-file.js';
+export {
+  CONTROL_COMMANDS,
+  ControlClient,
+  ControlConnectError,
+  type ControlRequest,
+  type ControlResponse,
+  type ServerStatus,
+  type WorkerStatus,
+} from './control.js';
 export { type ErrorCode, ErrorCodes, exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 export { ExitCode } from './exit-codes.js';
 export { createFetchListener, type FetchBridgeOptions, type FetchHandler } from './fetch-bridge.js';
@@ -96,6 +105,7 @@ export {
   type ListenerMessage,
   type WorkerMessage,
 } from './messages.js';
+export { type MetricsSnapshot, renderMetrics } from './metrics.js';
 export { findPlugin, isPluginPath, pluginCandidates } from './plugins.js';
 export { dropUntrustedForwarding, isAddressPattern, settleForwardedFor, trustFunction } from './proxy.js';
 export {
@@ -112,6 +122,7 @@ export {
   workerCandidates,
 } from './resolve-worker.js';
 export {
+  defaultControlSocket,
   defaultSettings,
   type Env,
   effectiveWorkerClass,
@@ -123,6 +134,16 @@ export {
   settings,
 } from './settings.js';
 export { settingsMarkdown } from './settings-doc.js';
+export {
+  addStatuses,
+  DURATION_BUCKETS,
+  REQUEST_STATS_LENGTH,
+  RequestStats,
+  requestStats,
+  type StatusStats,
+  useRequestStatsBuffer,
+  type WorkerStats,
+} from './stats.js';
 export { loadTlsMaterial, type TlsMaterial, tlsServerOptions } from './tls.js';
 export { VERSION } from './version.js';
 export {

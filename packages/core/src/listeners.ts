@@ -116,9 +116,10 @@ async function resolveHost(host: string): Promise<{ address: string; family: 4 |
 
 /** A unix socket file left behind by a dead server is removed; one a live server answers on is in use. */
 async function clearStaleSocket(path: string): Promise<'clear' | 'in-use'> {
-  let stat: ReturnType<typeof lstatSync>;
+  let stat: { isSocket(): boolean };
   try {
-    stat = lstatSync(path);
+    // bigint: a plain sync stat of a socket misleads Node's module resolution afterwards (see control.ts).
+    stat = lstatSync(path, { bigint: true });
   } catch {
     return 'clear';
   }
@@ -171,7 +172,8 @@ async function bindOne(address: BindAddress, reusePort: boolean): Promise<Attemp
 function inheritedFd(address: Extract<BindAddress, { kind: 'fd' }>, options: BindOptions): Listener {
   let isSocket = false;
   try {
-    isSocket = fstatSync(address.fd).isSocket();
+    // bigint: a plain sync stat of a socket misleads Node's module resolution afterwards (see control.ts).
+    isSocket = fstatSync(address.fd, { bigint: true }).isSocket();
   } catch (error) {
     throw new KelpieError(
       'KELPIE_ERR_BIND',

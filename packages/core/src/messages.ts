@@ -1,4 +1,5 @@
 import type { Settings } from './settings.js';
+import type { WorkerStats } from './stats.js';
 import type { TlsMaterial } from './tls.js';
 
 /**
@@ -58,7 +59,11 @@ export type WorkerMessage =
   /** The app is loaded and the worker serves on every listener. */
   | { type: 'kelpie:ready' }
   /** The event loop is alive (sent from a timer, so a blocked loop stops sending). */
-  | { type: 'kelpie:heartbeat' /** Resident memory in bytes (for --max-worker-memory). */; rss?: number }
+  | {
+      type: 'kelpie:heartbeat';
+      /** Requests, memory and event-loop lag (for `kelpie ctl`, /metrics and --max-worker-memory). */
+      stats?: WorkerStats;
+    }
   /** `accept = 'arbiter'` classes: the worker can take `count` more connections. */
   | { type: 'kelpie:accept'; count: number }
   /** Send me another descriptor of listener `listener` (for threads that each accept on their own). */

@@ -1,7 +1,9 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
+import { join } from 'node:path';
 import { ACCESS_LOG_ATOMS, compileAccessLogFormat, DEFAULT_ACCESS_LOG_FORMAT } from './access-log.js';
 import { KelpieError } from './errors.js';
 import { isAddressPattern } from './proxy.js';
+import { parseStatsdAddress } from './statsd.js';
 
 /**
  * The settings table. Every setting is declared once, here: its flags, default, validation and
@@ -141,6 +143,21 @@ function addressPatterns(raw: unknown, name: string): string[] {
     }
   }
   return items as string[];
+}
+
+/** The control socket's default path: $XDG_RUNTIME_DIR/kelpie.ctl, else ~/.kelpie/kelpie.ctl (Gunicorn's places). */
+export function defaultControlSocket(env: Env): string {
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'kelpie.ctl');
+  return join(env.HOME || homedir(), '.kelpie', 'kelpie.ctl');
+}
+
+/** HOST:PORT for a TCP socket kelpie serves (metrics). */
+function hostPort(raw: unknown, name: string): string {
+  if (typeof raw === 'string') {
+    const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw.trim());
+    if (match && Number(match[3]) <= 65535) return raw.trim();
+  }
+  throw invalid(name, raw, 'HOST:PORT, such as 127.0.0.1:9100 or [::1]:9100 (port 0 picks a free one)');
 }
 
 export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
@@ -689,6 +706,72 @@ export const settings = {
     help: "The error log's format: text (Gunicorn's) or json (one object per line, with pino's field names).",
     doc: 'JSON lines carry `level` (pino numbers: 20 debug, 30 info, 40 warning, 50 error, 60 critical), `time` (milliseconds since the epoch), `pid`, `hostname` and `msg`, plus `err` (`type`, `message`, `stack`) for errors, so pino tooling (pino-pretty, transports) reads them.',
   }),
+  statsdHost: define<string | null>({
+    section: 'Logging',
+    flags: ['--statsd-host'],
+    meta: 'HOST:PORT',
+    default: () => null,
+    defaultText: 'none',
+    parse: (raw, name) => {
+      if (typeof raw === 'string' && parseStatsdAddress(raw)) return raw.trim();
+      throw invalid(
+        name,
+        raw,
+        'HOST:PORT of a StatsD server over UDP (the port defaults to 8125), such as localhost:8125 or [::1]:8125',
+      );
+    },
+    help: "Send Gunicorn's StatsD metrics (as kelpie.*) to this UDP address.",
+    doc: 'Workers send `kelpie.requests` (counter), `kelpie.request.duration` (timer, milliseconds) and `kelpie.request.status.<code>` (counter) for each response; the arbiter sends `kelpie.workers` (gauge) every second. Packets are buffered (1400 bytes or 100 ms) by the hot-shots client; a StatsD server that is down costs one warning, not errors per request.',
+  }),
+  statsdPrefix: define<string>({
+    section: 'Logging',
+    flags: ['--statsd-prefix'],
+    meta: 'STRING',
+    default: () => '',
+    defaultText: 'none',
+    parse: (raw, name) => {
+      if (typeof raw === 'string' && /^[\w.-]*$/.test(raw.trim())) return raw.trim();
+      throw invalid(name, raw, 'letters, digits, _, - and . (such as myapp or myapp.web)');
+    },
+    help: 'Prefix of the StatsD metric names (a dot is added): myapp gives myapp.kelpie.requests.',
+  }),
+  dogstatsdTags: define<string[]>({
+    section: 'Logging',
+    flags: ['--dogstatsd-tags'],
+    meta: 'LIST',
+    default: () => [],
+    defaultText: 'none',
+    parse: (raw, name) => {
+      const items = commaList(raw);
+      for (const item of items) {
+        if (typeof item !== 'string' || /[|#,\s]/.test(item))
+          throw invalid(name, item, 'comma-separated tags such as env:prod,app:shop');
+      }
+      return items as string[];
+    },
+    help: 'Comma-separated DogStatsD tags added to every StatsD metric (env:prod,app:shop).',
+  }),
+  metricsBind: define<string | null>({
+    section: 'Metrics',
+    flags: ['--metrics-bind'],
+    meta: 'HOST:PORT',
+    default: () => null,
+    defaultText: 'none',
+    parse: hostPort,
+    help: 'Serve Prometheus /metrics (summed over all workers) and /healthz on this address, apart from the app.',
+    doc: "The arbiter serves it on a socket of its own, never on the app's. `/metrics`: requests and their durations by status, requests in flight, worker restarts by reason, workers, and each worker's memory and event-loop lag, in Prometheus' text format (prom-client). `/healthz`: 200 once every worker has booted, 503 before that and while shutting down (a readiness probe). Workers count responses only when this is set. See docs/observability.md.",
+  }),
+  controlSocket: define<string>({
+    section: 'Control',
+    flags: ['--control-socket'],
+    meta: 'PATH',
+    default: defaultControlSocket,
+    defaultText: '$XDG_RUNTIME_DIR/kelpie.ctl, or ~/.kelpie/kelpie.ctl',
+    parse: nonEmptyString,
+    help: 'The unix socket `kelpie ctl` talks to (mode 0600).',
+    doc: 'The arbiter listens on it for `kelpie ctl` (status, top, reload, workers add/remove, worker kill, reopen, shutdown). A socket another running kelpie answers on is left alone (this server then has none, with a warning); a stale one is replaced. Relative paths are relative to --chdir.',
+  }),
+  controlSocketDisable: switchSetting('Control', ['--no-control-socket'], 'Do not open the control socket.'),
 } as const;
 
 export type SettingName = keyof typeof settings;

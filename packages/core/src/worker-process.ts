@@ -1,4 +1,5 @@
 import { Socket } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { loadConfigFile } from './config-file.js';
 import { exitCodeOf, isKelpieError, KelpieError } from './errors.js';
@@ -6,6 +7,7 @@ import { ExitCode } from './exit-codes.js';
 import { runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
 import { errorLogSink, Logger, reopenLogFiles } from './logger.js';
 import type { BootMessage, ConnectionMessage, ListenerMessage, WorkerMessage } from './messages.js';
+import { requestStats, type WorkerStats } from './stats.js';
 import { isWorkerClass, type Worker, type WorkerChannel, type WorkerClass } from './worker.js';
 
 /**
@@ -82,6 +84,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   let worker: Worker | undefined;
   let phase: 'booting' | 'serving' | 'stopping' = 'booting';
   let hooks: ServerHooks = {};
+  let finalReport: () => Promise<void> = async () => {};
   const view = (): WorkerProcessView =>
     worker?.view() ?? { pid: process.pid, age: boot.age, settings, log, requests: 0 };
 
@@ -127,6 +130,8 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
       log.error('Error during graceful stop', error);
     }
     clearTimeout(deadline);
+    // The last counts, so the arbiter's totals (/metrics) include the requests just finished.
+    await finalReport();
     exit(code);
   };
 
@@ -182,13 +187,38 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     worker.connection(socket, listener);
   });
 
-  const reportMemory = settings.maxWorkerMemory > 0;
+  // The event loop's delay, sampled every 20 ms; each heartbeat reports the largest since the last.
+  const RESOLUTION_MS = 20;
+  const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  delay.enable();
+  const timed = settings.metricsBind !== null;
+  const stats = (): WorkerStats => {
+    const requests = worker?.requestStats() ?? requestStats();
+    // The histogram holds whole intervals between samples: the delay is what exceeds the resolution.
+    const lag = delay.count > 0 ? Math.max(0, delay.max / 1e6 - RESOLUTION_MS) / 1000 : 0;
+    delay.reset();
+    return {
+      requests: worker?.requests ?? 0,
+      inFlight: Math.max(0, requests.inFlight),
+      rss: process.memoryUsage.rss(),
+      lag,
+      ...(timed ? { statuses: requests.statuses() } : {}),
+    };
+  };
   const beat = setInterval(
-    () =>
-      send(reportMemory ? { type: 'kelpie:heartbeat', rss: process.memoryUsage.rss() } : { type: 'kelpie:heartbeat' }),
+    () => send({ type: 'kelpie:heartbeat', stats: stats() }),
     heartbeatInterval(settings.timeout),
   );
   beat.unref();
+  finalReport = () =>
+    new Promise<void>((resolve) => {
+      if (!process.connected || !process.send) return resolve();
+      const timer = setTimeout(resolve, 200);
+      process.send({ type: 'kelpie:heartbeat', stats: stats() }, undefined, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
 
   try {
     if (boot.workerHooks && boot.configFile) {

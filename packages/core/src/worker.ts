@@ -7,6 +7,7 @@ import { runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import type { Settings } from './settings.js';
+import { type RequestStats, requestStats } from './stats.js';
 
 /**
  * The worker contract (SPEC.md, "Worker contract"). A worker class extends `Worker`, declares
@@ -150,6 +151,14 @@ export abstract class Worker {
   /** After drain(): run the app's shutdown hook. */
   async unload(): Promise<void> {
     await this.#app?.shutdown?.();
+  }
+
+  /**
+   * The request statistics the heartbeat reports (in flight, by status): those `HttpServers`
+   * keeps in this thread. A class that serves requests elsewhere (its threads) sums theirs.
+   */
+  requestStats(): RequestStats {
+    return requestStats();
   }
 
   /** Quick stop: drop every connection now. The process exits right after. */

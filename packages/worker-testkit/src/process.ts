@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /**
@@ -65,6 +67,9 @@ function hasBind(args: readonly string[]): boolean {
 export async function startKelpie(args: readonly string[], options: StartOptions = {}): Promise<KelpieProcess> {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const fullArgs = hasBind(args) || options.autoBind === false ? [...args] : ['-b', '127.0.0.1:0', ...args];
+  // Each server its own default control socket folder: servers started side by side by tests
+  // would otherwise share $XDG_RUNTIME_DIR/kelpie.ctl (the first one would get it).
+  const runtimeDir = mkdtempSync(join(tmpdir(), 'kelpie-run-'));
   const child = spawn(
     process.execPath,
     [...(options.nodeArgs ?? []), options.bin ?? defaultBin(options.cwd), ...fullArgs],
@@ -72,7 +77,7 @@ export async function startKelpie(args: readonly string[], options: StartOptions
       cwd: options.cwd ?? process.cwd(),
       // As a user's shell would start it: no KELPIE_CMD_ARGS, and no NODE_PATH, which package
       // managers' script shims set and which would let kelpie find packages the project lacks.
-      env: { ...process.env, KELPIE_CMD_ARGS: '', NODE_PATH: '', ...options.env },
+      env: { ...process.env, KELPIE_CMD_ARGS: '', NODE_PATH: '', XDG_RUNTIME_DIR: runtimeDir, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -94,6 +99,7 @@ export async function startKelpie(args: readonly string[], options: StartOptions
   let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   child.once('exit', (code, signal) => {
     exitInfo = { code, signal };
+    rmSync(runtimeDir, { recursive: true, force: true });
     wake();
   });
 

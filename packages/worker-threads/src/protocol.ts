@@ -21,6 +21,8 @@ export interface ThreadData {
   /** Int32Array: [0] requests started by every thread of this process. */
   requests: SharedArrayBuffer;
   maxRequests: number;
+  /** The thread's request statistics (core's RequestStats), read by the main thread for heartbeats. */
+  stats: SharedArrayBuffer;
 }
 
 /** Index of the heartbeat counter in `state`. */

@@ -12,6 +12,7 @@ import {
   refuseUpgrades,
   reopenLogFiles,
   startApp,
+  useRequestStatsBuffer,
   usesWebSockets,
 } from '@kelpie/core';
 import { BEAT, type FromThread, SLOTS, slotIndex, type ThreadData, type ToThread } from './protocol.js';
@@ -26,6 +27,8 @@ const port = parentPort;
 if (!port) throw new Error('the threads worker entry runs in a worker thread');
 const log = new Logger(data.settings.logLevel, errorLogSink(data.settings.errorLogfile), data.settings.logFormat);
 const state = new Int32Array(data.state);
+// HttpServers counts this thread's requests into memory the main thread reads.
+useRequestStatsBuffer(data.stats);
 const requests = new Int32Array(data.requests);
 const post = (message: FromThread) => port.postMessage(message);
 

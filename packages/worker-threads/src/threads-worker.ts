@@ -5,6 +5,8 @@ import {
   heartbeatInterval,
   type InheritedListener,
   KelpieError,
+  REQUEST_STATS_LENGTH,
+  RequestStats,
   Worker,
   type WorkerMeta,
 } from '@kelpie/core';
@@ -41,6 +43,8 @@ interface AppThread {
   index: number;
   thread: Thread;
   state: Int32Array;
+  /** Its requests in flight and by status, in shared memory. */
+  stats: RequestStats;
   lastBeat: number;
   lastBeatAt: number;
   /** Accepting connections: from then on, an unexpected exit means a replacement. */
@@ -60,6 +64,8 @@ export class ThreadsWorker extends Worker {
 
   readonly #threads = new Map<number, AppThread>();
   readonly #requestCount = new Int32Array(new SharedArrayBuffer(4));
+  /** Finished responses of threads that have exited. */
+  readonly #finished = new RequestStats();
   #monitor: NodeJS.Timeout | undefined;
   #stopping = false;
 
@@ -113,6 +119,7 @@ export class ThreadsWorker extends Worker {
   /** Start thread `index` and wait until its app is loaded. */
   async #start(index: number): Promise<AppThread> {
     const state = new Int32Array(new SharedArrayBuffer(STATE_LENGTH * 4));
+    const stats = new RequestStats(new SharedArrayBuffer(REQUEST_STATS_LENGTH * 8));
     const data: ThreadData = {
       index,
       settings: this.settings,
@@ -123,6 +130,7 @@ export class ThreadsWorker extends Worker {
       state: state.buffer as SharedArrayBuffer,
       requests: this.#requestCount.buffer as SharedArrayBuffer,
       maxRequests: this.maxRequests,
+      stats: stats.values.buffer as SharedArrayBuffer,
     };
     const thread = new Thread(new URL('./thread.js', import.meta.url), {
       workerData: data,
@@ -132,6 +140,7 @@ export class ThreadsWorker extends Worker {
       index,
       thread,
       state,
+      stats,
       lastBeat: 0,
       lastBeatAt: Date.now(),
       serving: false,
@@ -147,6 +156,7 @@ export class ThreadsWorker extends Worker {
     });
     thread.once('exit', (code) => {
       record.exited = true;
+      this.#finished.add(stats, false);
       if (record.leaving || this.#stopping || !record.serving) return;
       this.log.error(`Thread ${index} (pid: ${process.pid}) exited with code ${code}; starting another`);
       void this.#replace(record);
@@ -200,6 +210,14 @@ export class ThreadsWorker extends Worker {
       record.thread.on('message', onMessage);
       record.thread.once('exit', onExit);
     });
+  }
+
+  /** The process's request statistics: its threads' and those of threads that are gone. */
+  override requestStats(): RequestStats {
+    const sum = new RequestStats();
+    sum.add(this.#finished);
+    for (const record of this.#threads.values()) if (!record.exited) sum.add(record.stats);
+    return sum;
   }
 
   /** Heartbeats: a thread whose counter has not moved for --timeout seconds is stuck. */
