@@ -1,6 +1,8 @@
-import { availableParallelism } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { helpText, parseCommandLine, splitShellWords } from './command-line.js';
+import { helpText, parseCommandLine, resolveConfiguration, splitShellWords } from './command-line.js';
 import { settings } from './settings.js';
 
 describe('parseCommandLine', () => {
@@ -82,5 +84,23 @@ describe('splitShellWords', () => {
     ]);
     expect(splitShellWords(`''`)).toEqual(['']);
     expect(() => splitShellWords(`-n "open`)).toThrow(/unclosed " quote/);
+  });
+});
+
+describe('settings that go together', () => {
+  it('are checked after the config file is merged: TLS there, HTTP/2 on the command line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kelpie-combo-'));
+    try {
+      writeFileSync(join(dir, 'kelpie.config.mjs'), "export default { certfile: 'c.pem', keyfile: 'k.pem' };\n");
+      const resolved = await resolveConfiguration(['--http-protocols', 'h2,h1', 'app.js'], {}, dir);
+      expect(resolved.settings.httpProtocols).toEqual(['h2', 'h1']);
+      const empty = join(dir, 'empty');
+      mkdirSync(empty);
+      await expect(resolveConfiguration(['--http-protocols', 'h2,h1', 'app.js'], {}, empty)).rejects.toThrow(
+        /HTTP\/2 is served over TLS only/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -135,6 +135,7 @@ export function parseCommandLine(
   argv: readonly string[],
   env: Env = process.env,
   fromConfig: Partial<Settings> = {},
+  { check = true }: { check?: boolean } = {},
 ): CommandLine {
   const result: CommandLine = {
     settings: { ...defaultSettings(env), ...fromConfig },
@@ -160,7 +161,9 @@ export function parseCommandLine(
     if (parsed.positionals[0] !== undefined) result.appModule = parsed.positionals[0];
     apply(result.settings, parsed, source, result.sources);
   }
-  checkCombinations(result.settings);
+  // Settings that go together are checked on the whole: resolveConfiguration's first pass, before
+  // the config file is merged, skips it (a certfile there and --http-protocols h2 here are fine).
+  if (check) checkCombinations(result.settings);
   return result;
 }
 
@@ -245,10 +248,13 @@ export async function resolveConfiguration(
   env: Env = process.env,
   cwd: string = process.cwd(),
 ): Promise<Configuration> {
-  const first = parseCommandLine(argv, env);
+  const first = parseCommandLine(argv, env, {}, { check: false });
   if (first.help || first.version) return { ...first, configFile: undefined, hooks: {} };
   const file = findConfigFile(first.settings.config, cwd);
-  if (!file) return { ...first, configFile: undefined, hooks: {} };
+  if (!file) {
+    checkCombinations(first.settings);
+    return { ...first, configFile: undefined, hooks: {} };
+  }
   const configFile = await loadConfigFile(file);
   const result = parseCommandLine(argv, env, configFile.settings);
   result.settings.config = file;

@@ -143,7 +143,8 @@ function createHttp2Server(
       ...(httpOptions.IncomingMessage ? { Http1IncomingMessage: httpOptions.IncomingMessage } : {}),
       // Pseudo-headers count as fields: room for them beyond --limit-request-fields.
       maxHeaderListPairs: settings.limitRequestFields === 0 ? 4096 : settings.limitRequestFields + 5,
-      settings: { maxHeaderListSize: maxHeaderSize(settings) },
+      // Gunicorn's http2_max_concurrent_streams default; Node's own is 2^32-1.
+      settings: { maxHeaderListSize: maxHeaderSize(settings), maxConcurrentStreams: 100 },
     },
     serve as never,
   );
@@ -186,7 +187,14 @@ function maxHeaderSize(settings: Settings): number {
 }
 
 /** Answer a request that broke a limit: status, a short reason, Connection: close; log it; never call the app. */
-function refuse(req: IncomingMessage, res: ServerResponse, status: number, reason: string, log: Logger): void {
+function refuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  reason: string,
+  log: Logger,
+  cancel = false,
+): void {
   log.warning(`Invalid request from ip=${req.socket.remoteAddress ?? '-'}: ${reason}`);
   if (res.headersSent) {
     res.destroy();
@@ -203,12 +211,19 @@ function refuse(req: IncomingMessage, res: ServerResponse, status: number, reaso
   });
   res.end(body);
   // Whatever body is still coming is not read.
-  res.once('finish', () => endExchange(req));
+  res.once('finish', () => endExchange(req, cancel));
 }
 
-/** Stop reading a refused request: close the connection (HTTP/1) or only its stream (HTTP/2). */
-function endExchange(req: IncomingMessage): void {
-  if (req.httpVersionMajor === 2) (req as unknown as Http2ServerRequest).stream.close();
+/** RST_STREAM's CANCEL (http2.constants.NGHTTP2_CANCEL; node:http2 is only loaded for HTTP/2 servers). */
+const NGHTTP2_CANCEL = 8;
+
+/**
+ * Stop reading a refused request: close the connection (HTTP/1) or only its stream (HTTP/2),
+ * with NO_ERROR (RFC 9113 8.1: the response is complete, stop sending) or, for a request the app
+ * is already reading (`cancel`), CANCEL, so the app sees it aborted rather than a body that ends.
+ */
+function endExchange(req: IncomingMessage, cancel = false): void {
+  if (req.httpVersionMajor === 2) (req as unknown as Http2ServerRequest).stream.close(cancel ? NGHTTP2_CANCEL : 0);
   else req.socket.destroySoon?.();
 }
 
@@ -300,10 +315,12 @@ function countBody(req: IncomingMessage, res: ServerResponse, limit: number, log
     if (chunk !== null && chunk !== undefined) {
       total += (chunk as { length: number }).length;
       if (total > limit) {
-        req.push = push;
         const h2 = req.httpVersionMajor === 2;
-        refuse(req, res, 413, `${h2 ? 'body' : 'chunked body'} passed --limit-request-body ${limit} bytes`, log);
-        // HTTP/1: the connection goes now. HTTP/2: the stream closes once the 413 is sent.
+        // HTTP/1: the connection goes now, and the app's request with it. HTTP/2: the rest of the
+        // body (its end too) never reaches the app, and the stream is cancelled once the 413 is
+        // sent, so the app sees an aborted request, not a shorter body.
+        req.push = h2 ? () => true : push;
+        refuse(req, res, 413, `${h2 ? 'body' : 'chunked body'} passed --limit-request-body ${limit} bytes`, log, true);
         if (!h2) endExchange(req);
         return false;
       }
@@ -542,14 +559,17 @@ export class HttpServers {
         else await listenOn(front(server), { fd: listener.fd });
         if (!settings.reusePort || !listener.reusePort) return;
         const { host, port } = listener.reusePort;
+        const own = front(server);
         try {
-          await listenOn(front(server), { host, port, reusePort: true });
+          await listenOn(own, { host, port, reusePort: true });
         } catch (error) {
           // Workers running as another --user than the arbiter cannot join its SO_REUSEPORT group.
           log.warning(
             `--reuse-port: could not bind a socket of this worker on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); serving the shared socket only`,
           );
-          this.#fronts.pop()?.close();
+          // Listeners bind side by side: remove this one, not whichever front came last.
+          this.#fronts.splice(this.#fronts.indexOf(own), 1);
+          own.close();
         }
       }),
     );

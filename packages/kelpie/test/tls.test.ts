@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, rmSync } from 'node:fs';
+import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
@@ -251,6 +251,19 @@ describe('TLS', () => {
     kp.signal('SIGHUP');
     await kp.waitForLog(/Reload failed, keeping the running configuration and workers: TLS setup failed/);
   });
+
+  it("HUP runs the worker class's checks on the new settings: -k sync refuses HTTP/2 there too", async () => {
+    const config = `${certs.dir}/sync-h2.config.mjs`;
+    const write = (protocols: string) =>
+      writeFileSync(config, `export default { httpProtocols: '${protocols}', workerClass: 'sync' };\n`);
+    write('h1');
+    const kp = await startKelpie(['-c', config, '--certfile', certs.cert, '--keyfile', certs.key, app('listenerApp')]);
+    write('h2,h1');
+    kp.signal('SIGHUP');
+    await kp.waitForLog(/Reload failed, keeping the running configuration and workers: .*HTTP\/2/);
+    expect(kp.countLog(/Booting worker with pid/)).toBe(1);
+    expect((await httpsGet(`${kp.url}/`)).status).toBe(200);
+  });
 });
 
 async function waitForFingerprint(kp: KelpieProcess, ok: (fingerprint: string) => boolean): Promise<void> {
@@ -329,6 +342,24 @@ describe('HTTP/2', () => {
     expect(tooLong?.status).toBe(414);
     expect(fine?.status).toBe(200);
     expect(kp.log()).toMatch(/Invalid request from ip=127\.0\.0\.1: body .*--limit-request-body 100/);
+  });
+
+  it('an HTTP/2 body that passes --limit-request-body while the app reads it: 413, and the app sees it aborted', async () => {
+    const kp = await startKelpie([
+      ...tlsArgs(),
+      '--http-protocols',
+      'h2,h1',
+      '--limit-request-body',
+      '100',
+      '-w',
+      '1',
+      app('listenerApp'),
+    ]);
+    const [refused] = await h2Requests(kp.url, [{ path: '/body-outcome', method: 'POST', body: 'y'.repeat(150) }]);
+    expect(refused?.status).toBe(413);
+    await waitUntil(() => /tls-apps: body (ended|aborted)/.test(kp.stdout()), { what: 'the app to see the body end' });
+    expect(kp.stdout()).toMatch(/tls-apps: body aborted after 0 bytes/);
+    expect(kp.stdout()).not.toMatch(/body ended/);
   });
 
   it('TERM lets an HTTP/2 request in flight finish (GOAWAY), then exits 0', async () => {
