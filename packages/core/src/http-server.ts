@@ -331,6 +331,18 @@ function countBody(req: IncomingMessage, res: ServerResponse, limit: number, log
 
 /** A request the parser refused: answer 4xx with the reason, log a warning, close. The worker serves on. */
 function rejectRequest(error: NodeJS.ErrnoException, socket: Socket, log: Logger): void {
+  // Plain HTTP sent to the TLS port: answered in plain HTTP on the TCP socket underneath, as
+  // nginx does, so a misconfigured client or proxy sees why instead of a reset.
+  const raw = (socket as Socket & { _parent?: Socket | null })._parent;
+  if (error.code === 'ERR_SSL_HTTP_REQUEST' && raw?.writable) {
+    log.warning(`Plain HTTP request sent to the TLS port from ip=${socket.remoteAddress ?? '-'}`);
+    const body = 'Bad Request: this port speaks HTTPS; the request came in plain HTTP.\n';
+    raw.end(
+      'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    return;
+  }
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;

@@ -9,7 +9,7 @@ import { type KelpieProcess, startKelpie, stopAll, waitUntil } from '@kelpie/tes
 import { ensureCommand, findCommand } from '@kelpie/testkit/apt';
 import { type Certificates, makeCertificates } from '@kelpie/testkit/certificates';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from './helpers.js';
+import { fixture, get } from './helpers.js';
 
 // TLS and HTTP/2 with real clients: Node's https, http2 and tls clients, and Debian's curl, on
 // throw-away certificates made with openssl for this run.
@@ -213,6 +213,18 @@ describe('TLS', () => {
       const kp = await startKelpie([...args, app('listenerApp')], { waitFor: 'nothing' });
       expect((await kp.exited()).code).toBe(2);
       expect(kp.log()).toMatch(reason);
+    }
+  });
+
+  it('plain HTTP sent to the TLS port gets a plain 400 saying so (HTTP/1.1 and h2,h1 servers)', async () => {
+    for (const protocols of ['h1', 'h2,h1']) {
+      const kp = await startKelpie([...tlsArgs(), '--http-protocols', protocols, '-w', '1', app('listenerApp')]);
+      const plain = await get(kp.url.replace('https:', 'http:'));
+      expect(plain.status).toBe(400);
+      expect(plain.body).toMatch(/this port speaks HTTPS/);
+      await kp.waitForLog(/Plain HTTP request sent to the TLS port from ip=127\.0\.0\.1/);
+      expect((await httpsGet(kp.url)).status).toBe(200);
+      await kp.stop();
     }
   });
 
