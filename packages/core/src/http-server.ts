@@ -435,7 +435,8 @@ export class HttpServers {
   readonly #fronts: NetServer[] = [];
   /** Servers whose connection checks (header timeout) were started without listen(). */
   readonly #tracking = new Set<Server>();
-  readonly #handOver: (socket: Socket, server: Server) => void;
+  /** Per server: how a connection accepted elsewhere reaches it (through the PROXY reader when on). */
+  readonly #handOver = new Map<Server, (socket: Socket) => void>();
   #draining = false;
   /** While draining: connections with no response under way, and since when. */
   #idleSince: Map<Socket, number> | undefined;
@@ -493,21 +494,21 @@ export class HttpServers {
       return server;
     });
     const readers = new Map<boolean, ReturnType<typeof proxyHeaderReader>>();
-    const readerFor = (tls: boolean) => {
+    for (const [i, server] of this.servers.entries()) {
+      const emit = (socket: Socket) => server.emit('connection', socket);
+      if (settings.proxyProtocol === 'off') {
+        this.#handOver.set(server, emit);
+        continue;
+      }
+      const tls = options.listeners[i]?.tls !== undefined;
       let reader = readers.get(tls);
       if (!reader) {
         reader = proxyHeaderReader({ settings, log, tls });
         readers.set(tls, reader);
       }
-      return reader;
-    };
-    this.#handOver =
-      settings.proxyProtocol === 'off'
-        ? (socket, server) => server.emit('connection', socket)
-        : (socket, server) => {
-            const tls = options.listeners[this.servers.indexOf(server)]?.tls !== undefined;
-            readerFor(tls)(socket, (ready) => server.emit('connection', ready));
-          };
+      const read = reader;
+      this.#handOver.set(server, (socket) => read(socket, emit));
+    }
   }
 
   /**
@@ -522,7 +523,7 @@ export class HttpServers {
       return;
     }
     this.#startTracking(server);
-    this.#handOver(socket, server);
+    this.#handOver.get(server)?.(socket);
   }
 
   /**
@@ -556,7 +557,7 @@ export class HttpServers {
       const net = createNetServer(
         // Paused until the PROXY header is read; otherwise as the server would accept itself.
         { pauseOnConnect: settings.proxyProtocol !== 'off', allowHalfOpen: !listenerIsTls(server), noDelay: true },
-        (socket) => this.#handOver(socket, server),
+        this.#handOver.get(server) as (socket: Socket) => void,
       );
       net.maxConnections = settings.workerConnections;
       net.on('drop', (data) => server.emit('drop', data));
