@@ -24,7 +24,8 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
        pnpm bench --reload [--seconds N] [--no-write]
        pnpm bench --tls [--seconds N] [--rounds N] [--warmup N] [--threads N] [--no-write]
 
-  --quick      smoke run: hello, 2 workers, kelpie vs node:cluster, 1 round of 2 s (under 90 s)
+  --quick      smoke run, 2 workers, 1 round of 2 s: hello, kelpie vs node:cluster, and kelpie with
+               --access-logfile vs without (under 90 s)
   --scenario   only these scenarios (${scenarios.map((s) => s.name).join(', ')})
   --peers      only these peers (${Object.keys(peers).join(', ')})
   --workers    worker counts, overriding each scenario's own

@@ -179,6 +179,19 @@ export const scenarios: Scenario[] = [
     workers: [2],
     kelpieArgs: ['-k', 'threads', '--threads', '4'],
   },
+  // The access log's cost: the same hello world with --access-logfile (default format) against
+  // without it; the ratio is the share of throughput the log keeps (target >= 0.9x).
+  {
+    name: 'hello-access-log',
+    title: 'hello world, kelpie with --access-logfile vs without',
+    app: 'plain',
+    path: '/hello',
+    method: 'GET',
+    connections: 100,
+    peers: ['kelpie-no-access-log'],
+    workers: [2],
+    accessLog: true,
+  },
   // Thread scaling: one process, 2 threads against 1 thread, on CPU-bound work (target 1.7x).
   {
     name: 'threads-scaling',
@@ -193,7 +206,11 @@ export const scenarios: Scenario[] = [
   },
 ];
 
-/** The --quick smoke run: one scenario, few sides, one round. */
+const scenario = (name: string) => scenarios.find((s) => s.name === name) as Scenario;
+
+/** The --quick smoke run: few scenarios, few sides, one round. */
 export const quickScenarios: Scenario[] = [
-  { ...(scenarios[0] as Scenario), peers: ['cluster-rr', 'cluster-none'], workers: [2] },
+  { ...scenario('hello'), peers: ['cluster-rr', 'cluster-none'], workers: [2] },
+  // A few seconds more, and the access log's path runs end to end in CI.
+  scenario('hello-access-log'),
 ];

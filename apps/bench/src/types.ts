@@ -9,6 +9,7 @@ export type AppKind = 'plain' | 'express' | 'koa' | 'hono' | 'ws' | 'fastify';
 export type PeerName =
   | 'kelpie'
   | 'kelpie-threads-1'
+  | 'kelpie-no-access-log'
   | 'cluster-rr'
   | 'cluster-none'
   | 'pm2'
@@ -41,6 +42,8 @@ export interface Scenario {
   load?: 'http' | 'ws-echo';
   /** Extra flags for the kelpie side: the worker class under test (`-k sync`). Default: `-k async`. */
   kelpieArgs?: string[];
+  /** The kelpie side writes an access log (`--access-logfile` to a temporary file, removed at stop). */
+  accessLog?: boolean;
   /** Serve over TLS (the TLS bench); the sides that cannot refuse to start. Default: plain HTTP. */
   tls?: ScenarioTls;
 }

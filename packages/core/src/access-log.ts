@@ -7,9 +7,15 @@ import { onReopen } from './logger.js';
  * The access log: one line per response, in Gunicorn's `--access-logformat` (Apache's combined
  * format by default), written by each worker to `--access-logfile` (`-`: standard output).
  *
- * Lines are collected in memory and written together, at most every 100 ms or once 64 KiB are
- * waiting, with one asynchronous write() each: a request never waits on the disk, and lines from
- * several workers appending to the same file stay whole (O_APPEND writes do not interleave).
+ * Lines are encoded into a 64 KiB buffer as they come and written together, when the buffer is
+ * full or 100 ms after its first line, with one asynchronous write() each: a request never waits
+ * on the disk, and lines from several workers appending to the same file stay whole (O_APPEND
+ * writes do not interleave).
+ *
+ * Cost per request (docs/benchmarks.md has the figures): the line is built from the atoms the
+ * format uses and nothing else (no clock read for a format without durations, no byte counting
+ * without %(b)s or %(B)s), and it is garbage as soon as it is encoded: lines kept as strings until
+ * a batch was written survived into the old generation and made every young GC slower.
  */
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -44,15 +50,18 @@ export const ACCESS_LOG_ATOMS: Record<string, string> = {
 export interface AccessRecord {
   req: IncomingMessage;
   res: ServerResponse;
-  /** process.hrtime.bigint() when the request arrived. */
-  start: bigint;
+  /** performance.now() when the request arrived (0 when the format times nothing). */
+  start: number;
   /** Date.now() when the request arrived. */
   startMs: number;
-  /** Body bytes sent (undefined when unknown). */
+  /** Body bytes sent (undefined when unknown: the format does not count them). */
   sent: number | undefined;
+  /** The remote address, read as the request arrived (an HTTP/2 stream's socket is gone once it closes). */
+  address: string | undefined;
 }
 
-type Atom = (record: AccessRecord, elapsedNs: bigint) => string;
+/** One atom's text; `elapsedMs` is only measured when the format has a duration atom. */
+type Atom = (record: AccessRecord, elapsedMs: number) => string;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number) => String(n).padStart(2, '0');
@@ -79,14 +88,23 @@ function timeOf(ms: number): string {
 /** A value as it goes into the line: `"` escaped (Gunicorn), control characters as \xHH (no forged lines). */
 function safe(value: string | number | undefined | null): string {
   if (value === undefined || value === null || value === '') return '-';
-  const text = String(value);
+  return escapeText(typeof value === 'string' ? value : String(value));
+}
+
+function escapeText(text: string): string {
+  // A loop, not a regular expression: most values are short and clean, and this runs for several atoms per request.
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c === 0x7f) return escapeAll(text);
+  }
+  return text;
+}
+
+function escapeAll(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
-  return /["\\\x00-\x1f\x7f]/.test(text)
-    ? // biome-ignore lint/suspicious/noControlCharactersInRegex: the same set
-      text.replace(/["\\\x00-\x1f\x7f]/g, (c) =>
-        c === '"' ? '\\"' : c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
-      )
-    : text;
+  return text.replace(/["\\\x00-\x1f\x7f]/g, (c) =>
+    c === '"' ? '\\"' : c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 function header(value: string | string[] | number | undefined): string | undefined {
@@ -109,11 +127,12 @@ function target(req: IncomingMessage): { path: string; query: string } {
 }
 
 const ATOMS: Record<string, Atom> = {
-  h: ({ req }) => safe(req.socket?.remoteAddress),
+  h: ({ address }) => safe(address),
   l: () => '-',
   u: ({ req }) => safe(basicUser(req)),
   t: ({ startMs }) => timeOf(startMs),
-  r: ({ req }) => safe(`${req.method} ${req.url} HTTP/${req.httpVersion}`),
+  // The parts escaped one by one: the line joined first would be flattened just to be scanned.
+  r: ({ req }) => `${escapeText(req.method ?? '')} ${escapeText(req.url ?? '')} HTTP/${req.httpVersion}`,
   m: ({ req }) => safe(req.method),
   U: ({ req }) => safe(target(req).path),
   q: ({ req }) => safe(target(req).query),
@@ -123,19 +142,38 @@ const ATOMS: Record<string, Atom> = {
   b: ({ sent }) => (sent === undefined ? '-' : String(sent)),
   f: ({ req }) => safe(header(req.headers.referer)),
   a: ({ req }) => safe(header(req.headers['user-agent'])),
-  T: (_r, ns) => String(ns / 1_000_000_000n),
-  M: (_r, ns) => String(ns / 1_000_000n),
-  D: (_r, ns) => String(ns / 1_000n),
-  L: (_r, ns) => (Number(ns) / 1e9).toFixed(6),
+  T: (_r, ms) => String(Math.floor(ms / 1000)),
+  M: (_r, ms) => String(Math.floor(ms)),
+  D: (_r, ms) => String(Math.floor(ms * 1000)),
+  L: (_r, ms) => (ms / 1000).toFixed(6),
   p: () => `<${process.pid}>`,
 };
+
+/** Atoms that need the request's start measured, and those that need its body counted. */
+const TIMED_ATOMS = new Set(['T', 'M', 'D', 'L']);
+const COUNTED_ATOMS = new Set(['b', 'B']);
+
+interface CompiledFormat {
+  line: (record: AccessRecord) => string;
+  /** The format has a duration atom: `start` must be measured. */
+  timed: boolean;
+  /** The format has a length atom: the body must be counted. */
+  counted: boolean;
+}
 
 /**
  * Compile an `--access-logformat` into a function of a finished request. Throws a KelpieError
  * naming an unknown atom.
  */
 export function compileAccessLogFormat(format: string, name = '--access-logformat'): (record: AccessRecord) => string {
+  return compile(format, name, '').line;
+}
+
+/** The format as a function, ending with `suffix`, and what it needs measured per request. */
+function compile(format: string, name: string, suffix: string): CompiledFormat {
   const parts: (string | Atom)[] = [];
+  let timed = false;
+  let counted = false;
   const pattern = /%\(([^)]*)\)s/g;
   let last = 0;
   for (const match of format.matchAll(pattern)) {
@@ -151,6 +189,8 @@ export function compileAccessLogFormat(format: string, name = '--access-logforma
       else parts.push(() => safe(process.env[original]));
     } else if (ATOMS[atom]) {
       parts.push(ATOMS[atom]);
+      timed ||= TIMED_ATOMS.has(atom);
+      counted ||= COUNTED_ATOMS.has(atom);
     } else {
       throw new KelpieError(
         'KELPIE_ERR_INVALID_SETTING',
@@ -162,18 +202,21 @@ export function compileAccessLogFormat(format: string, name = '--access-logforma
       );
     }
   }
-  parts.push(format.slice(last));
+  parts.push(format.slice(last), suffix);
   const pieces = parts.filter((part) => part !== '');
-  return (record) => {
-    const elapsed = process.hrtime.bigint() - record.start;
-    let line = '';
-    for (const piece of pieces) line += typeof piece === 'string' ? piece : piece(record, elapsed);
-    return line;
+  const line = (record: AccessRecord) => {
+    const elapsed = timed ? performance.now() - record.start : 0;
+    let text = '';
+    for (const piece of pieces) text += typeof piece === 'string' ? piece : piece(record, elapsed);
+    return text;
   };
+  return { line, timed, counted };
 }
 
 const FLUSH_BYTES = 64 * 1024;
 const FLUSH_MS = 100;
+/** The most UTF-8 bytes one UTF-16 code unit can take. */
+const MAX_BYTES_PER_UNIT = 3;
 
 /**
  * Lines for one file, written in batches. `reopen()` (USR1) opens the path again, for logrotate;
@@ -182,8 +225,16 @@ const FLUSH_MS = 100;
 export class LogFileWriter {
   readonly #path: string;
   #fd: number;
-  #pending: string[] = [];
-  #size = 0;
+  /** The batch being filled, and how much of it is. */
+  #buffer: Buffer | undefined;
+  #used = 0;
+  /**
+   * Batches to write, oldest first (while a write is under way, the first is the one being
+   * written): the lines, and the buffer they were encoded into, to reuse once written.
+   */
+  readonly #batches: { data: Buffer; buffer?: Buffer }[] = [];
+  /** A written batch's buffer, kept for the next one: no 64 KiB allocation per batch. */
+  #spare: Buffer | undefined;
   #timer: NodeJS.Timeout | undefined;
   #writing = false;
 
@@ -198,31 +249,62 @@ export class LogFileWriter {
     return this.#path;
   }
 
-  write(line: string): void {
-    this.#pending.push(line);
-    this.#size += line.length;
-    if (this.#size >= FLUSH_BYTES) this.#flush();
-    else if (!this.#timer) {
+  /** Queue `text` (whole lines, each ending with a newline). */
+  write(text: string): void {
+    const room = FLUSH_BYTES - this.#used;
+    if (text.length * MAX_BYTES_PER_UNIT > room) {
+      this.#flush();
+      // Longer than a whole batch could hold: a batch of its own.
+      if (text.length * MAX_BYTES_PER_UNIT > FLUSH_BYTES) {
+        this.#queue({ data: Buffer.from(text) });
+        return;
+      }
+    }
+    if (!this.#buffer) {
+      this.#buffer = this.#spare ?? Buffer.allocUnsafe(FLUSH_BYTES);
+      this.#spare = undefined;
+    }
+    this.#used += this.#buffer.write(text, this.#used);
+    if (!this.#timer) {
       this.#timer = setTimeout(() => this.#flush(), FLUSH_MS);
       this.#timer.unref();
     }
   }
 
+  /** End the batch being filled and write it out. */
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#writing || this.#pending.length === 0) return;
-    const text = this.#pending.join('');
-    this.#pending = [];
-    this.#size = 0;
+    if (!this.#buffer || this.#used === 0) return;
+    const buffer = this.#buffer;
+    // The next batch gets another buffer: this one stays untouched until written.
+    this.#queue({ data: buffer.subarray(0, this.#used), buffer });
+    this.#buffer = undefined;
+    this.#used = 0;
+  }
+
+  #queue(batch: { data: Buffer; buffer?: Buffer }): void {
+    this.#batches.push(batch);
+    if (!this.#writing) this.#writeNext();
+  }
+
+  /** One write() at a time, so batches reach the file in order; only full or timed-out batches are queued. */
+  #writeNext(): void {
+    const batch = this.#batches[0];
+    if (!batch) return;
+    const { data } = batch;
     this.#writing = true;
-    const data = Buffer.from(text);
     const fd = this.#fd;
     const writeFrom = (offset: number) => {
       write(fd, data, offset, data.length - offset, null, (error, written) => {
-        if (!error && offset + written < data.length) return writeFrom(offset + written);
+        if (!error && offset + written < data.length) {
+          writeFrom(offset + written);
+          return;
+        }
+        this.#batches.shift();
+        this.#spare = batch.buffer ?? this.#spare;
         this.#writing = false;
-        if (this.#pending.length > 0) this.#flush();
+        this.#writeNext();
       });
     };
     writeFrom(0);
@@ -240,12 +322,14 @@ export class LogFileWriter {
   flushSync(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#pending.length === 0) return;
-    const text = this.#pending.join('');
-    this.#pending = [];
-    this.#size = 0;
+    // The batch being written asynchronously is left to that write.
+    const waiting = this.#batches.splice(this.#writing ? 1 : 0).map((batch) => batch.data);
+    if (this.#buffer && this.#used > 0) waiting.push(this.#buffer.subarray(0, this.#used));
+    this.#buffer = undefined;
+    this.#used = 0;
+    if (waiting.length === 0) return;
     try {
-      writeSync(this.#fd, text);
+      writeSync(this.#fd, waiting.length === 1 ? (waiting[0] as Buffer) : Buffer.concat(waiting));
     } catch {
       // Exiting: nowhere left to report it.
     }
@@ -270,28 +354,46 @@ export function accessLogger(settings: {
     writers.set(path, writer);
   }
   const out = writer;
-  const format = compileAccessLogFormat(settings.accessLogformat);
+  const { line, timed, counted } = compile(settings.accessLogformat, '--access-logformat', '\n');
   return (req, res) => {
-    const record: AccessRecord = { req, res, start: process.hrtime.bigint(), startMs: Date.now(), sent: 0 };
-    // Body bytes as the app writes them (chunked framing is not body, so the socket's count will not do).
-    const write = res.write;
-    const end = res.end;
-    const count = (chunk: unknown, encoding: unknown) => {
-      if (typeof chunk === 'string')
-        record.sent =
-          (record.sent ?? 0) +
-          Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-      else if (chunk && typeof (chunk as Uint8Array).byteLength === 'number')
-        record.sent = (record.sent ?? 0) + (chunk as Uint8Array).byteLength;
+    const record: AccessRecord = {
+      req,
+      res,
+      start: timed ? performance.now() : 0,
+      startMs: Date.now(),
+      sent: counted ? 0 : undefined,
+      address: req.socket?.remoteAddress,
     };
-    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-      count(chunk, rest[0]);
-      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
-    } as typeof res.write;
-    res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
-      if (typeof chunk !== 'function') count(chunk, rest[0]);
-      return (end as (...args: unknown[]) => ServerResponse).call(this, chunk, ...rest);
-    } as typeof res.end;
-    res.once('close', () => out.write(`${format(record)}\n`));
+    if (counted) countBody(res, record);
+    // on, not once: a response closes once, and once() pays for a wrapper and its removal.
+    res.on('close', () => out.write(line(record)));
   };
+}
+
+/**
+ * Count the body bytes as the app writes them into `record.sent`. The socket's count will not do:
+ * it includes the headers and the chunked framing. Plain parameters rather than rest ones: the
+ * wrappers run for every write and should cost no array.
+ */
+function countBody(res: ServerResponse, record: AccessRecord): void {
+  const write = res.write as (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean;
+  const end = res.end as (chunk?: unknown, encoding?: unknown, callback?: unknown) => ServerResponse;
+  // HTTP/2's end() hands its chunk to this.write(): counted once, by end. Writes after end fail.
+  let ended = false;
+  res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
+    if (!ended) record.sent = (record.sent as number) + byteLength(chunk, encoding);
+    return write.call(this, chunk, encoding, callback);
+  } as typeof res.write;
+  res.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
+    if (!ended) record.sent = (record.sent as number) + byteLength(chunk, encoding);
+    ended = true;
+    return end.call(this, chunk, encoding, callback);
+  } as typeof res.end;
+}
+
+function byteLength(chunk: unknown, encoding: unknown): number {
+  if (typeof chunk === 'string')
+    return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (chunk && typeof (chunk as Uint8Array).byteLength === 'number') return (chunk as Uint8Array).byteLength;
+  return 0;
 }

@@ -1,9 +1,13 @@
 /**
  * kelpie itself: the workspace's `kelpie` bin, serving the scenario's app file directly, with the
- * scenario's worker-class flags (`kelpieArgs`), and its TLS flags when the scenario serves TLS. The
- * arbiter logs `Ready: N worker(s) serving` (INFO, so the log level stays at its default) once
- * every worker has booted; one 200 on the path alone could come from the first worker up.
+ * scenario's worker-class flags (`kelpieArgs`), its access log (`accessLog`, to a temporary file)
+ * and its TLS flags when the scenario serves TLS. The arbiter logs `Ready: N worker(s) serving`
+ * (INFO, so the log level stays at its default) once every worker has booted; one 200 on the
+ * path alone could come from the first worker up.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Peer, PeerName, Scenario } from '../types.js';
 import { appFile, packageFile } from './paths.js';
 import { startServer } from './spawn.js';
@@ -15,18 +19,25 @@ function tlsArgs({ tls }: Scenario): string[] {
   return ['--certfile', tls.cert, '--keyfile', tls.key, '--http-protocols', tls.protocols];
 }
 
-function kelpiePeer(name: PeerName, label: string, fixedArgs?: string[]): Peer {
+/**
+ * A kelpie side. `baseline`: flags that replace the scenario's own (worker class and access log),
+ * for the side a scenario's kelpie is compared with.
+ */
+function kelpiePeer(name: PeerName, label: string, baseline?: string[]): Peer {
   return {
     name,
     label,
     prepare: async () => undefined,
-    start: ({ scenario, workers, port, env }) =>
-      startServer({
+    start: async ({ scenario, workers, port, env }) => {
+      const logDir =
+        !baseline && scenario.accessLog ? await mkdtemp(join(tmpdir(), 'kelpie-bench-access-log-')) : undefined;
+      return startServer({
         name,
         command: process.execPath,
         args: [
           packageFile('kelpie', 'bin/kelpie.js'),
-          ...(fixedArgs ?? scenario.kelpieArgs ?? []),
+          ...(baseline ?? scenario.kelpieArgs ?? []),
+          ...(logDir ? ['--access-logfile', join(logDir, 'access.log')] : []),
           ...tlsArgs(scenario),
           '-w',
           String(workers),
@@ -38,7 +49,9 @@ function kelpiePeer(name: PeerName, label: string, fixedArgs?: string[]): Peer {
         port,
         scenario,
         until: (server) => READY_LINE.test(server.output()),
-      }),
+        ...(logDir ? { cleanup: () => rm(logDir, { recursive: true, force: true }) } : {}),
+      });
+    },
   };
 }
 
@@ -50,3 +63,5 @@ export const kelpieThreads1 = kelpiePeer('kelpie-threads-1', 'kelpie -k threads 
   '--threads',
   '1',
 ]);
+/** The baseline of the access-log scenario: the default worker class, no access log. */
+export const kelpieNoAccessLog = kelpiePeer('kelpie-no-access-log', 'kelpie without --access-logfile', []);
