@@ -244,19 +244,21 @@ export class Arbiter {
   /** The control socket, --metrics-bind and the StatsD workers gauge: what operators watch and steer with. */
   async #startMonitoring(): Promise<void> {
     const settings = this.#settings;
-    if (!settings.controlSocketDisable) {
-      const path = resolve(settings.chdir, settings.controlSocket);
-      this.#control = await openControlSocket(path, this.#controlTarget(), this.#log, {
-        takeOver: this.#upgradeParent !== undefined,
-      });
-      if (this.#state !== 'running') this.#control?.close();
-    }
+    if (!settings.controlSocketDisable) await this.#openControl(this.#upgradeParent !== undefined);
     if (settings.metricsBind) this.#openMetrics(settings.metricsBind);
     const statsd = statsdClient(settings, this.#log);
     if (statsd) {
       this.#statsdTimer = setInterval(() => statsd.gauge('kelpie.workers', this.#workers.size), 1000);
       this.#statsdTimer.unref();
     }
+  }
+
+  /** Listen on --control-socket; `takeOver`: even if another arbiter answers there (USR2). */
+  async #openControl(takeOver: boolean): Promise<void> {
+    const path = resolve(this.#settings.chdir, this.#settings.controlSocket);
+    this.#control?.close();
+    this.#control = await openControlSocket(path, this.#controlTarget(), this.#log, { takeOver });
+    if (this.#state !== 'running') this.#control?.close();
   }
 
   #openMetrics(bind: string): void {
@@ -636,6 +638,8 @@ export class Arbiter {
     child.once('exit', (code, signal) => {
       this.#upgradeChild = undefined;
       this.#log.info(`The new arbiter (pid: ${child.pid}) exited (${signal ?? `code ${code}`})`);
+      // A rollback: the new arbiter had taken the control socket's path over and removed it.
+      if (this.#state === 'running' && this.#control) void this.#openControl(true);
     });
   }
 

@@ -226,6 +226,7 @@ export function helpText(): string {
     lines.push('');
   }
   lines.push('Environment: PORT, WEB_CONCURRENCY, KELPIE_CMD_ARGS (extra options, as on the command line).');
+  lines.push('A running server: kelpie ctl status|top|reload|workers add N|... (kelpie ctl --help).');
   return `${lines.join('\n')}\n`;
 }
 

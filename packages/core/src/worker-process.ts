@@ -195,7 +195,8 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   const stats = (): WorkerStats => {
     const requests = worker?.requestStats() ?? requestStats();
     // The histogram holds whole intervals between samples: the delay is what exceeds the resolution.
-    const lag = delay.count > 0 ? Math.max(0, delay.max / 1e6 - RESOLUTION_MS) / 1000 : 0;
+    const lagMs = delay.count > 0 ? Math.max(0, delay.max / 1e6 - RESOLUTION_MS) : 0;
+    const lag = Math.round(lagMs * 1000) / 1e6;
     delay.reset();
     return {
       requests: worker?.requests ?? 0,

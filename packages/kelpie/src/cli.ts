@@ -23,6 +23,8 @@ import {
   type TlsMaterial,
 } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
+import { ctlMain } from './ctl.js';
+import { runAsInit } from './init.js';
 
 export const VERSION: string = pkg.version;
 
@@ -94,6 +96,8 @@ function setEnvironment(pairs: readonly string[]): void {
  * 2 for usage errors, 3 when workers cannot boot, 4 when the app cannot be loaded).
  */
 export async function main(argv: readonly string[], io: MainIO = {}): Promise<number> {
+  // `kelpie ctl ...` talks to a running server instead of starting one.
+  if (argv[0] === 'ctl') return ctlMain(argv.slice(1), io);
   const env = io.env ?? process.env;
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
@@ -157,6 +161,9 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
       : sink,
     settings.logFormat,
   );
+  // PID 1 in a container: the real kelpie runs under tini, which reaps orphans (init.ts).
+  const asInit = await runAsInit(argv, log);
+  if (asInit !== undefined) return asInit;
   try {
     applyProcessSettings(settings);
   } catch (error) {
@@ -214,6 +221,9 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
   const reconfigure = async (): Promise<Reconfiguration> => {
     const next = await resolveConfiguration(argv, originalEnv, startDir);
     next.settings.workerClass = effectiveWorkerClass(next.settings);
+    // The running class checks the new settings as it did at start (-k sync refuses HTTP/2);
+    // a refusal keeps the running configuration. A new class needs a restart anyway.
+    worker.workerClass.checkConfig?.({ ...next.settings, workerClass: settings.workerClass }, log);
     const nextTls = loadTlsMaterial(next.settings);
     // As Gunicorn does: variables set by the previous -e go back to what they were, then the new
     // -e values are set; new workers inherit the result.
