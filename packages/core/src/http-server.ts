@@ -14,6 +14,7 @@ import { accessLogger } from './access-log.js';
 import type { RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
+import { UNIX_PEER } from './proxy.js';
 import { inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
 import { configureRequestInfo, defineRequestInfoGetter, forwardedScheme } from './request-info.js';
 import type { Settings } from './settings.js';
@@ -418,6 +419,17 @@ export function guardListener(listener: RequestListener, log: Logger): RequestLi
   };
 }
 
+/**
+ * A connection that came in on a unix socket, with no PROXY header applied (that would give it an
+ * address): a local process, trusted for forwarded headers (proxy.ts `peerIsTrusted`). Node's
+ * handle class tells pipes from TCP; TLS sockets are looked at through the socket they wrap.
+ */
+function isUnixPeer(socket: Socket): boolean {
+  if (socket.remoteAddress !== undefined) return false;
+  const raw = (socket as Socket & { _parent?: Socket | null })._parent ?? socket;
+  return (raw as Socket & { _handle?: object | null })._handle?.constructor?.name === 'Pipe';
+}
+
 /** Node's own fields on a server-side HTTP socket, also read by graceful-shutdown libraries. */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unknown; alpnProtocol?: string | false };
 
@@ -456,6 +468,7 @@ export class HttpServers {
     }
     const onConnection = (socket: Socket) => {
       sockets.add(socket);
+      if (isUnixPeer(socket)) (socket as Socket & { [UNIX_PEER]?: boolean })[UNIX_PEER] = true;
       socket.once('close', forget);
       // Handed in after the drain began: swept like the others if it stays idle (HTTP/2
       // connections are closed by their session instead).

@@ -84,9 +84,25 @@ export function trustFunction(patterns: readonly string[]): (address: string | u
 
 const FORWARDED_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port'];
 
+/** Marks a connection that came in on a unix socket (set by core's HTTP layer). */
+export const UNIX_PEER: unique symbol = Symbol.for('kelpie.unix-peer') as never;
+
+/**
+ * Whether forwarded headers of this connection are believed: its peer address is trusted, or it
+ * came in on a unix socket, which only local processes (the proxy in front) can reach, as in
+ * Gunicorn. A unix peer that sent a PROXY header is judged by the address in it.
+ */
+export function peerIsTrusted(
+  socket: { remoteAddress?: string | undefined } | undefined | null,
+  trusted: (address: string | undefined) => boolean,
+): boolean {
+  if (!socket) return false;
+  return (socket as { [UNIX_PEER]?: boolean })[UNIX_PEER] === true || trusted(socket.remoteAddress);
+}
+
 /** Remove forwarded headers from a request whose peer is not trusted, so no framework reads them. */
 export function dropUntrustedForwarding(req: IncomingMessage, trusted: (address: string | undefined) => boolean): void {
-  if (trusted(req.socket.remoteAddress)) return;
+  if (peerIsTrusted(req.socket, trusted)) return;
   for (const name of FORWARDED_HEADERS) delete req.headers[name];
 }
 
@@ -100,7 +116,7 @@ export function dropUntrustedForwarding(req: IncomingMessage, trusted: (address:
  */
 export function settleForwardedFor(req: IncomingMessage, trusted: (address: string | undefined) => boolean): void {
   const header = req.headers['x-forwarded-for'];
-  if (header === undefined || !trusted(req.socket.remoteAddress)) return;
+  if (header === undefined || !peerIsTrusted(req.socket, trusted)) return;
   const client = forwardedClientOf(header, trusted);
   if (client) req.headers['x-forwarded-for'] = client;
   else delete req.headers['x-forwarded-for'];

@@ -1,6 +1,6 @@
 import { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { forwardedClientOf, peerTrust } from './proxy.js';
+import { forwardedClientOf, peerIsTrusted, peerTrust } from './proxy.js';
 import type { Settings } from './settings.js';
 
 /**
@@ -79,7 +79,7 @@ export function forwardedScheme(req: IncomingMessage): 'http' | 'https' | 'confl
     said = scheme;
   }
   // The headers are only read (and only wrong) when a trusted peer sent them.
-  if (said === undefined || !config.trusted(req.socket?.remoteAddress)) return undefined;
+  if (said === undefined || !peerIsTrusted(req.socket, config.trusted)) return undefined;
   return conflict ? 'conflict' : said;
 }
 
@@ -91,7 +91,7 @@ function forwardedFor(req: IncomingMessage): string | undefined {
 /** The request's facts. Computed on each call (cheap: a set lookup and a few headers), so nothing is added to `req`. */
 export function requestInfo(req: IncomingMessage): RequestInfo {
   const peer = req.socket?.remoteAddress ?? '';
-  const trustedPeer = current().trusted(peer);
+  const trustedPeer = peerIsTrusted(req.socket, current().trusted);
   const encrypted = Boolean((req.socket as TLSSocket | undefined)?.encrypted);
   const forwarded = trustedPeer ? forwardedScheme(req) : undefined;
   return {

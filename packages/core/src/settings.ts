@@ -413,7 +413,7 @@ export const settings = {
     defaultText: '127.0.0.1,::1, or $FORWARDED_ALLOW_IPS',
     parse: addressPatterns,
     help: 'Peers whose X-Forwarded-* headers are trusted: IPs, CIDR ranges, or * for any.',
-    doc: "Framework adapters map this onto the framework's own setting (Express's `trust proxy`, Koa's `app.proxy`, Fastify's `trustProxy`) and remove forwarded headers sent by any other peer, so `req.ip`, `ctx.ip` and the protocol reflect trusted proxies only.",
+    doc: "Framework adapters map this onto the framework's own setting (Express's `trust proxy`, Koa's `app.proxy`, Fastify's `trustProxy`) and remove forwarded headers sent by any other peer, so `req.ip`, `ctx.ip` and the protocol reflect trusted proxies only. Connections on a unix socket are always trusted, as in Gunicorn (only local processes can open the socket file).",
   }),
   secureSchemeHeaders: define<string[]>({
     section: 'Frameworks',

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startKelpie, stopAll } from '@kelpie/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
@@ -30,6 +33,26 @@ describe.each([
     expect(seen.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/path\?q=1$/);
     const plain = await facts(`${kp.url}/`, {});
     expect(plain).toMatchObject({ scheme: 'http', client: '127.0.0.1' });
+  });
+
+  it('over a unix socket (a local proxy, as in Gunicorn): trusted whatever --forwarded-allow-ips says', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kelpie-unix-proxy-'));
+    try {
+      const path = join(dir, 'app.sock');
+      const kp = await startKelpie(
+        ['-b', `unix:${path}`, '-w', '1', '--forwarded-allow-ips', '10.1.2.3', fixture(app)],
+        {
+          waitFor: 'ready',
+        },
+      );
+      // nginx in front: the client as it connected to nginx (the chain's other hops are judged by the list).
+      const headers = { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' };
+      const reply = await get('http://app.local/', { socketPath: path, headers });
+      expect(JSON.parse(reply.body)).toMatchObject({ scheme: 'https', client: '203.0.113.7', trusted: true });
+      await kp.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('from an untrusted peer: the headers are ignored', async () => {
