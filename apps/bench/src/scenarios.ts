@@ -188,9 +188,34 @@ export const scenarios: Scenario[] = [
     path: '/hello',
     method: 'GET',
     connections: 100,
-    peers: ['kelpie-no-access-log'],
+    peers: ['kelpie-baseline'],
     workers: [2],
     accessLog: true,
+  },
+  // What metrics cost: hello world with --metrics-bind (responses timed and counted by status),
+  // and with StatsD on top (three buffered metric lines per response, sent over UDP to a port
+  // nothing listens on), against kelpie's defaults.
+  {
+    name: 'hello-metrics',
+    title: 'hello world, kelpie with --metrics-bind vs without',
+    app: 'plain',
+    path: '/hello',
+    method: 'GET',
+    connections: 100,
+    peers: ['kelpie-baseline'],
+    workers: [2],
+    kelpieArgs: ['--metrics-bind', '127.0.0.1:0'],
+  },
+  {
+    name: 'hello-statsd',
+    title: 'hello world, kelpie with --metrics-bind and --statsd-host vs without',
+    app: 'plain',
+    path: '/hello',
+    method: 'GET',
+    connections: 100,
+    peers: ['kelpie-baseline'],
+    workers: [2],
+    kelpieArgs: ['--metrics-bind', '127.0.0.1:0', '--statsd-host', '127.0.0.1:9'],
   },
   // Thread scaling: one process, 2 threads against 1 thread, on CPU-bound work (target 1.7x).
   {

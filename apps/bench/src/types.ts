@@ -9,7 +9,7 @@ export type AppKind = 'plain' | 'express' | 'koa' | 'hono' | 'ws' | 'fastify';
 export type PeerName =
   | 'kelpie'
   | 'kelpie-threads-1'
-  | 'kelpie-no-access-log'
+  | 'kelpie-baseline'
   | 'cluster-rr'
   | 'cluster-none'
   | 'pm2'

@@ -204,12 +204,20 @@ function compile(format: string, name: string, suffix: string): CompiledFormat {
   }
   parts.push(format.slice(last), suffix);
   const pieces = parts.filter((part) => part !== '');
-  const line = (record: AccessRecord) => {
-    const elapsed = timed ? performance.now() - record.start : 0;
-    let text = '';
-    for (const piece of pieces) text += typeof piece === 'string' ? piece : piece(record, elapsed);
-    return text;
-  };
+  // Generated once per format: one expression with a call site per atom, which V8 can inline,
+  // where a loop over the atoms would make one call site see every atom function (measured: the
+  // loop cost about as much as the rest of the access log together).
+  const atoms = pieces.filter((piece): piece is Atom => typeof piece !== 'string');
+  let atom = 0;
+  const expression = pieces
+    .map((piece) => (typeof piece === 'string' ? JSON.stringify(piece) : `a[${atom++}](r, e)`))
+    .join(' + ');
+  const build = new Function(
+    'a',
+    'now',
+    `return function line(r) { const e = ${timed ? 'now() - r.start' : '0'}; return ${expression || "''"}; };`,
+  ) as (atoms: Atom[], now: () => number) => (record: AccessRecord) => string;
+  const line = build(atoms, () => performance.now());
   return { line, timed, counted };
 }
 

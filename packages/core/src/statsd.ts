@@ -6,8 +6,9 @@ import type { Settings } from './settings.js';
 
 /**
  * StatsD (`--statsd-host`): Gunicorn's metrics under kelpie's name, sent with hot-shots over UDP.
- * Workers send `kelpie.requests`, `kelpie.request.duration` (milliseconds, a timer) and
- * `kelpie.request.status.<code>` per response; the arbiter sends the `kelpie.workers` gauge.
+ * Workers send `kelpie.request.duration` (milliseconds, a timer) per response and
+ * `kelpie.requests` and `kelpie.request.status.<code>` (counters, added up over 100 ms); the
+ * arbiter sends the `kelpie.workers` gauge.
  * Packets are buffered by the client and sent at most every 100 ms (or at 1400 bytes), so a
  * request costs a string append, not a send.
  */
@@ -51,11 +52,29 @@ export function statsdClient(settings: StatsdSettings, log: Logger): StatsD | un
   return client;
 }
 
-/** The per-response StatsD metrics of a worker (Gunicorn's names). */
+/**
+ * The per-response StatsD metrics of a worker (Gunicorn's names). The duration is sent per
+ * response (a StatsD server needs every sample for its percentiles); the two counters are added
+ * up here and sent as one increment each per flush (`kelpie.requests:37|c`), which a StatsD server
+ * sums exactly as it would 37 increments of 1, for a third of the client's work per request.
+ */
 export function statsdObserver(client: StatsD): (req: IncomingMessage, res: ServerResponse, seconds: number) => void {
+  let requests = 0;
+  const statuses = new Map<number, number>();
+  const flush = () => {
+    if (requests === 0) return;
+    client.increment('kelpie.requests', requests);
+    for (const [status, count] of statuses) client.increment(`kelpie.request.status.${status}`, count);
+    requests = 0;
+    statuses.clear();
+  };
+  setInterval(flush, COUNTER_FLUSH_MS).unref();
   return (_req, res, seconds) => {
-    client.increment('kelpie.requests');
+    requests++;
+    statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
     client.timing('kelpie.request.duration', seconds * 1000);
-    client.increment(`kelpie.request.status.${res.statusCode}`);
   };
 }
+
+/** How often the added-up counters go to the client (its own buffer is sent as often). */
+const COUNTER_FLUSH_MS = 100;

@@ -215,11 +215,14 @@ describe('--statsd-host', () => {
       for (let i = 0; i < 3; i++) await get(kp.url);
       await get(`${kp.url}/throw`);
       const has = (pattern: RegExp) => packets.filter((p) => pattern.test(p)).length;
-      await waitUntil(() => has(/^shop\.kelpie\.requests:1\|c\|#env:test,team:web$/) === 4, {
-        what: 'four kelpie.requests packets',
+      // Counters are added up per flush: what counts is their sum, as a StatsD server sums them.
+      const sum = (pattern: RegExp) =>
+        packets.reduce((total, p) => total + Number(pattern.exec(p)?.[1] ?? 0), 0);
+      await waitUntil(() => sum(/^shop\.kelpie\.requests:(\d+)\|c\|#env:test,team:web$/) === 4, {
+        what: 'four kelpie.requests counted',
       });
-      expect(has(/^shop\.kelpie\.request\.status\.200:1\|c\|#env:test,team:web$/)).toBe(3);
-      expect(has(/^shop\.kelpie\.request\.status\.500:1\|c\|#env:test,team:web$/)).toBe(1);
+      expect(sum(/^shop\.kelpie\.request\.status\.200:(\d+)\|c\|#env:test,team:web$/)).toBe(3);
+      expect(sum(/^shop\.kelpie\.request\.status\.500:(\d+)\|c\|#env:test,team:web$/)).toBe(1);
       expect(has(/^shop\.kelpie\.request\.duration:\d+(\.\d+)?\|ms\|#env:test,team:web$/)).toBe(4);
       await waitUntil(() => has(/^shop\.kelpie\.workers:2\|g\|#env:test,team:web$/) > 0, { what: 'the workers gauge' });
     } finally {

@@ -2,14 +2,14 @@
 import type { Peer, PeerName } from '../types.js';
 import { clusterNone, clusterRr, honoClusterNone, honoClusterRr, wsCluster } from './cluster.js';
 import { gunicornGthread, gunicornSync } from './gunicorn.js';
-import { kelpie, kelpieNoAccessLog, kelpieThreads1 } from './kelpie.js';
+import { kelpie, kelpieBaseline, kelpieThreads1 } from './kelpie.js';
 import { nginx } from './nginx.js';
 import { pm2 } from './pm2.js';
 
 export const peers: Record<PeerName, Peer> = {
   kelpie,
   'kelpie-threads-1': kelpieThreads1,
-  'kelpie-no-access-log': kelpieNoAccessLog,
+  'kelpie-baseline': kelpieBaseline,
   'cluster-rr': clusterRr,
   'cluster-none': clusterNone,
   pm2,

@@ -63,5 +63,5 @@ export const kelpieThreads1 = kelpiePeer('kelpie-threads-1', 'kelpie -k threads 
   '--threads',
   '1',
 ]);
-/** The baseline of the access-log scenario: the default worker class, no access log. */
-export const kelpieNoAccessLog = kelpiePeer('kelpie-no-access-log', 'kelpie without --access-logfile', []);
+/** What the access-log and metrics scenarios compare with: kelpie's defaults (async, no log, no metrics). */
+export const kelpieBaseline = kelpiePeer('kelpie-baseline', 'kelpie with its defaults', []);
