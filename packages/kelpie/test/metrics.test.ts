@@ -180,6 +180,17 @@ describe('--metrics-bind', () => {
     expect((await kp.exited()).code).toBe(0);
   });
 
+  it('/healthz: 503 while the workers boot, 200 once every one serves', async () => {
+    const kp = await startKelpie(['-w', '2', '--metrics-bind', '127.0.0.1:0', fixture('slow-start-app.mjs')], {
+      waitFor: 'listening',
+    });
+    const base = await metricsUrl(kp);
+    expect(kp.log()).not.toMatch(/Ready: 2 workers serving/);
+    expect((await get(`${base}/healthz`)).status).toBe(503);
+    await kp.waitForLog(/Ready: 2 workers serving/);
+    expect((await get(`${base}/healthz`)).status).toBe(200);
+  });
+
   it('bad values name the setting', async () => {
     for (const [flag, value] of [
       ['--metrics-bind', 'localhost'],
@@ -216,8 +227,7 @@ describe('--statsd-host', () => {
       await get(`${kp.url}/throw`);
       const has = (pattern: RegExp) => packets.filter((p) => pattern.test(p)).length;
       // Counters are added up per flush: what counts is their sum, as a StatsD server sums them.
-      const sum = (pattern: RegExp) =>
-        packets.reduce((total, p) => total + Number(pattern.exec(p)?.[1] ?? 0), 0);
+      const sum = (pattern: RegExp) => packets.reduce((total, p) => total + Number(pattern.exec(p)?.[1] ?? 0), 0);
       await waitUntil(() => sum(/^shop\.kelpie\.requests:(\d+)\|c\|#env:test,team:web$/) === 4, {
         what: 'four kelpie.requests counted',
       });
