@@ -82,7 +82,11 @@ export const expressAdapter: Adapter = {
   adapt(value: unknown, { log, trusted }: AdapterContext) {
     const app = value as ExpressApp;
     // Called for each hop from the socket's peer inwards: the chain is followed while trusted.
-    app.set('trust proxy', (address: string) => trusted(address));
+    // The peer of a unix socket has no address (hop 0, undefined): trusted, as core trusts it
+    // (forwarded headers of untrusted peers were already removed before Express sees them).
+    app.set('trust proxy', (address: string | undefined, hop: number) =>
+      address === undefined ? hop === 0 : trusted(address),
+    );
     catchRejections(app);
     app.use(errorHandler(log) as never);
     return { listener: (req, res) => app(req, res) };

@@ -212,12 +212,23 @@ function compile(format: string, name: string, suffix: string): CompiledFormat {
   const expression = pieces
     .map((piece) => (typeof piece === 'string' ? JSON.stringify(piece) : `a[${atom++}](r, e)`))
     .join(' + ');
-  const build = new Function(
-    'a',
-    'now',
-    `return function line(r) { const e = ${timed ? 'now() - r.start' : '0'}; return ${expression || "''"}; };`,
-  ) as (atoms: Atom[], now: () => number) => (record: AccessRecord) => string;
-  const line = build(atoms, () => performance.now());
+  let line: (record: AccessRecord) => string;
+  try {
+    const build = new Function(
+      'a',
+      'now',
+      `return function line(r) { const e = ${timed ? 'now() - r.start' : '0'}; return ${expression || "''"}; };`,
+    ) as (atoms: Atom[], now: () => number) => (record: AccessRecord) => string;
+    line = build(atoms, () => performance.now());
+  } catch {
+    // node --disallow-code-generation-from-strings: the same line from a loop.
+    line = (record) => {
+      const elapsed = timed ? performance.now() - record.start : 0;
+      let text = '';
+      for (const piece of pieces) text += typeof piece === 'string' ? piece : piece(record, elapsed);
+      return text;
+    };
+  }
   return { line, timed, counted };
 }
 

@@ -14,7 +14,7 @@ import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
 import type { ResolvedWorker } from './resolve-worker.js';
 import type { Settings } from './settings.js';
-import { addStatuses, type StatusStats, type WorkerStats } from './stats.js';
+import { addStatusDelta, addStatuses, type StatusStats, type WorkerStats } from './stats.js';
 import { statsdClient } from './statsd.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
@@ -244,7 +244,7 @@ export class Arbiter {
   /** The control socket, --metrics-bind and the StatsD workers gauge: what operators watch and steer with. */
   async #startMonitoring(): Promise<void> {
     const settings = this.#settings;
-    if (!settings.controlSocketDisable) await this.#openControl(this.#upgradeParent !== undefined);
+    if (!settings.controlSocketDisable) await this.#openControl(this.#upgradeParent);
     if (settings.metricsBind) this.#openMetrics(settings.metricsBind);
     const statsd = statsdClient(settings, this.#log);
     if (statsd) {
@@ -253,11 +253,11 @@ export class Arbiter {
     }
   }
 
-  /** Listen on --control-socket; `takeOver`: even if another arbiter answers there (USR2). */
-  async #openControl(takeOver: boolean): Promise<void> {
+  /** Listen on --control-socket, taking it over from `takeOverFrom` (a pid) if that arbiter has it. */
+  async #openControl(takeOverFrom: number | undefined): Promise<void> {
     const path = resolve(this.#settings.chdir, this.#settings.controlSocket);
     this.#control?.close();
-    this.#control = await openControlSocket(path, this.#controlTarget(), this.#log, { takeOver });
+    this.#control = await openControlSocket(path, this.#controlTarget(), this.#log, { takeOverFrom });
     if (this.#state !== 'running') this.#control?.close();
   }
 
@@ -369,9 +369,11 @@ export class Arbiter {
     };
   }
 
-  /** /healthz: serving with every worker booted (once), and not shutting down. */
+  /** /healthz: every worker booted (once), some worker serving now, and not shutting down. */
   healthy(): boolean {
-    return this.#state === 'running' && this.#announcedReady;
+    if (this.#state !== 'running' || !this.#announcedReady) return false;
+    for (const worker of this.#workers.values()) if (worker.ready && !worker.retiring) return true;
+    return false;
   }
 
   /** --max-worker-memory: workers report their RSS with each heartbeat; look once a second. */
@@ -410,7 +412,10 @@ export class Arbiter {
       delete env.KELPIE_FD;
       return inheritListeners(fds, this.#settings.bind, options, 'the previous arbiter (KELPIE_FD)');
     }
-    if (env.LISTEN_FDS && Number(env.LISTEN_PID) === process.pid) {
+    // LISTEN_PID=1 under KELPIE_UNDER_INIT: activated for a PID 1 kelpie that runs this one under tini.
+    const forThisProcess =
+      Number(env.LISTEN_PID) === process.pid || (env.LISTEN_PID === '1' && env.KELPIE_UNDER_INIT === '1');
+    if (env.LISTEN_FDS && forThisProcess) {
       const count = Number(env.LISTEN_FDS);
       delete env.LISTEN_FDS;
       delete env.LISTEN_PID;
@@ -639,7 +644,7 @@ export class Arbiter {
       this.#upgradeChild = undefined;
       this.#log.info(`The new arbiter (pid: ${child.pid}) exited (${signal ?? `code ${code}`})`);
       // A rollback: the new arbiter had taken the control socket's path over and removed it.
-      if (this.#state === 'running' && this.#control) void this.#openControl(true);
+      if (this.#state === 'running' && this.#control) void this.#openControl(undefined);
     });
   }
 
@@ -921,10 +926,14 @@ export class Arbiter {
           this.#sendListener(record, message.listener);
           break;
         case 'kelpie:heartbeat':
-          if (message.stats) {
-            record.stats = message.stats;
-            record.rss = message.stats.rss;
+          if (!message.stats) break;
+          // The last report of a worker may come in after its exit was handled: what it adds
+          // to the report the totals already have goes to them.
+          if (!this.#workers.has(record.pid)) {
+            addStatusDelta(this.#retiredStatuses, message.stats.statuses, record.stats?.statuses);
           }
+          record.stats = message.stats;
+          record.rss = message.stats.rss;
           break;
       }
     });

@@ -133,7 +133,10 @@ function serveConnection(socket: Socket, target: ControlTarget, log: Logger): vo
   socket.on('data', (chunk: string) => {
     buffered += chunk;
     if (buffered.length > MAX_LINE && !buffered.includes('\n')) {
+      buffered = '';
       socket.end(`${JSON.stringify({ ok: false, error: `request line longer than ${MAX_LINE} bytes` })}\n`);
+      socket.destroySoon();
+      socket.removeAllListeners('data');
       return;
     }
     let newline = buffered.indexOf('\n');
@@ -159,16 +162,24 @@ function serveConnection(socket: Socket, target: ControlTarget, log: Logger): vo
   });
 }
 
-/** Whether something answers on the unix socket at `path`. */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createConnection(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
+/**
+ * Who is at the unix socket `path`: `stale` when nothing listens (ECONNREFUSED), the pid of the
+ * kelpie that answers `status`, or `unknown` (a server that does not answer in time, a socket
+ * this user may not open): never removed.
+ */
+async function socketOwner(path: string): Promise<number | 'stale' | 'unknown'> {
+  const client = new ControlClient(path);
+  const timeout = new Promise<'unknown'>((resolve) => setTimeout(() => resolve('unknown'), 1000).unref());
+  try {
+    const answer = await Promise.race([client.request({ command: 'status' }), timeout]);
+    if (answer === 'unknown') return 'unknown';
+    const pid = answer.ok ? (answer.result as { pid?: unknown }).pid : undefined;
+    return typeof pid === 'number' ? pid : 'unknown';
+  } catch (error) {
+    return error instanceof ControlConnectError && error.code === 'ECONNREFUSED' ? 'stale' : 'unknown';
+  } finally {
+    client.close();
+  }
 }
 
 export interface ControlServer {
@@ -178,14 +189,15 @@ export interface ControlServer {
 
 /**
  * Listen on `path` (mode 0600, its folder created 0700 if missing). A socket another live server
- * answers on is left to it, unless `takeOver` (a USR2 arbiter replacing its parent); a stale one
- * is replaced; anything else at the path is never removed. Undefined when not listening (logged).
+ * answers on is left to it, unless that server is `takeOverFrom` (the arbiter a USR2 one
+ * replaces); a stale one is replaced; anything else at the path is never removed. Undefined when
+ * not listening (logged).
  */
 export async function openControlSocket(
   path: string,
   target: ControlTarget,
   log: Logger,
-  options: { takeOver?: boolean } = {},
+  options: { takeOverFrom?: number } = {},
 ): Promise<ControlServer | undefined> {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -199,9 +211,11 @@ export async function openControlSocket(
       log.warning(`No control socket: ${path} exists and is not a socket; set --control-socket to another path`);
       return undefined;
     }
-    if (!options.takeOver && (await answers(path))) {
+    // Replaced only when stale, or held by the arbiter this one replaces (USR2).
+    const owner = await socketOwner(path);
+    if (owner !== 'stale' && owner !== options.takeOverFrom) {
       log.warning(
-        `No control socket: another kelpie answers on ${path}; give this one its own with --control-socket PATH`,
+        `No control socket: another ${owner === 'unknown' ? 'server' : `kelpie (pid ${owner})`} answers on ${path}; give this one its own with --control-socket PATH`,
       );
       return undefined;
     }
@@ -227,7 +241,11 @@ export async function openControlSocket(
     process.umask(previousMask);
   }
   if (!(await listening)) return undefined;
-  chmodSync(path, 0o600);
+  try {
+    chmodSync(path, 0o600);
+  } catch {
+    // Created 0600 already (the umask above); this only makes sure.
+  }
   server.unref();
   const inode = lstatOrNull(path)?.ino;
   log.debug(`Control socket at ${path}`);

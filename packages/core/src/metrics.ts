@@ -137,6 +137,7 @@ export async function openMetricsServer(bind: string, source: MetricsSource, log
     });
   });
   server.unref();
+  server.on('error', (error) => log.error('The metrics server failed', error));
   const bound = server.address();
   const port = typeof bound === 'object' && bound ? bound.port : address.port;
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;

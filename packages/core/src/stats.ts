@@ -120,6 +120,25 @@ export function addStatuses(into: Record<string, StatusStats>, from: Record<stri
   }
 }
 
+/** Add to `into` what `next` counts beyond `previous` (two reports of one worker, cumulative). */
+export function addStatusDelta(
+  into: Record<string, StatusStats>,
+  next: Record<string, StatusStats> | undefined,
+  previous: Record<string, StatusStats> | undefined,
+): void {
+  if (!next) return;
+  const delta: Record<string, StatusStats> = {};
+  for (const [status, stats] of Object.entries(next)) {
+    const before = previous?.[status];
+    delta[status] = {
+      count: stats.count - (before?.count ?? 0),
+      sum: stats.sum - (before?.sum ?? 0),
+      buckets: stats.buckets.map((n, i) => n - (before?.buckets[i] ?? 0)),
+    };
+  }
+  addStatuses(into, delta);
+}
+
 const STATS_KEY = Symbol.for('kelpie.request-stats');
 type StatsHolder = { [STATS_KEY]?: RequestStats };
 

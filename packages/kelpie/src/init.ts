@@ -65,14 +65,25 @@ export async function runAsInit(argv: readonly string[], log: Logger): Promise<n
     return undefined;
   }
   log.info(`Running as PID 1: starting kelpie under ${tini} -s, which reaps orphaned processes`);
+  // Sockets a runtime activated for PID 1 (LISTEN_FDS, LISTEN_PID=1) go on to the arbiter, which
+  // accepts LISTEN_PID=1 under KELPIE_UNDER_INIT.
+  const activated = process.env.LISTEN_PID === '1' ? Number(process.env.LISTEN_FDS) || 0 : 0;
   const child = spawn(tini, ['-s', '--', process.execPath, ...process.execArgv, process.argv[1] as string, ...argv], {
-    stdio: 'inherit',
+    stdio: ['inherit', 'inherit', 'inherit', ...Array.from({ length: activated }, (_, i) => 3 + i)],
     env: { ...process.env, KELPIE_UNDER_INIT: '1' },
   });
   // Straight to the arbiter (tini's child): tini itself does not pass TTIN and TTOU on.
   const arbiter = () => firstChild(child.pid as number) ?? (child.pid as number);
   const handlers = FORWARDED.map((signal) => {
     const handler = () => {
+      if (signal === 'SIGUSR2') {
+        // The old arbiter is tini's child: once it exits, tini, this process and the container
+        // end, taking the new arbiter with them. A new container is the upgrade here.
+        log.warning(
+          'USR2 ignored: kelpie runs as PID 1, where the old arbiter leaving would end the container; roll out a new container instead',
+        );
+        return;
+      }
       try {
         process.kill(arbiter(), signal);
       } catch {

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startKelpie, stopAll } from '@kelpie/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
@@ -57,6 +60,19 @@ describe.each([
     const kp = await start();
     const { body } = await json(`${kp.url}/whoami`, { headers: FORWARDED });
     expect(body).toMatchObject({ ip: '203.0.113.9', protocol: 'https' });
+  });
+
+  it('believes X-Forwarded-* over a unix socket (a local proxy), whatever --forwarded-allow-ips says', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kelpie-express-unix-'));
+    try {
+      const path = join(dir, 'app.sock');
+      await start(['-b', `unix:${path}`, '--forwarded-allow-ips', '10.0.0.0/8']);
+      const { body } = await json('http://app.local/whoami', { socketPath: path, headers: FORWARDED });
+      expect(body).toMatchObject({ ip: '203.0.113.9', protocol: 'https' });
+      await stopAll();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('ignores X-Forwarded-* from a peer not in --forwarded-allow-ips', async () => {

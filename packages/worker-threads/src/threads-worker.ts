@@ -66,6 +66,8 @@ export class ThreadsWorker extends Worker {
   readonly #requestCount = new Int32Array(new SharedArrayBuffer(4));
   /** Finished responses of threads that have exited. */
   readonly #finished = new RequestStats();
+  /** Every thread that has not exited, a replaced one included until its exit adds it to #finished. */
+  readonly #live = new Set<AppThread>();
   #monitor: NodeJS.Timeout | undefined;
   #stopping = false;
 
@@ -154,9 +156,11 @@ export class ThreadsWorker extends Worker {
     thread.on('error', (error) => {
       if (!record.leaving) this.log.error(`Uncaught exception in thread ${index} (pid: ${process.pid})`, error);
     });
+    this.#live.add(record);
     thread.once('exit', (code) => {
       record.exited = true;
       this.#finished.add(stats, false);
+      this.#live.delete(record);
       if (record.leaving || this.#stopping || !record.serving) return;
       this.log.error(`Thread ${index} (pid: ${process.pid}) exited with code ${code}; starting another`);
       void this.#replace(record);
@@ -216,7 +220,8 @@ export class ThreadsWorker extends Worker {
   override requestStats(): RequestStats {
     const sum = new RequestStats();
     sum.add(this.#finished);
-    for (const record of this.#threads.values()) if (!record.exited) sum.add(record.stats);
+    // The live set, not the pool: a replacement takes its slot before the old thread has exited.
+    for (const record of this.#live) sum.add(record.stats);
     return sum;
   }
 
