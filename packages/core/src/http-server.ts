@@ -18,7 +18,7 @@ import { UNIX_PEER } from './proxy.js';
 import { inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
 import { configureRequestInfo, defineRequestInfoGetter, forwardedScheme } from './request-info.js';
 import type { Settings } from './settings.js';
-import { requestCounter } from './stats.js';
+import { requestCounter, requestStats } from './stats.js';
 import { statsdClient, statsdObserver } from './statsd.js';
 import { type TlsMaterial, tlsServerOptions } from './tls.js';
 
@@ -450,6 +450,8 @@ export class HttpServers {
   /** Per server: how a connection accepted elsewhere reaches it (through the PROXY reader when on). */
   readonly #handOver = new Map<Server, (socket: Socket) => void>();
   #draining = false;
+  /** HTTP/2 streams open (tracked only without metrics, see inFlight()). */
+  #streams = 0;
   /** While draining: connections with no response under way, and since when. */
   #idleSince: Map<Socket, number> | undefined;
   /** Resolves the drain once the last connection is gone. */
@@ -477,18 +479,24 @@ export class HttpServers {
     const access = accessLogger(settings);
     const statsd = statsdClient(settings, log);
     const count = requestCounter(settings.metricsBind !== null, statsd && statsdObserver(statsd));
+    // Without metrics nothing is counted per request: the requests in flight (for `kelpie ctl`)
+    // are read from the open connections twice a second (heartbeats report at most once a second).
+    if (!count) {
+      const stats = requestStats();
+      setInterval(() => stats.setInFlight(this.inFlight()), 500).unref();
+    }
     const handler: RequestListener = access
       ? (req, res) => {
           if (this.#draining) res.shouldKeepAlive = false;
           onRequest?.(req);
-          count(req, res);
+          count?.(req, res);
           access(req, res);
           app(req, res);
         }
       : (req, res) => {
           if (this.#draining) res.shouldKeepAlive = false;
           onRequest?.(req);
-          count(req, res);
+          count?.(req, res);
           app(req, res);
         };
     this.servers = options.listeners.map((listener) => {
@@ -503,6 +511,12 @@ export class HttpServers {
         session.once('close', () => this.#sessions.delete(session));
         if (this.#draining) session.close();
       });
+      if (!count) {
+        server.on('stream', (stream: { once(event: 'close', listener: () => void): void }) => {
+          this.#streams++;
+          stream.once('close', () => this.#streams--);
+        });
+      }
       if (options.upgrade) server.on('upgrade', options.upgrade);
       return server;
     });
@@ -552,6 +566,17 @@ export class HttpServers {
   /** Connections open right now. */
   get connections(): number {
     return this.#sockets.size;
+  }
+
+  /**
+   * Requests being handled now: HTTP/1 connections with a response under way (Node's own
+   * `_httpMessage`, which graceful-shutdown libraries read too) and open HTTP/2 streams (counted
+   * when metrics do not count every request).
+   */
+  inFlight(): number {
+    let busy = this.#streams;
+    for (const socket of this.#sockets) if ((socket as HttpSocket)._httpMessage) busy++;
+    return busy;
   }
 
   /** Listen on every inherited socket (and, with --reuse-port, on a socket of this worker's own). */

@@ -61,6 +61,11 @@ export class RequestStats {
     (this.values[IN_FLIGHT] as number)++;
   }
 
+  /** Requests in flight as counted elsewhere (HttpServers' connections, without metrics). */
+  setInFlight(count: number): void {
+    this.values[IN_FLIGHT] = count;
+  }
+
   /** A response is over (sent, or its connection lost). `seconds` < 0: not timed (in-flight only). */
   end(status: number, seconds: number): void {
     const values = this.values;
@@ -161,22 +166,16 @@ export function useRequestStatsBuffer(buffer: SharedArrayBuffer): void {
 export type ResponseObserver = (req: IncomingMessage, res: ServerResponse, seconds: number) => void;
 
 /**
- * The per-request hook `HttpServers` puts on every response: counts requests in flight, and,
- * when `timed`, the status and duration of each response (and tells `observer`).
+ * The per-request hook `HttpServers` puts on every response when metrics are on (`timed`:
+ * --metrics-bind; `observer`: StatsD): counts the request in flight, then the status and
+ * duration of its response. Undefined without metrics: nothing is done per request then.
  */
 export function requestCounter(
   timed: boolean,
   observer?: ResponseObserver,
-): (req: IncomingMessage, res: ServerResponse) => void {
+): ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
   const stats = requestStats();
-  if (!timed && !observer) {
-    // The cheapest form: one shared listener, nothing allocated per request.
-    const done = () => stats.end(0, -1);
-    return (_req, res) => {
-      stats.begin();
-      res.on('close', done);
-    };
-  }
+  if (!timed && !observer) return undefined;
   return (req, res) => {
     stats.begin();
     const start = performance.now();

@@ -9,7 +9,7 @@ import { defaultBin, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
 import { ensureCommand, findCommand } from '@kelpie/testkit/apt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { main } from '../src/cli.js';
-import { fixture, get } from './helpers.js';
+import { fixture, get, started } from './helpers.js';
 
 // `kelpie ctl` against real servers: every command, its errors and exit statuses, and `top`
 // drawn in a real terminal (tmux).
@@ -133,6 +133,19 @@ describe('kelpie ctl', () => {
     }
     const counted = json.workers.map((w) => lines.find((line) => line.trim().startsWith(`${w.pid} `)) as string);
     expect(counted.reduce((n, row) => n + Number(row.trim().split(/ +/)[4]), 0)).toBe(6);
+  });
+
+  it('status counts requests in flight, with metrics off (from the open connections) and on (per request)', async () => {
+    for (const extra of [[], ['--metrics-bind', '127.0.0.1:0']]) {
+      const { kp, socket } = await server(1, extra);
+      const slow = await started(`${kp.url}/stream?ms=2500`);
+      await waitUntil(async () => (await status(socket)).workers[0]?.inFlight === 1, {
+        what: `one request in flight (${extra.join(' ') || 'no metrics'})`,
+      });
+      expect(await slow.body).toBe('start\nend\n');
+      await waitUntil(async () => (await status(socket)).workers[0]?.inFlight === 0, { what: 'none in flight' });
+      await kp.stop();
+    }
   });
 
   it('workers add and remove change the number of workers; never below 1', async () => {
