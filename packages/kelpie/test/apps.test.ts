@@ -9,7 +9,8 @@ const MB = 1024 * 1024;
 
 describe('app shapes', () => {
   it('streams a 50 MB upload into a fetch app without buffering it', async () => {
-    const kp = await startKelpie(['-w', '1', fixture('stream-app.js')]);
+    // --expose-gc reaches the worker: the app collects while it reads, so RSS shows what is held.
+    const kp = await startKelpie(['-w', '1', fixture('stream-app.js')], { nodeArgs: ['--expose-gc'] });
     const before = JSON.parse((await get(`${kp.url}/rss`)).body).rss as number;
     const chunk = Buffer.alloc(64 * 1024, 98);
     const result = await new Promise<{ bytes: number; rss: number }>((resolve, reject) => {
