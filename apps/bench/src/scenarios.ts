@@ -2,6 +2,21 @@ import type { PeerName, Scenario } from './types.js';
 
 const NODE_PEERS: PeerName[] = ['cluster-rr', 'cluster-none', 'pm2'];
 
+/** Hello world, 2 workers, kelpie with `what` turned on against kelpie with its defaults. */
+function againstBaseline(name: string, what: string, extra: Pick<Scenario, 'accessLog' | 'kelpieArgs'>): Scenario {
+  return {
+    name,
+    title: `hello world, kelpie with ${what} vs without`,
+    app: 'plain',
+    path: '/hello',
+    method: 'GET',
+    connections: 100,
+    peers: ['kelpie-baseline'],
+    workers: [2],
+    ...extra,
+  };
+}
+
 /**
  * Every scenario the bench knows. To add one: an entry here, and the route in each app under
  * apps/ (handlers.mjs, express.mjs, koa.mjs, hono.mjs, wsgi.py) that its peers serve.
@@ -179,44 +194,14 @@ export const scenarios: Scenario[] = [
     workers: [2],
     kelpieArgs: ['-k', 'threads', '--threads', '4'],
   },
-  // The access log's cost: the same hello world with --access-logfile (default format) against
-  // without it; the ratio is the share of throughput the log keeps (target >= 0.9x).
-  {
-    name: 'hello-access-log',
-    title: 'hello world, kelpie with --access-logfile vs without',
-    app: 'plain',
-    path: '/hello',
-    method: 'GET',
-    connections: 100,
-    peers: ['kelpie-baseline'],
-    workers: [2],
-    accessLog: true,
-  },
-  // What metrics cost: hello world with --metrics-bind (responses timed and counted by status),
-  // and with StatsD on top (three buffered metric lines per response, sent over UDP to a port
-  // nothing listens on), against kelpie's defaults.
-  {
-    name: 'hello-metrics',
-    title: 'hello world, kelpie with --metrics-bind vs without',
-    app: 'plain',
-    path: '/hello',
-    method: 'GET',
-    connections: 100,
-    peers: ['kelpie-baseline'],
-    workers: [2],
-    kelpieArgs: ['--metrics-bind', '127.0.0.1:0'],
-  },
-  {
-    name: 'hello-statsd',
-    title: 'hello world, kelpie with --metrics-bind and --statsd-host vs without',
-    app: 'plain',
-    path: '/hello',
-    method: 'GET',
-    connections: 100,
-    peers: ['kelpie-baseline'],
-    workers: [2],
+  // What the access log and metrics cost: hello world with the feature against kelpie's defaults;
+  // the ratio is the share of throughput kept (access log target >= 0.9x). StatsD is sent over
+  // UDP to a port nothing listens on.
+  againstBaseline('hello-access-log', '--access-logfile', { accessLog: true }),
+  againstBaseline('hello-metrics', '--metrics-bind', { kelpieArgs: ['--metrics-bind', '127.0.0.1:0'] }),
+  againstBaseline('hello-statsd', '--metrics-bind and --statsd-host', {
     kelpieArgs: ['--metrics-bind', '127.0.0.1:0', '--statsd-host', '127.0.0.1:9'],
-  },
+  }),
   // Thread scaling: one process, 2 threads against 1 thread, on CPU-bound work (target 1.7x).
   {
     name: 'threads-scaling',

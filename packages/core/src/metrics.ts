@@ -120,9 +120,8 @@ export interface MetricsServer {
 }
 
 /**
- * Serve /metrics and /healthz on `bind` (HOST:PORT). Rejects when the address cannot be bound;
- * `retry` is called with the error so the caller can decide (a USR2 successor waits for its
- * parent to let go of the port).
+ * Serve /metrics and /healthz on `bind` (HOST:PORT). Rejects with the listen error when the
+ * address cannot be bound (the arbiter retries EADDRINUSE while a USR2 parent still holds it).
  */
 export async function openMetricsServer(bind: string, source: MetricsSource, log: Logger): Promise<MetricsServer> {
   const address = parseBind(bind);

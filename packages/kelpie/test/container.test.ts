@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { defaultBin, waitUntil } from '@kelpie/testkit';
+import { defaultBin, freePort, waitUntil } from '@kelpie/testkit';
 import { ensureCommand, findCommand } from '@kelpie/testkit/apt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
@@ -107,14 +106,6 @@ function unitSetting(file: string, key: string): string {
   const values = [...text.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => (m[1] as string).trim());
   if (!values.length) throw new Error(`deploy/systemd/${file} has no ${key}=`);
   return values.at(-1) as string;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 describe('deploy/systemd: socket activation as systemd does it', () => {

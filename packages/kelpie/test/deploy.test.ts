@@ -1,11 +1,20 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultBin, get, type KelpieProcess, startKelpie, startLoad, stopAll, waitUntil } from '@kelpie/testkit';
+import {
+  defaultBin,
+  freePort,
+  get,
+  type KelpieProcess,
+  startKelpie,
+  startLoad,
+  stopAll,
+  waitUntil,
+} from '@kelpie/testkit';
 import { ensureCommand, findCommand } from '@kelpie/testkit/apt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -81,18 +90,6 @@ function kelpieArgs(documented: string[], bind: string): string[] {
   const args = withFlag(withFlag(documented, '-w', '2'), '-b', bind);
   expect(args.at(-1)).toBe('app.js');
   return [...args.slice(0, -1), app];
-}
-
-/** A port nobody listens on right now (nginx and HAProxy cannot report a port 0 they got). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Install a Debian package in beforeAll (apt-get may take minutes); a failure fails the tests that need it. */

@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** A response read to its end. */
 export interface Reply {
@@ -66,6 +66,22 @@ export function rawExchange(url: string, bytes: string, timeoutMs = 10_000): Pro
       clearTimeout(timer);
       if (data) resolve(data);
       else reject(error);
+    });
+  });
+}
+
+/**
+ * A TCP port on 127.0.0.1 nobody listens on right now, for servers that cannot report the port 0
+ * gave them (nginx, HAProxy, systemd-socket-activate). Another process may take it before the
+ * caller binds it: use port 0 wherever the server can.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
     });
   });
 }

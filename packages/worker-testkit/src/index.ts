@@ -12,7 +12,7 @@ export {
   workerArgument,
   workerLabel,
 } from './checks.js';
-export { type GetOptions, get, type Reply, rawExchange } from './http.js';
+export { freePort, type GetOptions, get, type Reply, rawExchange } from './http.js';
 export { type Load, type LoadOptions, type LoadStats, startLoad } from './load.js';
 export {
   defaultBin,
