@@ -63,38 +63,51 @@ function describe(value: unknown): string {
   return `an ${typeof value}`;
 }
 
-function count(value: unknown, name: string): number {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  throw new Bad(`${name} must be a whole number from 0 to ${MAX_REPORTED}, not ${describe(value)}`);
+const isCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+// Names of fields are only built for an error: a good heartbeat costs comparisons, not strings.
+function countError(value: unknown, name: string): Bad {
+  return new Bad(`${name} must be a whole number from 0 to ${MAX_REPORTED}, not ${describe(value)}`);
 }
 
-function amount(value: unknown, name: string): number {
+function count(value: unknown, name: string): number {
+  if (isCount(value)) return value;
+  throw countError(value, name);
+}
+
+function amount(value: unknown, name: () => string): number {
   // NaN fails both comparisons; JSON has no Infinity, but a bound holds anyway.
   if (typeof value === 'number' && value >= 0 && value <= MAX_REPORTED) return value;
-  throw new Bad(`${name} must be a number from 0 to ${MAX_REPORTED}, not ${describe(value)}`);
+  throw new Bad(`${name()} must be a number from 0 to ${MAX_REPORTED}, not ${describe(value)}`);
 }
 
-function object(value: unknown, name: string): Fields {
+function object(value: unknown, name: () => string): Fields {
   if (isFields(value)) return value;
-  throw new Bad(`${name} must be an object, not ${describe(value)}`);
+  throw new Bad(`${name()} must be an object, not ${describe(value)}`);
 }
 
-function statusStats(value: unknown, name: string): StatusStats {
+function statusStats(value: unknown, key: string): StatusStats {
+  const name = () => `stats.statuses[${JSON.stringify(key)}]`;
   const stats = object(value, name);
-  const buckets = field(stats, 'buckets');
-  if (!Array.isArray(buckets) || buckets.length !== BUCKETS) {
-    throw new Bad(`${name}.buckets must be an array of ${BUCKETS} counts, not ${describe(buckets)}`);
+  const from = field(stats, 'buckets');
+  if (!Array.isArray(from) || from.length !== BUCKETS) {
+    throw new Bad(`${name()}.buckets must be an array of ${BUCKETS} counts, not ${describe(from)}`);
   }
-  return {
-    count: count(field(stats, 'count'), `${name}.count`),
-    sum: amount(field(stats, 'sum'), `${name}.sum`),
-    buckets: buckets.map((n, i) => count(n, `${name}.buckets[${i}]`)),
-  };
+  const n = field(stats, 'count');
+  if (!isCount(n)) throw countError(n, `${name()}.count`);
+  const buckets = new Array<number>(BUCKETS);
+  for (let i = 0; i < BUCKETS; i++) {
+    const bucket: unknown = from[i];
+    if (!isCount(bucket)) throw countError(bucket, `${name()}.buckets[${i}]`);
+    buckets[i] = bucket;
+  }
+  return { count: n, sum: amount(field(stats, 'sum'), () => `${name()}.sum`), buckets };
 }
 
 /** Responses by status: a prototype-free record, so no key (`__proto__`) is special in it. */
 function statuses(value: unknown): Record<string, StatusStats> {
-  const from = object(value, 'stats.statuses');
+  const from = object(value, () => 'stats.statuses');
   const keys = Object.keys(from);
   if (keys.length > MAX_STATUSES) {
     throw new Bad(`stats.statuses has ${keys.length} keys, more than the ${MAX_STATUSES} statuses there are`);
@@ -102,19 +115,19 @@ function statuses(value: unknown): Record<string, StatusStats> {
   const out = statusTotals();
   for (const key of keys) {
     if (!STATUS_KEY.test(key)) throw new Bad(`stats.statuses has a key ${quote(key)} that is not a status code`);
-    out[key] = statusStats(from[key], `stats.statuses[${JSON.stringify(key)}]`);
+    out[key] = statusStats(from[key], key);
   }
   return out;
 }
 
 function workerStats(value: unknown): WorkerStats {
-  const stats = object(value, 'stats');
+  const stats = object(value, () => 'stats');
   const statusesField = field(stats, 'statuses');
   return {
     requests: count(field(stats, 'requests'), 'stats.requests'),
     inFlight: count(field(stats, 'inFlight'), 'stats.inFlight'),
     rss: count(field(stats, 'rss'), 'stats.rss'),
-    lag: amount(field(stats, 'lag'), 'stats.lag'),
+    lag: amount(field(stats, 'lag'), () => 'stats.lag'),
     ...(statusesField === undefined ? {} : { statuses: statuses(statusesField) }),
   };
 }
