@@ -8,16 +8,17 @@ import { ExitCode } from './exit-codes.js';
 import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
 import { bindListeners, type ClientHandle, inheritListeners, type Listener } from './listeners.js';
 import { type Logger, reopenLogFiles } from './logger.js';
-import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, isWorkerMessage } from './messages.js';
+import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener } from './messages.js';
 import { type MetricsServer, type MetricsSnapshot, openMetricsServer } from './metrics.js';
 import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
 import type { ResolvedWorker } from './resolve-worker.js';
 import type { Settings } from './settings.js';
-import { addStatusDelta, addStatuses, type StatusStats, type WorkerStats } from './stats.js';
+import { addStatusDelta, addStatuses, type StatusStats, statusTotals, type WorkerStats } from './stats.js';
 import { statsdClient } from './statsd.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
+import { BadMessageLog, MAX_ACCEPT_COUNT, onWorkerMessages } from './worker-messages.js';
 
 /**
  * The arbiter: binds the listeners, keeps `workers` worker processes alive, and turns signals
@@ -145,6 +146,8 @@ export class Arbiter {
   #idle: WorkerRecord[] = [];
   #lastDropReport = 0;
   #dropped = 0;
+  /** Messages from workers are untrusted: the bad ones are dropped and reported here. */
+  readonly #badMessages: BadMessageLog;
   #done!: (code: number) => void;
   #identity: Identity | undefined;
   /** The pidfile this arbiter wrote (FILE, or FILE.2 while it is a USR2 child not yet promoted). */
@@ -165,7 +168,7 @@ export class Arbiter {
   readonly #finished: Promise<number>;
   readonly #startedAt = Date.now();
   /** Responses counted by workers that have exited (the /metrics counters keep them). */
-  readonly #retiredStatuses: Record<string, StatusStats> = {};
+  readonly #retiredStatuses: Record<string, StatusStats> = statusTotals();
   /** Workers replaced, by reason. */
   readonly #restarts: Record<string, number> = {};
   #control: ControlServer | undefined;
@@ -179,6 +182,7 @@ export class Arbiter {
     this.#hooks = options.hooks ?? {};
     this.#configFile = options.configFile;
     this.#log = options.log;
+    this.#badMessages = new BadMessageLog(options.log);
     this.#numWorkers = options.settings.workers;
     this.#finished = new Promise((resolve) => {
       this.#done = resolve;
@@ -912,8 +916,8 @@ export class Arbiter {
     };
     this.#workers.set(pid, record);
     runHookNow(this.#hooks, 'postFork', this.#log, this.view(), { pid, age });
-    child.on('message', (message: unknown) => {
-      if (!isWorkerMessage(message)) return;
+    // Checked first (worker-messages.ts): a bad message is dropped, and nothing here may throw.
+    onWorkerMessages(child, record, this.#badMessages, (message) => {
       record.lastBeat = Date.now();
       switch (message.type) {
         case 'kelpie:ready':
@@ -957,14 +961,18 @@ export class Arbiter {
   #onCredits(worker: WorkerRecord, count: number): void {
     if (!this.#dispatching || worker.retiring || !(count > 0)) return;
     if (worker.credits === 0) this.#idle.push(worker);
-    worker.credits += count;
+    worker.credits = Math.min(worker.credits + count, MAX_ACCEPT_COUNT);
     this.#dispatch();
   }
 
   /** A worker asked for its own descriptor of a listener (one per thread that accepts). */
   #sendListener(worker: WorkerRecord, index: number): void {
-    const listener = this.#listeners[index];
-    if (!listener || worker.retiring) return;
+    const listener = Number.isInteger(index) && index >= 0 ? this.#listeners[index] : undefined;
+    if (!listener) {
+      this.#badMessages.drop(worker, `kelpie:dup: no listener ${index} (${this.#listeners.length} open)`);
+      return;
+    }
+    if (worker.retiring) return;
     worker.child.send({ type: 'kelpie:listener', listener: index }, listener.handle as never, (error) => {
       if (error) this.#log.debug(`Could not send a listener to worker (pid:${worker.pid}): ${error.message}`);
     });

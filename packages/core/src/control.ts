@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from './logger.js';
@@ -241,11 +241,8 @@ export async function openControlSocket(
     process.umask(previousMask);
   }
   if (!(await listening)) return undefined;
-  try {
-    chmodSync(path, 0o600);
-  } catch {
-    // Created 0600 already (the umask above); this only makes sure.
-  }
+  // No chmod afterwards: by then the path may be a link another user put there (one who can write
+  // to the folder), and chmod follows links. bind() created the socket 0600 (the umask above).
   server.unref();
   const inode = lstatOrNull(path)?.ino;
   log.debug(`Control socket at ${path}`);

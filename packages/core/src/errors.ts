@@ -21,7 +21,7 @@ export const ErrorCodes = {
   KELPIE_ERR_ADAPTER_INVALID: 'The adapter module is not an adapter, supports another core, or does not match the app',
   KELPIE_ERR_PLATFORM: 'This Node.js build lacks something kelpie needs',
   KELPIE_ERR_CONFIG: 'The config file cannot be found or loaded, or names an unknown setting or hook',
-  KELPIE_ERR_PIDFILE: 'The pidfile names a running process, or cannot be written',
+  KELPIE_ERR_PIDFILE: 'The pidfile names a running process, is a link or not a regular file, or cannot be written',
   KELPIE_ERR_TLS: 'A TLS file cannot be read, is not valid PEM, or the key does not match the certificate',
 } as const;
 

@@ -54,7 +54,7 @@ export interface ListenerMessage {
   listener: number;
 }
 
-/** Worker → arbiter. */
+/** Worker → arbiter. Untrusted: the arbiter checks each one first (worker-messages.ts). */
 export type WorkerMessage =
   /** The app is loaded and the worker serves on every listener. */
   | { type: 'kelpie:ready' }
@@ -67,7 +67,9 @@ export type WorkerMessage =
   /** `accept = 'arbiter'` classes: the worker can take `count` more connections. */
   | { type: 'kelpie:accept'; count: number }
   /** Send me another descriptor of listener `listener` (for threads that each accept on their own). */
-  | { type: 'kelpie:dup'; listener: number };
+  | { type: 'kelpie:dup'; listener: number }
+  /** The worker is leaving on its own (an uncaught exception, --max-requests): replace it now. */
+  | { type: 'kelpie:retiring'; reason: 'crash' | 'max_requests' };
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return (

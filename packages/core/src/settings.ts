@@ -585,7 +585,7 @@ export const settings = {
     defaultText: 'none',
     parse: nonEmptyString,
     help: "Write the arbiter's pid to this file; refuse to start while it names a live process.",
-    doc: 'The file is written atomically before the addresses are bound (a second server with the same file stops there, without touching the sockets) and removed at exit (only if it still holds this pid). A new arbiter started by USR2 writes FILE.2 and renames it to FILE when the old arbiter exits.',
+    doc: 'The file is written atomically before the addresses are bound (a second server with the same file stops there, without touching the sockets) and removed at exit (only if it still holds this pid). A new arbiter started by USR2 writes FILE.2 and renames it to FILE when the old arbiter exits. kelpie never follows a symbolic link there: a link, or anything but a regular file, at FILE makes it refuse to start, and its temporary file gets a random name and is created exclusively (docs/security.md).',
   }),
   user: define<string | number | null>({
     section: 'Server Mechanics',

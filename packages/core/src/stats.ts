@@ -108,13 +108,27 @@ export class RequestStats {
   }
 }
 
-/** Add `from`'s counts into `into` (both by status). */
+/**
+ * An empty record of counts by status, without a prototype: a key from a worker (`__proto__`,
+ * `constructor`) is a key like any other in it, never Object.prototype's.
+ */
+export function statusTotals(): Record<string, StatusStats> {
+  return Object.create(null) as Record<string, StatusStats>;
+}
+
+/** Add `from`'s counts into `into` (both by status). Own keys only, on either side. */
 export function addStatuses(into: Record<string, StatusStats>, from: Record<string, StatusStats> | undefined): void {
   if (!from) return;
   for (const [status, stats] of Object.entries(from)) {
-    const target = into[status];
+    const target = Object.hasOwn(into, status) ? into[status] : undefined;
     if (!target) {
-      into[status] = { count: stats.count, sum: stats.sum, buckets: [...stats.buckets] };
+      // Defined, not assigned: `into['__proto__'] = ...` would replace a plain object's prototype.
+      Object.defineProperty(into, status, {
+        value: { count: stats.count, sum: stats.sum, buckets: [...stats.buckets] },
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
       continue;
     }
     target.count += stats.count;
@@ -125,20 +139,23 @@ export function addStatuses(into: Record<string, StatusStats>, from: Record<stri
   }
 }
 
-/** Add to `into` what `next` counts beyond `previous` (two reports of one worker, cumulative). */
+/**
+ * Add to `into` what `next` counts beyond `previous` (two reports of one worker, cumulative).
+ * Counters never go down: a count below the previous report's adds nothing.
+ */
 export function addStatusDelta(
   into: Record<string, StatusStats>,
   next: Record<string, StatusStats> | undefined,
   previous: Record<string, StatusStats> | undefined,
 ): void {
   if (!next) return;
-  const delta: Record<string, StatusStats> = {};
+  const delta = statusTotals();
   for (const [status, stats] of Object.entries(next)) {
-    const before = previous?.[status];
+    const before = previous && Object.hasOwn(previous, status) ? previous[status] : undefined;
     delta[status] = {
-      count: stats.count - (before?.count ?? 0),
-      sum: stats.sum - (before?.sum ?? 0),
-      buckets: stats.buckets.map((n, i) => n - (before?.buckets[i] ?? 0)),
+      count: Math.max(0, stats.count - (before?.count ?? 0)),
+      sum: Math.max(0, stats.sum - (before?.sum ?? 0)),
+      buckets: stats.buckets.map((n, i) => Math.max(0, n - (before?.buckets[i] ?? 0))),
     };
   }
   addStatuses(into, delta);
