@@ -1,5 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { findConfigFile, type LoadedConfig, loadConfigFile } from './config-file.js';
+import { configTimeoutMs } from './deadline.js';
 import { isKelpieError, KelpieError } from './errors.js';
 import type { ServerHooks } from './hooks.js';
 import {
@@ -264,7 +265,8 @@ export function helpText(): string {
     for (const [flags, help] of rows) lines.push(`  ${(flags as string).padEnd(width)}${help}`);
     lines.push('');
   }
-  lines.push('Environment: PORT, WEB_CONCURRENCY, KELPIE_CMD_ARGS (extra options, as on the command line).');
+  lines.push('Environment: PORT, WEB_CONCURRENCY, KELPIE_CMD_ARGS (extra options, as on the command line),');
+  lines.push('  KELPIE_CONFIG_TIMEOUT (seconds kelpie waits for config-file code and awaited hooks; 60, 0 for none).');
   lines.push('A running server: kelpie ctl status|top|reload|workers add N|... (kelpie ctl --help).');
   return `${lines.join('\n')}\n`;
 }
@@ -290,12 +292,14 @@ export async function resolveConfiguration(
 ): Promise<Configuration> {
   const first = parseCommandLine(argv, env, {}, { check: false });
   if (first.help || first.version) return { ...first, configFile: undefined, hooks: {} };
+  // Checked with or without a config file: a bad value is refused, never ignored.
+  const timeoutMs = configTimeoutMs(env);
   const file = findConfigFile(first.settings.config, cwd);
   if (!file) {
     checkCombinations(first.settings);
     return { ...first, configFile: undefined, hooks: {} };
   }
-  const configFile = await loadConfigFile(file);
+  const configFile = await loadConfigFile(file, { timeoutMs });
   const result = parseCommandLine(argv, env, configFile.settings);
   result.settings.config = file;
   return { ...result, appModule: result.appModule ?? configFile.app, configFile, hooks: configFile.hooks };
