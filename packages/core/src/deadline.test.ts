@@ -34,6 +34,14 @@ describe('settleWithin', () => {
     await expect(settleWithin(Promise.reject(new Error('own')), 50, expired)).rejects.toThrow('own');
     await expect(settleWithin(never(), 20, expired)).rejects.toThrow('expired');
   });
+
+  it('shares one beforeExit listener between waits, and removes it after the last', async () => {
+    const before = process.listenerCount('beforeExit');
+    const waits = Array.from({ length: 20 }, (_, i) => settleWithin(never(), 20 + i, () => new Error('late')));
+    expect(process.listenerCount('beforeExit')).toBe(before + 1);
+    await Promise.allSettled(waits);
+    expect(process.listenerCount('beforeExit')).toBe(before);
+  });
 });
 
 describe('runHook deadline', () => {

@@ -31,6 +31,13 @@ export function expiryText(expiry: Expiry): string {
     : 'pending, and nothing is left running that could settle it. Make it settle.';
 }
 
+/** Waits to end when the event loop runs dry; one 'beforeExit' listener serves them all. */
+const idleWaits = new Set<() => void>();
+
+function onBeforeExit(): void {
+  for (const idle of [...idleWaits]) idle();
+}
+
 /**
  * Resolve with `work`'s result, or reject with `expired(...)` once `ms` pass (0: no deadline) or
  * once the event loop has nothing left to do (Node would otherwise exit with status 13 and no word
@@ -41,7 +48,8 @@ export function settleWithin<T>(work: T | PromiseLike<T>, ms: number, expired: (
     let timer: NodeJS.Timeout | undefined;
     const finish = () => {
       clearTimeout(timer);
-      process.off('beforeExit', idle);
+      idleWaits.delete(idle);
+      if (idleWaits.size === 0) process.off('beforeExit', onBeforeExit);
     };
     const idle = () => {
       finish();
@@ -54,7 +62,8 @@ export function settleWithin<T>(work: T | PromiseLike<T>, ms: number, expired: (
       }, ms);
       timer.unref();
     }
-    process.on('beforeExit', idle);
+    if (idleWaits.size === 0) process.on('beforeExit', onBeforeExit);
+    idleWaits.add(idle);
     Promise.resolve(work).then(
       (value) => {
         finish();
