@@ -45,7 +45,7 @@ describe('parseCommandLine', () => {
   });
 
   it('names the flag, the value and what is allowed on bad input', () => {
-    expect(() => parseCommandLine(['-w', '0', 'a'], {})).toThrow(/--workers: "0"\. Allowed: an integer of 1 or more/);
+    expect(() => parseCommandLine(['-w', '0', 'a'], {})).toThrow(/--workers: "0"\. Allowed: an integer from 1 to 4096/);
     expect(() => parseCommandLine(['--timeout=-1', 'a'], {})).toThrow(/--timeout: "-1"\. Allowed: a number of seconds/);
     expect(() => parseCommandLine(['--log-level', 'loud', 'a'], {})).toThrow(
       /--log-level: "loud"\. Allowed: debug, info, warning, error, critical/,
@@ -62,6 +62,27 @@ describe('parseCommandLine', () => {
       '10.0.0.0/8',
       '::1',
     ]);
+  });
+
+  it('takes a negative number after a flag as its value, so the setting names what it allows', () => {
+    expect(() => parseCommandLine(['-w', '-1', 'a'], {})).toThrow(
+      /Invalid value for --workers: "-1"\. Allowed: an integer from 1 to 4096/,
+    );
+    expect(() => parseCommandLine(['--timeout', '-5', 'a'], {})).toThrow(
+      /Invalid value for --timeout: "-5"\. Allowed: a number of seconds from 0 to 2147483/,
+    );
+    expect(() => parseCommandLine(['-t', '-0.5', 'a'], {})).toThrow(/Invalid value for --timeout: "-0\.5"/);
+    expect(() => parseCommandLine(['a'], { KELPIE_CMD_ARGS: '--backlog -3' })).toThrow(
+      /Invalid value for --backlog \(from KELPIE_CMD_ARGS\): "-3"\. Allowed: an integer from 1 to 65535/,
+    );
+    // A switch is not followed by its value, and words after -- are left alone.
+    expect(() => parseCommandLine(['--preload', '-1', 'a'], {})).toThrow(/Unknown option '-1'/);
+  });
+
+  it('shows the range of numeric settings in --help', () => {
+    expect(helpText()).toMatch(/--graceful-timeout SECONDS +.*\[30; 0 to 2147482\]/);
+    expect(helpText()).toMatch(/--backlog INT +.*\[2048; 1 to 65535\]/);
+    expect(helpText()).toMatch(/-m, --umask INT +.*\[inherited; 0 to 0777 \(octal\)\]/);
   });
 
   it('lists every setting in --help', () => {

@@ -1,8 +1,18 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { findConfigFile, type LoadedConfig, loadConfigFile } from './config-file.js';
+import { configTimeoutMs } from './deadline.js';
 import { isKelpieError, KelpieError } from './errors.js';
 import type { ServerHooks } from './hooks.js';
-import { defaultSettings, type Env, type SettingDef, type SettingName, type Settings, settings } from './settings.js';
+import {
+  defaultSettings,
+  type Env,
+  rangeOf,
+  rangeText,
+  type SettingDef,
+  type SettingName,
+  type Settings,
+  settings,
+} from './settings.js';
 
 /** What a kelpie command line asks for. */
 export interface CommandLine {
@@ -92,10 +102,39 @@ function withProxyProtocolValue(args: string[]): string[] {
   );
 }
 
+/**
+ * `-w -1` and `--timeout -5`: parseArgs takes a value that starts with a dash for a flag and
+ * refuses it as ambiguous. A negative number after a flag that takes a value is that flag's value
+ * (`--workers=-1`), so the setting's own check names the flag and what it allows.
+ */
+function withNegativeValues(args: string[]): string[] {
+  const takesValue = new Map<string, string>();
+  for (const [, def] of entries()) {
+    if (!def.boolean) for (const flag of def.flags) takesValue.set(flag, `--${optionKey(def)}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const long = takesValue.get(arg);
+    const next = args[i + 1];
+    if (long && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${long}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+    if (arg === '--') {
+      out.push(...args.slice(i + 1));
+      break;
+    }
+  }
+  return out;
+}
+
 function parseWords(args: string[], origin: string): Parsed {
   try {
     return parseArgs({
-      args: withProxyProtocolValue(args),
+      args: withProxyProtocolValue(withNegativeValues(args)),
       options: parseOptions(),
       allowPositionals: true,
       strict: true,
@@ -212,7 +251,8 @@ export function helpText(): string {
   for (const [, def] of entries()) {
     const flags = def.flags.join(', ') + (def.meta ? ` ${def.meta}` : '');
     const rows = sections.get(def.section) ?? [];
-    rows.push([flags, `${def.help} [${def.defaultText}]`]);
+    const range = rangeOf(def);
+    rows.push([flags, `${def.help} [${def.defaultText}${range ? `; ${rangeText(range)}` : ''}]`]);
     sections.set(def.section, rows);
   }
   sections.set('Other', [
@@ -225,7 +265,8 @@ export function helpText(): string {
     for (const [flags, help] of rows) lines.push(`  ${(flags as string).padEnd(width)}${help}`);
     lines.push('');
   }
-  lines.push('Environment: PORT, WEB_CONCURRENCY, KELPIE_CMD_ARGS (extra options, as on the command line).');
+  lines.push('Environment: PORT, WEB_CONCURRENCY, KELPIE_CMD_ARGS (extra options, as on the command line),');
+  lines.push('  KELPIE_CONFIG_TIMEOUT (seconds kelpie waits for config-file code and awaited hooks; 60, 0 for none).');
   lines.push('A running server: kelpie ctl status|top|reload|workers add N|... (kelpie ctl --help).');
   return `${lines.join('\n')}\n`;
 }
@@ -251,12 +292,14 @@ export async function resolveConfiguration(
 ): Promise<Configuration> {
   const first = parseCommandLine(argv, env, {}, { check: false });
   if (first.help || first.version) return { ...first, configFile: undefined, hooks: {} };
+  // Checked with or without a config file: a bad value is refused, never ignored.
+  const timeoutMs = configTimeoutMs(env);
   const file = findConfigFile(first.settings.config, cwd);
   if (!file) {
     checkCombinations(first.settings);
     return { ...first, configFile: undefined, hooks: {} };
   }
-  const configFile = await loadConfigFile(file);
+  const configFile = await loadConfigFile(file, { timeoutMs });
   const result = parseCommandLine(argv, env, configFile.settings);
   result.settings.config = file;
   return { ...result, appModule: result.appModule ?? configFile.app, configFile, hooks: configFile.hooks };

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { configTimeoutMs, expiryText, settleWithin } from './deadline.js';
 import { isKelpieError, KelpieError } from './errors.js';
 import { HOOK_NAMES, type HookName, type ServerHooks } from './hooks.js';
 import { type SettingDef, type SettingName, type Settings, settings as table } from './settings.js';
@@ -129,13 +130,29 @@ async function importFresh(file: string): Promise<unknown> {
   return jitiImport(file);
 }
 
-/** Load and check a config file. Every problem is a `KELPIE_ERR_CONFIG` error naming the file and the key (exit 2). */
-export async function loadConfigFile(file: string): Promise<LoadedConfig> {
+/**
+ * Load and check a config file. Every problem is a `KELPIE_ERR_CONFIG` error naming the file and
+ * the key (exit 2), but a file whose loading never settles: `KELPIE_ERR_CONFIG_TIMEOUT` (exit 5)
+ * after `timeoutMs` (KELPIE_CONFIG_TIMEOUT), or as soon as nothing is left that could settle it.
+ */
+export async function loadConfigFile(
+  file: string,
+  { timeoutMs = configTimeoutMs() }: { timeoutMs?: number } = {},
+): Promise<LoadedConfig> {
   const name = basename(file);
   let value: unknown;
   try {
-    value = await importFresh(file);
+    value = await settleWithin(
+      importFresh(file),
+      timeoutMs,
+      (expiry) =>
+        new KelpieError(
+          'KELPIE_ERR_CONFIG_TIMEOUT',
+          `Config file ${file} did not finish loading: a top-level await, or its default export (a promise), is ${expiryText(expiry)}`,
+        ),
+    );
   } catch (error) {
+    if (isKelpieError(error) && error.code === 'KELPIE_ERR_CONFIG_TIMEOUT') throw error;
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     throw new KelpieError('KELPIE_ERR_CONFIG', `Error loading config file ${file}: ${reason}`, { cause: error });
   }

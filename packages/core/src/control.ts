@@ -2,6 +2,7 @@ import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from './logger.js';
+import { MAX_WORKERS } from './settings.js';
 
 /**
  * The control socket (`--control-socket`, like Gunicorn 25's and Puma's control app): the arbiter
@@ -86,9 +87,10 @@ export interface ControlTarget {
 
 const MAX_LINE = 64 * 1024;
 
-function positiveInteger(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new Error(`${what} must be a whole number of 1 or more, not ${JSON.stringify(value)}`);
+function positiveInteger(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? 'of 1 or more' : `from 1 to ${max}`;
+    throw new Error(`${what} must be a whole number ${range}, not ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -115,9 +117,9 @@ export function runControlRequest(target: ControlTarget, request: unknown): unkn
       target.stop(r.quick !== true);
       return {};
     case 'workers.add':
-      return { numWorkers: target.addWorkers(positiveInteger(r.count, 'count')) };
+      return { numWorkers: target.addWorkers(positiveInteger(r.count, 'count', MAX_WORKERS)) };
     case 'workers.remove':
-      return { numWorkers: target.removeWorkers(positiveInteger(r.count, 'count')) };
+      return { numWorkers: target.removeWorkers(positiveInteger(r.count, 'count', MAX_WORKERS)) };
     case 'worker.kill':
       target.killWorker(positiveInteger(r.pid, 'pid'));
       return {};

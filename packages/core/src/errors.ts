@@ -23,6 +23,8 @@ export const ErrorCodes = {
   KELPIE_ERR_CONFIG: 'The config file cannot be found or loaded, or names an unknown setting or hook',
   KELPIE_ERR_PIDFILE: 'The pidfile names a running process, is a link or not a regular file, or cannot be written',
   KELPIE_ERR_TLS: 'A TLS file cannot be read, is not valid PEM, or the key does not match the certificate',
+  KELPIE_ERR_CONFIG_TIMEOUT: 'Loading the config file did not finish within KELPIE_CONFIG_TIMEOUT',
+  KELPIE_ERR_HOOK_TIMEOUT: 'The onStarting hook did not finish within KELPIE_CONFIG_TIMEOUT',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -32,6 +34,8 @@ const EXIT_CODES: Partial<Record<ErrorCode, ExitCode>> = {
   KELPIE_ERR_INVALID_SETTING: ExitCode.USAGE,
   KELPIE_ERR_CONFIG: ExitCode.USAGE,
   KELPIE_ERR_TLS: ExitCode.USAGE,
+  KELPIE_ERR_CONFIG_TIMEOUT: ExitCode.CONFIG_TIMEOUT,
+  KELPIE_ERR_HOOK_TIMEOUT: ExitCode.CONFIG_TIMEOUT,
   KELPIE_ERR_WORKER_NOT_FOUND: ExitCode.WORKER_BOOT_ERROR,
   KELPIE_ERR_WORKER_INVALID: ExitCode.WORKER_BOOT_ERROR,
   KELPIE_ERR_WORKER_INCOMPATIBLE: ExitCode.WORKER_BOOT_ERROR,

@@ -13,6 +13,11 @@ export const ExitCode = {
   WORKER_BOOT_ERROR: 3,
   /** The app could not be loaded: module not found, syntax error, no usable export, import threw. */
   APP_LOAD_ERROR: 4,
+  /**
+   * Config-file code did not finish within KELPIE_CONFIG_TIMEOUT: loading the file (a top-level
+   * await or a default export that never settles) or its onStarting hook. Not Gunicorn's.
+   */
+  CONFIG_TIMEOUT: 5,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { configTimeoutMs, expiryText, settleWithin } from './deadline.js';
+import { isKelpieError, KelpieError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Settings } from './settings.js';
 
@@ -113,8 +115,16 @@ export function hasWorkerHooks(hooks: ServerHooks): boolean {
 }
 
 /**
+ * Hooks whose deadline ends kelpie: onStarting runs before anything is bound, and a server whose
+ * start never finishes serves nothing. Other awaited hooks are logged and left behind.
+ */
+const FATAL_ON_DEADLINE: readonly HookName[] = ['onStarting'];
+
+/**
  * Call a hook if it is defined. Resolves when an async hook settles; a throw or rejection is
  * logged (`Error in hook NAME`) and swallowed. Callers that must not wait ignore the promise.
+ * A hook still pending after KELPIE_CONFIG_TIMEOUT (or once nothing is left that could settle
+ * it) is logged and left behind; for onStarting that is a KELPIE_ERR_HOOK_TIMEOUT (exit 5).
  */
 export async function runHook<N extends HookName>(
   hooks: ServerHooks,
@@ -124,12 +134,22 @@ export async function runHook<N extends HookName>(
 ): Promise<void> {
   const hook = hooks[name] as ((...a: unknown[]) => unknown) | undefined;
   if (typeof hook !== 'function') return;
+  const fatal = FATAL_ON_DEADLINE.includes(name);
   try {
-    await hook.apply(hooks, args);
+    const ms = configTimeoutMs();
+    await settleWithin(hook.apply(hooks, args), ms, (expiry) => {
+      const text = `Hook ${name} did not finish: it is ${expiryText(expiry)}`;
+      return fatal ? new KelpieError('KELPIE_ERR_HOOK_TIMEOUT', text) : new HookStalled(text);
+    });
   } catch (error) {
-    log.error(`Error in hook ${name}`, error);
+    if (error instanceof HookStalled) log.error(`${error.message} Going on without it.`);
+    else if (isKelpieError(error) && error.code === 'KELPIE_ERR_HOOK_TIMEOUT') throw error;
+    else log.error(`Error in hook ${name}`, error);
   }
 }
+
+/** A hook past its deadline that kelpie goes on without. */
+class HookStalled extends Error {}
 
 /** Call a hook without waiting: for per-request hooks and the abort path. Errors are logged. */
 export function runHookNow<N extends HookName>(

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
-import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import { accessSync, constants, fstatSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, formatAddress, parseBind } from './bind.js';
 import { KelpieError } from './errors.js';
@@ -139,6 +140,36 @@ async function clearStaleSocket(path: string): Promise<'clear' | 'in-use'> {
   return 'clear';
 }
 
+/**
+ * Why a unix socket cannot be made at `path`, read from its folder. libuv reports a missing
+ * folder as EACCES, which sends people looking at permissions; say what is really wrong.
+ */
+export function socketFolderProblem(path: string): string | undefined {
+  const folder = dirname(resolve(path));
+  let isFolder: boolean;
+  try {
+    isFolder = statSync(folder).isDirectory();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `the folder ${folder} does not exist`;
+    if (code === 'ENOTDIR') return `${folder} is not a folder (a part of the path is a file)`;
+    if (code === 'EACCES') return `the folder ${folder} cannot be reached by ${thisUser()}`;
+    return undefined;
+  }
+  if (!isFolder) return `${folder} is not a folder`;
+  try {
+    accessSync(folder, constants.W_OK | constants.X_OK);
+  } catch {
+    return `the folder ${folder} is not writable by ${thisUser()}`;
+  }
+  return undefined;
+}
+
+function thisUser(): string {
+  const uid = process.getuid?.();
+  return uid === undefined ? 'this user' : `this user (uid ${uid})`;
+}
+
 type Attempt = { handle: RawHandle; url: string; ownsFile: string | null } | { error: string };
 
 /** libuv's UV_TCP_REUSEPORT bind flag (Node 22.12+ passes it through; older versions ignore it). */
@@ -149,7 +180,11 @@ async function bindOne(address: BindAddress, reusePort: boolean): Promise<Attemp
   if (address.kind === 'unix') {
     if ((await clearStaleSocket(address.path)) === 'in-use') return { error: 'EADDRINUSE' };
     const handle = create(address.path, -1, -1);
-    if (typeof handle === 'number') return { error: getSystemErrorName(handle) };
+    if (typeof handle === 'number') {
+      const code = getSystemErrorName(handle);
+      const problem = socketFolderProblem(address.path);
+      return { error: problem ? `${problem} (${code})` : code };
+    }
     return { handle, url: formatAddress(address), ownsFile: address.path };
   }
   if (address.kind === 'tcp') {

@@ -1,4 +1,4 @@
-import { type SettingDef, type SettingName, settings } from './settings.js';
+import { rangeOf, rangeText, type SettingDef, type SettingName, settings } from './settings.js';
 
 /** docs/settings.md, generated from the settings table so the reference can never drift from the code. */
 export function settingsMarkdown(): string {
@@ -12,6 +12,10 @@ export function settingsMarkdown(): string {
     'command line. A bad value stops kelpie with exit status 2 and a message naming the flag, the value and what is',
     'allowed.',
     '',
+    'Every numeric setting has a range, listed with it. Settings in seconds become Node.js timers, which hold at most',
+    '2^31-1 ms: their maximum is 2147483 s (about 24.8 days), one second less where kelpie or Node.js adds a second to',
+    'the value. Why each other ceiling is where it is: docs/security.md.',
+    '',
   ];
   let section = '';
   for (const [name, def] of Object.entries(settings) as [SettingName, SettingDef<unknown>][]) {
@@ -22,6 +26,8 @@ export function settingsMarkdown(): string {
     lines.push(`### \`${name}\``, '');
     lines.push(`- Flags: ${def.flags.map((f) => `\`${f}${def.meta ? ` ${def.meta}` : ''}\``).join(', ')}`);
     lines.push(`- Default: \`${def.defaultText}\``);
+    const range = rangeOf(def);
+    if (range) lines.push(`- Range: ${rangeText(range)}${def.meta === 'SECONDS' ? ' seconds' : ''}`);
     if (def.multiple) lines.push('- Repeatable: each use adds a value.');
     lines.push('', def.help, '');
     if (def.doc) lines.push(def.doc, '');

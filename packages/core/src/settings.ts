@@ -43,28 +43,103 @@ function invalid(name: string, raw: unknown, allowed: string): KelpieError {
   );
 }
 
-function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (raw: unknown, name: string): number => {
-    const text = typeof raw === 'number' ? String(raw) : raw;
-    if (typeof text !== 'string' || !/^-?\d+$/.test(text.trim())) {
-      throw invalid(name, raw, `an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}`);
-    }
-    const value = Number.parseInt(text, 10);
-    if (value < min || value > max) {
-      throw invalid(name, raw, `an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}`);
-    }
-    return value;
-  };
+/** The bounds of a numeric setting, shown in --help and docs/settings.md. */
+export interface NumericRange {
+  readonly min: number;
+  readonly max: number;
+  /** How the range reads, when not `MIN to MAX`. */
+  readonly text?: string;
 }
 
-/** Seconds, fractions allowed (0.5), never negative. */
-function seconds(raw: unknown, name: string): number {
-  const text = typeof raw === 'number' ? String(raw) : raw;
-  if (typeof text !== 'string' || !/^\d+(\.\d+)?$/.test(text.trim())) {
-    throw invalid(name, raw, 'a number of seconds, 0 or more');
-  }
-  return Number(text);
+/** A parser that carries its bounds, so --help and the docs list them from the same numbers. */
+function ranged<T>(parse: (raw: unknown, name: string) => T, range: NumericRange) {
+  return Object.assign(parse, { range });
 }
+
+/** The range a setting's parser enforces, for numeric settings. */
+export function rangeOf(def: SettingDef<unknown>): NumericRange | undefined {
+  return (def.parse as { range?: NumericRange }).range;
+}
+
+/** How a range reads in --help, the docs and error messages. */
+export function rangeText(range: NumericRange): string {
+  return range.text ?? `${range.min} to ${range.max}`;
+}
+
+/**
+ * Node's timers hold at most 2^31-1 ms: a longer delay fires after 1 ms instead (with a
+ * TimeoutOverflowWarning), so every seconds-valued setting must fit, margins included.
+ */
+export const TIMER_MAX_MS = 2 ** 31 - 1;
+/** 2147483 s, about 24.8 days: the most any timer setting may hold. */
+export const TIMER_MAX_SECONDS = Math.floor(TIMER_MAX_MS / 1000);
+
+/**
+ * An integer from min to max. The maximum is required: every numeric setting has one, chosen for
+ * what the value becomes (a timer, a count compared with another, a size the kernel caps).
+ * Text beyond max, 1e20 included, is refused rather than read as an inexact number.
+ */
+function integer(min: number, max: number) {
+  const allowed = `an integer from ${min} to ${max}`;
+  return ranged(
+    (raw: unknown, name: string): number => {
+      const text = typeof raw === 'number' ? String(raw) : raw;
+      if (typeof text !== 'string' || !/^-?\d+$/.test(text.trim())) throw invalid(name, raw, allowed);
+      const value = Number.parseInt(text, 10);
+      if (value < min || value > max) throw invalid(name, raw, allowed);
+      return value;
+    },
+    { min, max },
+  );
+}
+
+/** Seconds, fractions allowed (0.5), from 0 to max. */
+function secondsUpTo(max: number) {
+  const allowed = `a number of seconds from 0 to ${max}`;
+  return ranged(
+    (raw: unknown, name: string): number => {
+      const text = typeof raw === 'number' ? String(raw) : raw;
+      if (typeof text !== 'string' || !/^\d+(\.\d+)?$/.test(text.trim())) throw invalid(name, raw, allowed);
+      const value = Number(text);
+      if (value > max) throw invalid(name, raw, allowed);
+      return value;
+    },
+    { min: 0, max },
+  );
+}
+
+/** Seconds that become a timer as they are: at most TIMER_MAX_SECONDS. */
+export const seconds = secondsUpTo(TIMER_MAX_SECONDS);
+
+/**
+ * Seconds that become a timer one second longer: the arbiter's kill after --graceful-timeout,
+ * Node's socket timeout after --keep-alive (Node 24.6+ adds its 1 s keepAliveTimeoutBuffer).
+ */
+const secondsPlusOne = secondsUpTo(TIMER_MAX_SECONDS - 1);
+
+/**
+ * Ceilings of the settings that are not timers, and why.
+ * - Workers: each is a Node.js process (tens of MB, a boot of its own); 4096 leaves room for
+ *   several per CPU on the largest servers while a mistyped extra digit or two is refused.
+ * - Threads (1024): each runs its own copy of the app in a V8 isolate of its own.
+ * - Backlog (65535): the kernel caps it at net.core.somaxconn anyway; older kernels kept it in 16 bits.
+ * - Request line (8190) and header fields (32768): Gunicorn's maxima.
+ * - Worker connections: each is a descriptor, and Linux lets a process hold at most 1048576
+ *   (the default fs.nr_open).
+ * - Max requests and its jitter: counts compared with a counter, never timers; 10^15 each keeps
+ *   their sum an exact integer (a worker at a million requests a second takes 30 years to get there).
+ * - Worker memory: MB, multiplied by 2^20 to compare with the RSS; 16777216 MB (16 TiB) is past
+ *   any process and keeps the product exact.
+ * - Request head field size: the parser never buffers more than 16 MiB of request head.
+ * - WebSocket message size: a message is held in one Buffer, at most 4 GiB on Node.js 20.
+ * - Request body and WebSocket buffered bytes: only compared with byte counts, any exact integer works.
+ */
+export const MAX_WORKERS = 4096;
+const MAX_CONNECTIONS = 1_048_576;
+const MAX_REQUESTS = 1e15;
+const MAX_WORKER_MEMORY_MB = 16_777_216;
+const MAX_HEAD_BYTES = 16 * 1024 * 1024;
+const MAX_WS_PAYLOAD = 2 ** 32;
 
 function oneOf<const T extends string>(values: readonly T[]) {
   return (raw: unknown, name: string): T => {
@@ -116,10 +191,12 @@ function stringList(check: (value: string, name: string) => void = () => {}) {
 }
 
 function workersValue(raw: unknown, name: string): number {
-  if (raw === 'auto') return availableParallelism();
+  if (raw === 'auto') return Math.min(availableParallelism(), MAX_WORKERS);
   const text = typeof raw === 'number' ? String(raw) : raw;
-  if (typeof text === 'string' && /^\d+$/.test(text.trim()) && Number(text) >= 1) return Number(text);
-  throw invalid(name, raw, 'an integer of 1 or more, or "auto" (one per available CPU)');
+  if (typeof text === 'string' && /^\d+$/.test(text.trim()) && Number(text) >= 1 && Number(text) <= MAX_WORKERS) {
+    return Number(text);
+  }
+  throw invalid(name, raw, `an integer from 1 to ${MAX_WORKERS}, or "auto" (one per available CPU)`);
 }
 
 /** Items of a list setting: an array, or comma-separated text (items trimmed, empty ones dropped). */
@@ -312,7 +389,7 @@ export const settings = {
     meta: 'INT',
     default: (env) => (env.WEB_CONCURRENCY ? workersValue(env.WEB_CONCURRENCY, 'WEB_CONCURRENCY') : 1),
     defaultText: '$WEB_CONCURRENCY, else 1',
-    parse: workersValue,
+    parse: ranged(workersValue, { min: 1, max: MAX_WORKERS }),
     help: 'The number of worker processes; "auto" for one per available CPU.',
   }),
   workerClass: define<string>({
@@ -331,7 +408,7 @@ export const settings = {
     meta: 'INT',
     default: () => 1000,
     defaultText: '1000',
-    parse: integer(1),
+    parse: integer(1, MAX_CONNECTIONS),
     help: 'The maximum number of simultaneous connections per worker (per thread under -k threads).',
     doc: "Enforced with Node's `server.maxConnections`: a connection beyond the limit is accepted and closed at once (Node cannot leave it in the shared backlog for another worker), and the worker logs a warning at most once a second.",
   }),
@@ -351,7 +428,7 @@ export const settings = {
     meta: 'INT',
     default: () => 0,
     defaultText: '0',
-    parse: integer(0),
+    parse: integer(0, MAX_REQUESTS),
     help: 'A worker exits gracefully after this many requests and a new one takes its place; 0 disables.',
     doc: 'A simple guard against memory leaks. Counted per worker process, over all its threads.',
   }),
@@ -361,7 +438,7 @@ export const settings = {
     meta: 'INT',
     default: () => 0,
     defaultText: '0',
-    parse: integer(0),
+    parse: integer(0, MAX_REQUESTS),
     help: "Add a random 0..INT to each worker's --max-requests, so workers do not all restart at once.",
   }),
   timeout: define<number>({
@@ -380,7 +457,7 @@ export const settings = {
     meta: 'SECONDS',
     default: () => 30,
     defaultText: '30',
-    parse: seconds,
+    parse: secondsPlusOne,
     help: 'After a graceful stop (TERM) begins, workers still alive after this many seconds are killed.',
   }),
   keepAlive: define<number>({
@@ -389,7 +466,7 @@ export const settings = {
     meta: 'SECONDS',
     default: () => 2,
     defaultText: '2',
-    parse: seconds,
+    parse: secondsPlusOne,
     help: 'Seconds to wait for the next request on a keep-alive connection; 0 turns keep-alive off.',
   }),
   adapter: define<string>({
@@ -442,7 +519,7 @@ export const settings = {
     meta: 'BYTES',
     default: () => 16 * 1024 * 1024,
     defaultText: '16777216 (16 MiB)',
-    parse: integer(1),
+    parse: integer(1, MAX_WS_PAYLOAD),
     help: 'The largest WebSocket message accepted (-k ws); a bigger one closes the connection with 1009.',
   }),
   wsPingInterval: define<number>({
@@ -466,7 +543,7 @@ export const settings = {
     meta: 'BYTES',
     default: () => 8 * 1024 * 1024,
     defaultText: '8388608 (8 MiB)',
-    parse: integer(1),
+    parse: integer(1, Number.MAX_SAFE_INTEGER),
     help: 'Most bytes queued for one slow WebSocket reader (-k ws); beyond it the connection is dropped.',
     doc: 'Sending to a client that does not read fills memory. After each send, a connection whose unsent bytes exceed this is closed at once, and a warning is logged.',
   }),
@@ -495,7 +572,7 @@ export const settings = {
     meta: 'INT',
     default: () => 8190,
     defaultText: '8190',
-    parse: integer(0),
+    parse: integer(0, MAX_HEAD_BYTES),
     help: 'The longest header field in bytes (`Name: value`); longer gets 431. 0 means unlimited.',
     doc: "Counted as the field line without its line ending: `Host: example.com` is 17 bytes. The flag keeps Gunicorn's spelling, underscore included.",
   }),
@@ -505,7 +582,7 @@ export const settings = {
     meta: 'BYTES',
     default: () => 0,
     defaultText: '0 (off)',
-    parse: integer(0),
+    parse: integer(0, Number.MAX_SAFE_INTEGER),
     help: 'The largest request body in bytes; larger gets 413 and the connection closes. 0 means no limit.',
     doc: 'Beyond Gunicorn. A `Content-Length` above the limit is refused before the app runs; a chunked body is counted as it arrives and cut off with 413 (or a closed connection if the app has already answered) when it passes the limit.',
   }),
@@ -545,7 +622,7 @@ export const settings = {
     meta: 'MB',
     default: () => 0,
     defaultText: '0 (off)',
-    parse: integer(0),
+    parse: integer(0, MAX_WORKER_MEMORY_MB),
     help: 'Recycle a worker gracefully when its resident memory stays above this many MB; 0 disables.',
     doc: 'Workers report their RSS with each heartbeat. A worker above the limit on two checks in a row, at least 5 seconds apart, logs a warning and is replaced the way --max-requests replaces one: a new worker starts, the old one finishes its requests and exits. PM2 (`max_memory_restart`) and Granian have the same guard; Gunicorn does not.',
   }),
@@ -611,7 +688,7 @@ export const settings = {
     meta: 'INT',
     default: () => null,
     defaultText: 'inherited',
-    parse: umaskValue,
+    parse: ranged(umaskValue, { min: 0, max: 0o777, text: '0 to 0777 (octal)' }),
     help: 'Set the file mode creation mask of the arbiter and workers (octal, e.g. 022); affects unix socket modes.',
   }),
   chdir: define<string>({

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { loadConfigFile } from './config-file.js';
 import { exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
+import { runHook, runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
 import { errorLogSink, Logger, reopenLogFiles } from './logger.js';
 import type { BootMessage, ConnectionMessage, ListenerMessage, WorkerMessage } from './messages.js';
 import { requestStats, type WorkerStats } from './stats.js';
@@ -257,13 +257,8 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     return;
   }
   if (phase !== 'booting') return;
-  if (hooks.postWorkerInit) {
-    try {
-      await hooks.postWorkerInit(view());
-    } catch (error) {
-      log.error('Error in hook postWorkerInit', error);
-    }
-  }
+  // Waited for up to KELPIE_CONFIG_TIMEOUT; a throw is logged and the worker serves regardless.
+  await runHook(hooks, 'postWorkerInit', log, view());
   if (phase !== 'booting') return;
   try {
     await worker.serve();

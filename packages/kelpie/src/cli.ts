@@ -110,7 +110,10 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     commandLine = await resolveConfiguration(argv, env, startDir);
   } catch (error) {
     if (!isKelpieError(error)) throw error;
-    if (error.code !== 'KELPIE_ERR_CONFIG') return usageError(error.message, stderr);
+    if (error.code === 'KELPIE_ERR_USAGE' || error.code === 'KELPIE_ERR_INVALID_SETTING') {
+      return usageError(error.message, stderr);
+    }
+    // The config file (KELPIE_ERR_CONFIG, exit 2; KELPIE_ERR_CONFIG_TIMEOUT, exit 5) and the rest.
     stderr.write(`kelpie: error: ${error.message}\n`);
     return exitCodeOf(error);
   }

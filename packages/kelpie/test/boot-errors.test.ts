@@ -60,7 +60,7 @@ describe('boot and app-load errors stop the server with a distinct exit code', (
     const { exit, log } = await failing(['-w', 'many', fixture('pid-app.js')]);
     expect(exit.code).toBe(2);
     expect(log).toMatch(
-      /kelpie: error: Invalid value for --workers: "many"\. Allowed: an integer of 1 or more, or "auto"/,
+      /kelpie: error: Invalid value for --workers: "many"\. Allowed: an integer from 1 to 4096, or "auto"/,
     );
   });
 

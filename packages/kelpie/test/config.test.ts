@@ -114,7 +114,7 @@ describe('config file', () => {
     [
       'a value of the wrong type',
       'export default { workers: "many" };\n',
-      /Invalid value for workers \(in kelpie\.config\.mjs\): "many"\. Allowed: an integer of 1 or more/,
+      /Invalid value for workers \(in kelpie\.config\.mjs\): "many"\. Allowed: an integer from 1 to 4096/,
     ],
     [
       'a hook that is not a function',
