@@ -160,6 +160,19 @@ function hostPort(raw: unknown, name: string): string {
   throw invalid(name, raw, 'HOST:PORT, such as 127.0.0.1:9100 or [::1]:9100 (port 0 picks a free one)');
 }
 
+/** The longest delay a Node timer takes (2^31-1 ms), in whole seconds: 2147483. */
+const LONGEST_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** Seconds of the crash-loop backoff: fractions allowed, 0 to the longest timer. */
+function backoffSeconds(raw: unknown, name: string): number {
+  const allowed = `a number of seconds from 0 to ${LONGEST_TIMER_SECONDS}`;
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string' || !/^\d+(\.\d+)?$/.test(text.trim())) throw invalid(name, raw, allowed);
+  const value = Number(text);
+  if (value > LONGEST_TIMER_SECONDS) throw invalid(name, raw, allowed);
+  return value;
+}
+
 export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -548,6 +561,36 @@ export const settings = {
     parse: integer(0),
     help: 'Recycle a worker gracefully when its resident memory stays above this many MB; 0 disables.',
     doc: 'Workers report their RSS with each heartbeat. A worker above the limit on two checks in a row, at least 5 seconds apart, logs a warning and is replaced the way --max-requests replaces one: a new worker starts, the old one finishes its requests and exits. PM2 (`max_memory_restart`) and Granian have the same guard; Gunicorn does not.',
+  }),
+  workerMinUptime: define<number>({
+    section: 'Worker Processes',
+    flags: ['--worker-min-uptime'],
+    meta: 'SECONDS',
+    default: () => 10,
+    defaultText: '10',
+    parse: backoffSeconds,
+    help: 'A worker that exits on its own sooner than this after it started died young: its restart is delayed.',
+    doc: "Crash-loop backoff, with --worker-restart-delay and --worker-restart-delay-max. Counted per worker slot: a worker that crashes, is killed by a signal or a timeout, or exits without being asked to, within this many seconds of its spawn, is a quick exit, and its replacement waits. A worker that lived this long clears its slot's count. Workers the arbiter retires (HUP, TTOU, --max-worker-memory, `kelpie ctl worker kill`) and workers recycled by --max-requests never count. At most 2147483 (Node's longest timer). PM2's `min_uptime`; systemd's `StartLimitIntervalSec` defaults to the same 10 s.",
+  }),
+  workerRestartDelay: define<number>({
+    section: 'Worker Processes',
+    flags: ['--worker-restart-delay'],
+    meta: 'SECONDS',
+    default: () => 0.1,
+    defaultText: '0.1',
+    parse: backoffSeconds,
+    help: 'The delay before restarting a worker that died young; x1.5 for each further quick exit in a row. 0 disables.',
+    doc: "The Nth quick exit in a row of a slot (see --worker-min-uptime) delays its restart by this times 1.5^(N-1), at most --worker-restart-delay-max: with the defaults 0.1 s, 0.15 s, 0.23 s, ... and 15 s from the 14th on, so a worker that cannot live costs one boot every 15 s instead of a busy core. Each delay is logged as a warning (`Worker (pid:N) exited 0.3 s after it started; its 5th quick exit in a row: restarting it in 0.5 s`) and counted in `kelpie_worker_restart_delays_total`. Signals are handled during a delay; a stop cancels the pending restart. 0 restarts at once, as before. A worker that cannot boot (exit 3 or 4) still stops the server instead. At most 2147483. PM2's `exp_backoff_restart_delay`.",
+  }),
+  workerRestartDelayMax: define<number>({
+    section: 'Worker Processes',
+    flags: ['--worker-restart-delay-max'],
+    meta: 'SECONDS',
+    default: () => 15,
+    defaultText: '15',
+    parse: backoffSeconds,
+    help: 'The longest delay of the crash-loop backoff (--worker-restart-delay).',
+    doc: "At most 2147483 (Node's longest timer). 15 s is PM2's cap.",
   }),
   reload: switchSetting(
     'Debugging',
