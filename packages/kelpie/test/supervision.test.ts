@@ -1,5 +1,9 @@
-import { type KelpieProcess, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultBin, type KelpieProcess, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fixture, get, started } from './helpers.js';
 
 // Supervision (issue 17, items 1, 2 and part of 7): a worker that starts retiring is replaced at
@@ -7,6 +11,8 @@ import { fixture, get, started } from './helpers.js';
 // never keeps the arbiter from handling a signal.
 
 afterEach(stopAll);
+const dir = mkdtempSync(join(tmpdir(), 'kelpie-sup-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const app = fixture('fault-app.mjs');
 
@@ -34,8 +40,9 @@ function alive(pid: number): boolean {
 
 describe('a worker that starts retiring is replaced at once (item 1)', () => {
   it('uncaught exception: the replacement serves while the old worker drains; the old one stops at the crash drain deadline', async () => {
-    // --graceful-timeout stays at its 30 s default: the crashed worker must not hold capacity that long.
-    const kp = await startKelpie(['-w', '1', app]);
+    // --graceful-timeout stays at its 30 s default: the crashed worker must not hold capacity that
+    // long. --worker-min-uptime 0: this young worker's crash is not a crash loop (no restart delay).
+    const kp = await startKelpie(['-w', '1', '--worker-min-uptime', '0', app]);
     const old = (await get(kp.url)).body;
     const inFlight = await started(`${kp.url}/sleep?ms=1500`);
     const hung = get(`${kp.url}/crash`).catch((error: Error) => error);
@@ -45,13 +52,15 @@ describe('a worker that starts retiring is replaced at once (item 1)', () => {
     const next = await within(get(kp.url), 20_000, 'a request after the crash');
     const servedIn = Date.now() - crashedAt;
     expect(next.body).not.toBe(old);
-    // The arbiter started the replacement on the worker's word, before the worker exited.
-    await kp.waitForLog(new RegExp(`Worker \\(pid:${old}\\) is retiring after an uncaught exception`));
+    // The arbiter started the replacement on the worker's word, 5 s before the worker exited.
+    const retiring = new RegExp(
+      `Worker \\(pid:${old}\\) is retiring after an uncaught exception: starting its replacement`,
+    );
+    await kp.waitForLog(retiring);
     await kp.waitForLog(new RegExp(`Worker exiting \\(pid: ${old}\\)`), { timeoutMs: 20_000 });
     const exitedIn = Date.now() - crashedAt;
-    expect(at(kp, new RegExp(`Booting worker with pid: ${next.body}`))).toBeLessThan(
-      at(kp, new RegExp(`Worker exiting \\(pid: ${old}\\)`)),
-    );
+    expect(at(kp, retiring)).toBeLessThan(at(kp, new RegExp(`Worker exiting \\(pid: ${old}\\)`)));
+    expect(kp.log()).toMatch(new RegExp(`Booting worker with pid: ${next.body}`));
     // The request in flight at the crash finished; the one that never answers was cut at the deadline.
     expect(inFlight.status).toBe(200);
     expect(await inFlight.body).toMatch(new RegExp(`slept in ${old}`));
@@ -66,8 +75,8 @@ describe('a worker that starts retiring is replaced at once (item 1)', () => {
   it('--max-requests: the replacement starts as the limit is reached, so a long request does not hold the others', async () => {
     const kp = await startKelpie(['-w', '1', '--max-requests', '2', app]);
     const old = (await get(kp.url)).body;
-    // The second request reaches the limit and stays in flight for 8 s.
-    const slow = await started(`${kp.url}/sleep?ms=8000`);
+    // The second request reaches the limit and stays in flight for 15 s.
+    const slow = await started(`${kp.url}/sleep?ms=15000`);
     await kp.waitForLog(/Autorestarting worker after current request\./);
     const t0 = Date.now();
     const slowBody = slow.body.then(() => 'slow');
@@ -78,6 +87,25 @@ describe('a worker that starts retiring is replaced at once (item 1)', () => {
     expect(await slow.body).toMatch(new RegExp(`slept in ${old}`));
     expect(kp.log()).toMatch(new RegExp(`Worker \\(pid:${old}\\) is retiring \\(--max-requests\\)`));
     console.log(`--max-requests: the replacement served ${servedIn} ms after the limit was reached`);
+  }, 60_000);
+
+  it('kelpie ctl worker kill: the replacement serves while the old worker finishes a long request', async () => {
+    const socket = join(dir, 'k.ctl');
+    const kp = await startKelpie(['-w', '1', '--control-socket', socket, app]);
+    const old = (await get(kp.url)).body;
+    const slow = await started(`${kp.url}/sleep?ms=15000`);
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [defaultBin(), 'ctl', '--control-socket', socket, 'worker', 'kill', old],
+        (error, out) => (error ? reject(error) : resolve(out)),
+      ),
+    );
+    expect(stdout).toMatch(/is stopping; a new one will replace it/);
+    const next = await Promise.race([get(kp.url), slow.body.then(() => 'slow')]);
+    expect(next, 'the next request waited for the slow one').not.toBe('slow');
+    expect((next as { body: string }).body).not.toBe(old);
+    expect(await slow.body).toMatch(new RegExp(`slept in ${old}`));
   }, 60_000);
 
   it('TTOU starts no replacement, and a whole-server TERM starts none either', async () => {
@@ -159,7 +187,7 @@ describe('crash-loop backoff (item 2)', () => {
   }, 60_000);
 
   it('a handler that calls process.exit(1) backs off; a worker that lived past --worker-min-uptime starts the count again', async () => {
-    const kp = await startKelpie(['-w', '1', '--worker-min-uptime', '2', '--worker-restart-delay', '0.5', app]);
+    const kp = await startKelpie(['-w', '1', '--worker-min-uptime', '6', '--worker-restart-delay', '0.5', app]);
     const serving = async (not: string) =>
       waitUntil(
         async () => {
@@ -181,8 +209,8 @@ describe('crash-loop backoff (item 2)', () => {
       );
       pid = await serving(pid);
     }
-    // This one outlives --worker-min-uptime (2 s) before it exits: no delay, and the count starts again.
-    expect(await (await started(`${kp.url}/sleep?ms=2500`)).body).toMatch(new RegExp(`slept in ${pid}`));
+    // This one outlives --worker-min-uptime (6 s) before it exits: no delay, and the count starts again.
+    expect(await (await started(`${kp.url}/sleep?ms=6500`)).body).toMatch(new RegExp(`slept in ${pid}`));
     await get(`${kp.url}/exit`).catch(() => undefined);
     await kp.waitForLog(new RegExp(`Worker \\(pid:${pid}\\) exited with code 1`));
     const old = pid;
