@@ -8,7 +8,7 @@ import { ExitCode } from './exit-codes.js';
 import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
 import { bindListeners, type ClientHandle, inheritListeners, type Listener } from './listeners.js';
 import { type Logger, reopenLogFiles } from './logger.js';
-import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener } from './messages.js';
+import { type BootMessage, crashDrainSeconds, FIRST_LISTENER_FD, type InheritedListener } from './messages.js';
 import { type MetricsServer, type MetricsSnapshot, openMetricsServer } from './metrics.js';
 import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
@@ -90,12 +90,29 @@ interface WorkerRecord {
   startedAt: number;
   /** Requests, memory and lag from the last heartbeat. */
   stats: WorkerStats | null;
-  /** Why it was sent TERM (a restart reason for /metrics, or a scale-down that is none). */
+  /** Why it was sent TERM or is leaving on its own (a restart reason for /metrics, or a scale-down that is none). */
   retireReason: RetireReason | null;
+  /** Crash-loop backoff: the quick exits in a row of the workers this one replaces (its slot). */
+  quickExits: number;
+  /** After an uncaught exception: SIGKILL if it outlives its drain deadline. */
+  drainTimer: NodeJS.Timeout | undefined;
+  killedAfterDrain: boolean;
 }
 
-/** Why the arbiter sends a worker away; all but `scale` start a replacement. */
-type RetireReason = 'reload' | 'memory' | 'killed' | 'scale';
+/**
+ * Why a worker leaves while the server runs: sent away by the arbiter, or on its own word
+ * (`kelpie:retiring`: crash, max_requests). All but `scale` start a replacement.
+ */
+type RetireReason = 'reload' | 'memory' | 'killed' | 'scale' | 'crash' | 'max_requests';
+
+/** A restart the crash-loop backoff holds back, with its slot's count of quick exits. */
+interface DelayedRestart {
+  quickExits: number;
+  timer: NodeJS.Timeout;
+}
+
+/** Workers spawned per turn of the event loop: signals are handled between batches. */
+const SPAWN_BATCH = 4;
 
 /** A connection the arbiter accepted and has not handed to a worker yet. */
 interface QueuedConnection {
@@ -175,6 +192,12 @@ export class Arbiter {
   #metrics: MetricsServer | undefined;
   #metricsRetry: NodeJS.Timeout | undefined;
   #statsdTimer: NodeJS.Timeout | undefined;
+  /** Crash-loop backoff: restarts waiting for their delay. */
+  readonly #delayedRestarts = new Set<DelayedRestart>();
+  /** Restarts the backoff has delayed (for /metrics). */
+  #restartDelays = 0;
+  /** More workers to spawn on the next turn of the event loop. */
+  #spawnTurn: NodeJS.Immediate | undefined;
 
   constructor(options: ArbiterOptions) {
     this.#options = options;
@@ -369,6 +392,7 @@ export class Arbiter {
       workers: [...this.#workers.values()].map((w) => ({ pid: w.pid, stats: w.stats })),
       retired: this.#retiredStatuses,
       restarts: { ...this.#restarts },
+      restartDelays: this.#restartDelays,
       numWorkers: this.#numWorkers,
     };
   }
@@ -780,6 +804,10 @@ export class Arbiter {
     clearInterval(this.#memoryTimer);
     this.#stopWatching?.();
     clearInterval(this.#promotionTimer);
+    // Nothing more starts: a spawn batch still to come, or a restart the backoff holds back.
+    clearImmediate(this.#spawnTurn);
+    for (const restart of this.#delayedRestarts) clearTimeout(restart.timer);
+    this.#delayedRestarts.clear();
     // A unix socket file stays while the other arbiter of a binary upgrade still uses it.
     this.#maybePromote();
     const keepFile = Boolean(this.#upgradeChild || this.#upgradeParent);
@@ -830,12 +858,19 @@ export class Arbiter {
     this.#handlers.clear();
   }
 
-  /** Spawn up to the target; retire surplus and outdated workers, oldest first. */
+  /** Spawn up to the target (restarts the backoff holds back count); retire surplus and outdated workers, oldest first. */
   #manageWorkers(): void {
     if (this.#state !== 'running') return;
     const current = () => [...this.#workers.values()].filter((w) => !w.outdated && !w.retiring);
-    let missing = this.#numWorkers - current().length;
-    while (missing-- > 0) this.#spawnWorker();
+    let missing = this.#numWorkers - current().length - this.#delayedRestarts.size;
+    // Fewer workers wanted (TTOU, WINCH) while restarts wait: those are dropped first.
+    for (const restart of this.#delayedRestarts) {
+      if (missing >= 0) break;
+      clearTimeout(restart.timer);
+      this.#delayedRestarts.delete(restart);
+      missing++;
+    }
+    this.#spawnSome(missing);
     const surplus = current().sort((a, b) => a.age - b.age);
     while (surplus.length > this.#numWorkers) this.#retire(surplus.shift() as WorkerRecord, 'scale');
     this.#retireOutdated();
@@ -853,6 +888,80 @@ export class Arbiter {
     while (outdated.length > keep) this.#retire(outdated.shift() as WorkerRecord, 'reload');
   }
 
+  /**
+   * Spawn `count` workers, SPAWN_BATCH now and the rest on later turns of the event loop, so a
+   * signal that arrives while hundreds start is handled between two batches, not after the last.
+   */
+  #spawnSome(count: number): void {
+    for (let i = 0; i < Math.min(count, SPAWN_BATCH); i++) this.#spawnWorker();
+    if (count > SPAWN_BATCH) {
+      this.#spawnTurn ??= setImmediate(() => {
+        this.#spawnTurn = undefined;
+        this.#manageWorkers();
+      });
+    }
+  }
+
+  /**
+   * `kelpie:retiring`: a worker stops on its own (an uncaught exception, --max-requests). It takes
+   * no more connections, and its replacement starts now rather than when it exits, so capacity
+   * does not drop while it drains.
+   */
+  #onRetiring(worker: WorkerRecord, reason: 'crash' | 'max_requests'): void {
+    if (this.#state !== 'running' || worker.retiring || this.#workers.get(worker.pid) !== worker) return;
+    // From a worker, so untrusted: only the two reasons reach the restart counters.
+    const crash = reason === 'crash';
+    worker.retiring = true;
+    worker.retireReason = crash ? 'crash' : 'max_requests';
+    worker.credits = 0;
+    const why = crash ? 'after an uncaught exception' : '(--max-requests)';
+    const delayed = crash && this.#delayRestart(worker, 'crashed');
+    // An outdated worker (HUP) is not replaced: the new generation takes its place.
+    const now = !delayed && !worker.outdated ? ': starting its replacement' : '';
+    this.#log.info(`Worker (pid:${worker.pid}) is retiring ${why}${now}`);
+    // The worker ends its own drain at the deadline; this holds even if its timer cannot fire,
+    // or if the worker said it was leaving and stays (what it says is not trusted).
+    const graceful = this.#settings.gracefulTimeout;
+    worker.drainTimer = setTimeout(
+      () => {
+        worker.killedAfterDrain = true;
+        worker.child.kill('SIGKILL');
+      },
+      (crash ? crashDrainSeconds(graceful) : graceful) * 1000 + 1000,
+    );
+    this.#manageWorkers();
+  }
+
+  /**
+   * Crash-loop backoff: a worker that left on its own sooner than --worker-min-uptime after it
+   * started is replaced after a delay, --worker-restart-delay x1.5 for each quick exit in a row
+   * of its slot, at most --worker-restart-delay-max. False when it lived long enough (no delay;
+   * its replacement starts a new count) or belongs to a generation a reload replaces.
+   */
+  #delayRestart(worker: WorkerRecord, verb: 'exited' | 'crashed'): boolean {
+    const { workerMinUptime, workerRestartDelay, workerRestartDelayMax } = this.#settings;
+    const lived = Date.now() - worker.startedAt;
+    if (worker.outdated || workerRestartDelay <= 0 || lived >= workerMinUptime * 1000) return false;
+    const quickExits = worker.quickExits + 1;
+    const delay = Math.min(workerRestartDelayMax, workerRestartDelay * 1.5 ** (quickExits - 1));
+    this.#log.warning(
+      `Worker (pid:${worker.pid}) ${verb} ${(lived / 1000).toFixed(1)} s after it started; its ${ordinal(quickExits)} quick exit in a row: restarting it in ${delay.toFixed(1)} s`,
+    );
+    const restart: DelayedRestart = {
+      quickExits,
+      timer: setTimeout(() => {
+        this.#delayedRestarts.delete(restart);
+        if (this.#state !== 'running') return;
+        const current = [...this.#workers.values()].filter((w) => !w.outdated && !w.retiring).length;
+        if (current + this.#delayedRestarts.size < this.#numWorkers) this.#spawnWorker(restart.quickExits);
+        this.#manageWorkers();
+      }, delay * 1000),
+    };
+    this.#delayedRestarts.add(restart);
+    this.#restartDelays++;
+    return true;
+  }
+
   #retire(worker: WorkerRecord, reason: RetireReason): void {
     worker.retiring = true;
     worker.retireReason = reason;
@@ -861,7 +970,8 @@ export class Arbiter {
     worker.child.kill('SIGTERM');
   }
 
-  #spawnWorker(): void {
+  /** `quickExits`: the count of its slot, when it replaces a worker that died young. */
+  #spawnWorker(quickExits = 0): void {
     const age = ++this.#age;
     const inherited: InheritedListener[] = this.#listeners.map((listener, i) => ({
       fd: FIRST_LISTENER_FD + i,
@@ -913,6 +1023,9 @@ export class Arbiter {
       startedAt: Date.now(),
       stats: null,
       retireReason: null,
+      quickExits,
+      drainTimer: undefined,
+      killedAfterDrain: false,
     };
     this.#workers.set(pid, record);
     runHookNow(this.#hooks, 'postFork', this.#log, this.view(), { pid, age });
@@ -928,6 +1041,9 @@ export class Arbiter {
           break;
         case 'kelpie:dup':
           this.#sendListener(record, message.listener);
+          break;
+        case 'kelpie:retiring':
+          this.#onRetiring(record, message.reason);
           break;
         case 'kelpie:heartbeat':
           if (!message.stats) break;
@@ -994,6 +1110,7 @@ export class Arbiter {
 
   #reap(worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.#workers.delete(worker.pid);
+    clearTimeout(worker.drainTimer);
     addStatuses(this.#retiredStatuses, worker.stats?.statuses);
     if (this.#state === 'running') {
       const reason = restartReason(worker, code, signal);
@@ -1003,7 +1120,9 @@ export class Arbiter {
     runHookNow(this.#hooks, 'childExit', log, this.view(), { pid: worker.pid, age: worker.age, code, signal });
     if (signal === 'SIGKILL') {
       if (worker.killedAfterTimeout) log.error(`Worker (pid:${worker.pid}) was sent SIGKILL after WORKER TIMEOUT`);
-      else if (worker.killedAfterGraceful) {
+      else if (worker.killedAfterDrain) {
+        log.warning(`Worker (pid:${worker.pid}) was sent SIGKILL after its drain deadline (an uncaught exception)`);
+      } else if (worker.killedAfterGraceful) {
         log.warning(`Worker (pid:${worker.pid}) was sent SIGKILL after --graceful-timeout`);
       } else log.error(`Worker (pid:${worker.pid}) was sent SIGKILL! Perhaps out of memory?`);
     } else if (signal === 'SIGTERM' && !worker.retiring) {
@@ -1031,6 +1150,8 @@ export class Arbiter {
       this.#maybeFinish();
       return;
     }
+    // Left without being asked (a crash, a signal, a timeout): restarted after a delay if it died young.
+    if (this.#state === 'running' && !worker.retiring) this.#delayRestart(worker, 'exited');
     this.#manageWorkers();
   }
 
@@ -1087,4 +1208,11 @@ function restartReason(worker: WorkerRecord, code: number | null, signal: NodeJS
   if (signal) return 'signal';
   if (code === ExitCode.OK) return 'max_requests';
   return 'crash';
+}
+
+/** 1st, 2nd, 3rd, 4th, ... 11th, 12th, 13th, ... 21st. */
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${suffix}`;
 }

@@ -68,7 +68,11 @@ export type WorkerMessage =
   | { type: 'kelpie:accept'; count: number }
   /** Send me another descriptor of listener `listener` (for threads that each accept on their own). */
   | { type: 'kelpie:dup'; listener: number }
-  /** The worker is leaving on its own (an uncaught exception, --max-requests): replace it now. */
+  /**
+   * The worker has begun to stop on its own (an uncaught exception or unhandled rejection:
+   * `crash`; its --max-requests share reached: `max_requests`): it accepts no more connections
+   * and drains, and the arbiter starts its replacement now rather than at its exit.
+   */
   | { type: 'kelpie:retiring'; reason: 'crash' | 'max_requests' };
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
@@ -82,3 +86,14 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
 
 /** First descriptor a worker inherits listeners at: 0-2 are stdio, 3 is the IPC channel. */
 export const FIRST_LISTENER_FD = 4;
+
+/**
+ * How long a worker drains after an uncaught exception before it drops what is left: its
+ * in-flight requests may finish, but the process is in an unknown state, so not for the whole
+ * --graceful-timeout. Five seconds, or --graceful-timeout when that is shorter.
+ */
+export const CRASH_DRAIN_SECONDS = 5;
+
+export function crashDrainSeconds(gracefulTimeout: number): number {
+  return Math.min(CRASH_DRAIN_SECONDS, gracefulTimeout);
+}

@@ -19,6 +19,8 @@ export interface MetricsSnapshot {
   retired: Record<string, StatusStats>;
   /** Workers replaced, by reason (crash, timeout, max_requests, memory, reload, killed, signal). */
   restarts: Record<string, number>;
+  /** Restarts the crash-loop backoff delayed (workers that exited young). */
+  restartDelays?: number;
   /** The target number of workers. */
   numWorkers: number;
 }
@@ -98,6 +100,12 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<{ text: 
       'Workers replaced, by reason: crash, timeout, max_requests, memory, reload, killed, signal.',
       'counter',
       Object.entries(snapshot.restarts).map(([reason, value]) => ({ value, labels: { reason } })),
+    ),
+    metric(
+      'kelpie_worker_restart_delays_total',
+      'Worker restarts delayed by the crash-loop backoff (a worker that exited sooner than --worker-min-uptime).',
+      'counter',
+      [{ value: snapshot.restartDelays ?? 0, labels: {} }],
     ),
     metric('kelpie_workers', 'Worker processes running (booting and retiring ones included).', 'gauge', [
       { value: snapshot.workers.length, labels: {} },

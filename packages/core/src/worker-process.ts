@@ -6,7 +6,13 @@ import { exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { runHook, runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
 import { errorLogSink, Logger, reopenLogFiles } from './logger.js';
-import type { BootMessage, ConnectionMessage, ListenerMessage, WorkerMessage } from './messages.js';
+import {
+  type BootMessage,
+  type ConnectionMessage,
+  crashDrainSeconds,
+  type ListenerMessage,
+  type WorkerMessage,
+} from './messages.js';
 import { requestStats, type WorkerStats } from './stats.js';
 import { isWorkerClass, type Worker, type WorkerChannel, type WorkerClass } from './worker.js';
 
@@ -103,7 +109,8 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     }
   };
 
-  const stop = async (graceful: boolean, code: number = ExitCode.OK): Promise<void> => {
+  /** `crash`: after an uncaught exception, drain for crashDrainSeconds() only. */
+  const stop = async (graceful: boolean, code: number = ExitCode.OK, crash = false): Promise<void> => {
     if (phase === 'stopping') {
       if (!graceful) {
         closeWorker();
@@ -118,11 +125,13 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
       exit(code);
       return;
     }
+    const seconds = crash ? crashDrainSeconds(settings.gracefulTimeout) : settings.gracefulTimeout;
     const deadline = setTimeout(() => {
-      log.warning(`Graceful timeout (${settings.gracefulTimeout}s) reached; closing remaining connections`);
+      const what = crash ? 'Drain deadline after an uncaught exception' : 'Graceful timeout';
+      log.warning(`${what} (${seconds}s) reached; closing remaining connections`);
       closeWorker();
       exit(code);
-    }, settings.gracefulTimeout * 1000);
+    }, seconds * 1000);
     try {
       await worker.drain();
       await worker.unload();
@@ -161,18 +170,19 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     log.info(`Parent changed, shutting down: worker (pid: ${process.pid})`);
     void stop(true);
   });
-  process.on('uncaughtException', (error) => {
-    log.error('Uncaught exception in worker; stopping gracefully', error);
-    void stop(true, ExitCode.ERROR);
-  });
-  // Fatal, as in Node's default, but the requests already in flight may still finish.
-  process.on('unhandledRejection', (reason) => {
-    log.error('Unhandled promise rejection in worker; stopping gracefully', reason);
-    void stop(true, ExitCode.ERROR);
-  });
+  // Fatal, as in Node's default, but the requests already in flight may still finish, within a
+  // short deadline; the arbiter starts the replacement at once, on the worker's word.
+  const crashed = (what: string, error: unknown): void => {
+    log.error(`${what} in worker; stopping gracefully`, error);
+    if (phase === 'serving') send({ type: 'kelpie:retiring', reason: 'crash' });
+    void stop(true, ExitCode.ERROR, true);
+  };
+  process.on('uncaughtException', (error) => crashed('Uncaught exception', error));
+  process.on('unhandledRejection', (reason) => crashed('Unhandled promise rejection', reason));
 
   const channel = createChannel(() => {
     log.info('Autorestarting worker after current request.');
+    if (phase === 'serving') send({ type: 'kelpie:retiring', reason: 'max_requests' });
     void stop(true);
   });
   process.on('message', (message: ConnectionMessage, handle?: unknown) => {
