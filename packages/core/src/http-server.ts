@@ -12,6 +12,15 @@ import { createServer as createNetServer, Server as NetServer, type Socket } fro
 import type { Duplex } from 'node:stream';
 import { accessLogger } from './access-log.js';
 import type { RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
+import {
+  authorityConflict,
+  forbiddenTrailer,
+  isKnownMethod,
+  methodAt,
+  repeatedSingleton,
+  targetProblem,
+  unknownMethodStatus,
+} from './http-fields.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import { UNIX_PEER } from './proxy.js';
@@ -120,6 +129,8 @@ export function createConfiguredServer(
     dropped = 0;
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => rejectRequest(error, socket, log));
+  // Without a listener Node drops a CONNECT request's connection without a word.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => refuseTunnel(req, socket, log));
   return server;
 }
 
@@ -171,10 +182,17 @@ const CLIENT_ERROR_STATUS: Record<string, number> = {
   ERR_HTTP_REQUEST_TIMEOUT: 408,
 };
 
-/** The status for a parser error: its code's, else 400; a transfer coding other than chunked is 501, as in Gunicorn. */
-function clientErrorStatus(error: NodeJS.ErrnoException): number {
+/**
+ * The status for a parser error: its code's, else 400; a transfer coding other than chunked is
+ * 501, as in Gunicorn, and so is a well-formed method Node's parser does not know (RFC 9110 9.1).
+ */
+function clientErrorStatus(error: NodeJS.ErrnoException & { bytesParsed?: number; rawPacket?: Buffer }): number {
   if (error.code === 'HPE_INVALID_TRANSFER_ENCODING' && /Request has invalid `Transfer-Encoding`/.test(error.message)) {
     return 501;
+  }
+  if (error.code === 'HPE_INVALID_METHOD' && error.rawPacket) {
+    const method = methodAt(error.rawPacket, error.bytesParsed ?? 0);
+    return method === undefined ? 400 : unknownMethodStatus(method);
   }
   return CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
 }
@@ -187,6 +205,18 @@ function maxHeaderSize(settings: Settings): number {
   return Math.min(line + 2 + fields * (size + 2) + 2, 16 * 1024 * 1024);
 }
 
+/**
+ * Set on an HTTP/1 connection whose last response is decided: a refusal, a parse error, or a
+ * response without keep-alive. Requests the client pipelined behind it are parsed by Node all
+ * the same, but none reaches the app (RFC 9112 9.6: no further request is processed), and no
+ * second refusal is written.
+ */
+const CLOSING = Symbol('kelpie.closing');
+type ClosingSocket = { [CLOSING]?: true };
+
+/** An HTTP/2 request (Node's compatibility API) rather than an HTTP/1 one. */
+const isHttp2 = (req: IncomingMessage): boolean => 'stream' in req;
+
 /** Answer a request that broke a limit: status, a short reason, Connection: close; log it; never call the app. */
 function refuse(
   req: IncomingMessage,
@@ -197,12 +227,13 @@ function refuse(
   cancel = false,
 ): void {
   log.warning(`Invalid request from ip=${req.socket.remoteAddress ?? '-'}: ${reason}`);
+  const h2 = isHttp2(req);
+  if (!h2) (req.socket as ClosingSocket)[CLOSING] = true;
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = `${STATUS_CODES[status]}: ${reason}\n`;
-  const h2 = req.httpVersionMajor === 2;
   res.shouldKeepAlive = false;
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
@@ -224,72 +255,83 @@ const NGHTTP2_CANCEL = 8;
  * is already reading (`cancel`), CANCEL, so the app sees it aborted rather than a body that ends.
  */
 function endExchange(req: IncomingMessage, cancel = false): void {
-  if (req.httpVersionMajor === 2) (req as unknown as Http2ServerRequest).stream.close(cancel ? NGHTTP2_CANCEL : 0);
+  if (isHttp2(req)) (req as unknown as Http2ServerRequest).stream.close(cancel ? NGHTTP2_CANCEL : 0);
   else req.socket.destroySoon?.();
 }
 
+interface Refusal {
+  status: number;
+  reason: string;
+}
+
+const refusal = (status: number, reason: string): Refusal => ({ status, reason });
+
 /**
- * --limit-request-line (414), --limit-request-fields and --limit-request-field_size (431),
- * --limit-request-body (413), checked before the app sees the request.
+ * Why a request is refused before the app sees it, or undefined: its version, Host, transfer
+ * codings, method and target, repeated fields (http-fields.ts), contradictory scheme headers,
+ * --limit-request-line (414), --limit-request-fields and --limit-request-field_size (431), and a
+ * Content-Length over --limit-request-body (413). For HTTP/1 and HTTP/2 requests and upgrades.
  */
-function withRequestLimits(handler: RequestListener, settings: Settings, log: Logger): RequestListener {
+function requestChecks(settings: Settings): (req: IncomingMessage) => Refusal | undefined {
   const { limitRequestLine, limitRequestFields, limitRequestFieldSize, limitRequestBody } = settings;
-  return (req, res) => {
+  return (req) => {
     // HTTP/2 requests only come from the http2 server (--http-protocols h2): version 2 is fine there.
-    if (req.httpVersionMajor !== 1 && !(req.httpVersionMajor === 2 && 'stream' in req)) {
-      return refuse(req, res, 400, `unsupported HTTP version ${req.httpVersion}`, log);
-    }
+    const h2 = req.httpVersionMajor === 2 && isHttp2(req);
+    if (req.httpVersionMajor !== 1 && !h2) return refusal(400, `unsupported HTTP version ${req.httpVersion}`);
     if (req.httpVersionMinor === 1 && req.headers.host === undefined) {
-      return refuse(req, res, 400, 'HTTP/1.1 request without a Host header', log);
+      return refusal(400, 'HTTP/1.1 request without a Host header');
+    }
+    const method = req.method ?? '';
+    // An HTTP/2 CONNECT has no :path.
+    const url = req.url ?? '';
+    if (url.charCodeAt(0) !== 0x2f) {
+      const problem = targetProblem(method, url);
+      if (problem) return refusal(400, problem);
     }
     const te = req.headers['transfer-encoding'];
     if (te !== undefined) {
       // Node joins repeated fields with ", ". Only chunked is implemented, once and last.
       const codings = te.split(',').map((coding) => coding.trim().toLowerCase());
       const chunked = codings.filter((coding) => coding === 'chunked').length;
-      if (chunked > 1) return refuse(req, res, 400, `Transfer-Encoding names chunked twice: ${te}`, log);
-      if (chunked === 1 && codings.at(-1) !== 'chunked') {
-        return refuse(req, res, 400, `chunked is not the last Transfer-Encoding: ${te}`, log);
-      }
+      if (chunked > 1) return refusal(400, `Transfer-Encoding names chunked twice: ${te}`);
+      if (chunked === 1 && codings.at(-1) !== 'chunked')
+        return refusal(400, `chunked is not the last Transfer-Encoding: ${te}`);
       const other = codings.find((coding) => coding !== 'chunked');
-      if (other !== undefined) return refuse(req, res, 501, `unsupported transfer coding "${other}"`, log);
-    }
-    // A trusted proxy's scheme headers that disagree (Gunicorn: InvalidSchemeHeaders).
-    if (forwardedScheme(req) === 'conflict') {
-      return refuse(req, res, 400, 'contradictory scheme headers from a trusted proxy', log);
-    }
-    if (limitRequestLine > 0) {
-      const line = (req.method?.length ?? 0) + 1 + (req.url?.length ?? 0) + 1 + 5 + req.httpVersion.length;
-      if (line > limitRequestLine) {
-        return refuse(
-          req,
-          res,
-          414,
-          `request line of ${line} bytes is over --limit-request-line ${limitRequestLine}`,
-          log,
-        );
-      }
+      if (other !== undefined) return refusal(501, `unsupported transfer coding "${other}"`);
+      // RFC 9112 6.1: chunked is HTTP/1.1's; an HTTP/1.0 peer on the way would frame the body differently.
+      if (req.httpVersionMinor === 0 && !h2) return refusal(400, 'chunked body in an HTTP/1.0 request');
     }
     const raw = req.rawHeaders;
+    const repeated = repeatedSingleton(raw);
+    if (repeated !== undefined) return refusal(400, `${repeated} header repeated`);
+    if (h2) {
+      // Node's HTTP/1 parser knows its methods; HTTP/2 passes any token, so the same list is applied here.
+      if (method === 'CONNECT') return refusal(501, 'CONNECT is not served (kelpie is not a proxy)');
+      if (!isKnownMethod(method)) return refusal(unknownMethodStatus(method), `unknown method ${method}`);
+      const conflict = authorityConflict(raw);
+      if (conflict) return refusal(400, conflict);
+    }
+    // A trusted proxy's scheme headers that disagree (Gunicorn: InvalidSchemeHeaders).
+    if (forwardedScheme(req) === 'conflict') return refusal(400, 'contradictory scheme headers from a trusted proxy');
+    if (limitRequestLine > 0) {
+      const line = method.length + 1 + url.length + 1 + 5 + req.httpVersion.length;
+      if (line > limitRequestLine) {
+        return refusal(414, `request line of ${line} bytes is over --limit-request-line ${limitRequestLine}`);
+      }
+    }
     // HTTP/2 pseudo-headers (:method, :path...) are not header fields.
-    const fields =
-      req.httpVersionMajor === 2
-        ? raw.filter((name, i) => i % 2 === 0 && !name.startsWith(':')).length
-        : raw.length / 2;
+    const fields = h2 ? raw.filter((name, i) => i % 2 === 0 && !name.startsWith(':')).length : raw.length / 2;
     if (limitRequestFields > 0 && fields > limitRequestFields) {
-      return refuse(req, res, 431, `more than ${limitRequestFields} header fields (--limit-request-fields)`, log);
+      return refusal(431, `more than ${limitRequestFields} header fields (--limit-request-fields)`);
     }
     if (limitRequestFieldSize > 0) {
       for (let i = 0; i < raw.length; i += 2) {
         // Header strings are decoded as latin1: one character per byte.
         const size = (raw[i] as string).length + 2 + (raw[i + 1] as string).length;
         if (size > limitRequestFieldSize) {
-          return refuse(
-            req,
-            res,
+          return refusal(
             431,
             `header field ${raw[i]} of ${size} bytes is over --limit-request-field_size ${limitRequestFieldSize}`,
-            log,
           );
         }
       }
@@ -297,40 +339,119 @@ function withRequestLimits(handler: RequestListener, settings: Settings, log: Lo
     if (limitRequestBody > 0) {
       const length = Number(req.headers['content-length'] ?? 0);
       if (length > limitRequestBody) {
-        return refuse(req, res, 413, `body of ${length} bytes is over --limit-request-body ${limitRequestBody}`, log);
-      }
-      // A chunked body, or an HTTP/2 one (whose length need not be announced): counted as it comes.
-      if (req.headers['transfer-encoding'] || (req.httpVersionMajor === 2 && length === 0)) {
-        countBody(req, res, limitRequestBody, log);
+        return refusal(413, `body of ${length} bytes is over --limit-request-body ${limitRequestBody}`);
       }
     }
-    return handler(req, res);
+    return undefined;
   };
 }
 
-/** A chunked body: count what the parser pushes; past the limit, refuse (413) and stop reading. */
-function countBody(req: IncomingMessage, res: ServerResponse, limit: number, log: Logger): void {
+/**
+ * The checks of `requestChecks`, then the app. A request pipelined behind one whose answer
+ * closes the connection is dropped unseen. A chunked or HTTP/2 body is watched as it comes
+ * (--limit-request-body, forbidden trailer fields).
+ */
+function withRequestLimits(handler: RequestListener, settings: Settings, log: Logger): RequestListener {
+  const check = requestChecks(settings);
+  const { limitRequestBody } = settings;
+  return (req, res) => {
+    const socket = req.socket as Socket & ClosingSocket;
+    if (socket[CLOSING]) return;
+    const refused = check(req);
+    if (refused) return refuse(req, res, refused.status, refused.reason, log);
+    if (req.headers['transfer-encoding'] !== undefined) watchBody(req, res, limitRequestBody, log);
+    else if (isHttp2(req) && !(req as unknown as Http2ServerRequest).stream.endAfterHeaders) {
+      // An HTTP/2 body's length need not be announced; trailers may follow it.
+      watchBody(req, res, Number(req.headers['content-length'] ?? 0) === 0 ? limitRequestBody : 0, log);
+    }
+    handler(req, res);
+    // The answer closes the connection (Connection: close, HTTP/1.0, --keep-alive 0, a drain).
+    if (res.shouldKeepAlive === false) socket[CLOSING] = true;
+  };
+}
+
+/**
+ * A chunked or HTTP/2 body: count what the parser pushes (past `limit`, when set: 413) and look
+ * at the trailer when the body ends (a forbidden field: 400). Either way the app's request never
+ * ends normally: the rest of the body, its end included, is not passed on, and the connection
+ * (HTTP/1) or stream (HTTP/2, CANCEL) is closed once the refusal is sent, so the app sees an
+ * aborted request. An app that has already answered sees the same; its client sees the
+ * connection or stream close.
+ */
+function watchBody(req: IncomingMessage, res: ServerResponse, limit: number, log: Logger): void {
   let total = 0;
   const push = req.push;
+  const stop = (status: number, reason: string): boolean => {
+    req.push = () => true;
+    refuse(req, res, status, reason, log, true);
+    if (!isHttp2(req)) endExchange(req);
+    return false;
+  };
   req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (chunk !== null && chunk !== undefined) {
+    if (chunk === null) {
+      // Node sets the trailer fields just before it ends the body.
+      const forbidden = this.rawTrailers.length > 0 ? forbiddenTrailer(this.rawTrailers) : undefined;
+      if (forbidden !== undefined) return stop(400, `${forbidden} in the trailer`);
+    } else if (limit > 0 && chunk !== undefined) {
       total += (chunk as { length: number }).length;
       if (total > limit) {
-        const h2 = req.httpVersionMajor === 2;
-        // HTTP/1: the connection goes now, and the app's request with it. HTTP/2: the rest of the
-        // body (its end too) never reaches the app, and the stream is cancelled once the 413 is
-        // sent, so the app sees an aborted request, not a shorter body.
-        req.push = h2 ? () => true : push;
-        refuse(req, res, 413, `${h2 ? 'body' : 'chunked body'} passed --limit-request-body ${limit} bytes`, log, true);
-        if (!h2) endExchange(req);
-        return false;
+        return stop(413, `${isHttp2(req) ? 'body' : 'chunked body'} passed --limit-request-body ${limit} bytes`);
       }
     }
     return push.call(this, chunk, encoding);
   } as typeof req.push;
 }
 
-/** A request the parser refused: answer 4xx with the reason, log a warning, close. The worker serves on. */
+/**
+ * For `upgrade` listeners (WebSocket): the same checks as for requests; a refused upgrade is
+ * answered on the socket and closed, and the listener never sees it.
+ */
+function checkedUpgrade(listener: UpgradeListener, settings: Settings, log: Logger): UpgradeListener {
+  const check = requestChecks(settings);
+  return (req, socket, head) => {
+    const refused = check(req);
+    if (!refused) return listener(req, socket, head);
+    log.warning(`Invalid request from ip=${req.socket.remoteAddress ?? '-'}: ${refused.reason}`);
+    writeUpgradeRefusal(socket, {
+      status: refused.status,
+      body: `${STATUS_CODES[refused.status]}: ${refused.reason}\n`,
+    });
+  };
+}
+
+/** CONNECT over HTTP/1 (Node hands it to a `connect` listener, never to the app): 501. */
+function refuseTunnel(req: IncomingMessage, socket: Duplex, log: Logger): void {
+  const reason = 'CONNECT is not served (kelpie is not a proxy)';
+  log.warning(`Invalid request from ip=${req.socket.remoteAddress ?? '-'}: ${reason}`);
+  writeUpgradeRefusal(socket, { status: 501, body: `${STATUS_CODES[501]}: ${reason}\n` });
+}
+
+/**
+ * Run `then` once every response before the one to a request that failed to parse is sent
+ * (RFC 9112 9.3.2: a pipelined request's error must not overtake the answers to those before
+ * it). `failing` is the request whose body failed, if the error is in a body; its own response
+ * gives way to the refusal if it has not started, and the connection is closed if it has.
+ */
+function afterEarlierResponses(socket: HttpSocket, failing: IncomingMessage | undefined, then: () => void): void {
+  if (socket.destroyed || !socket.writable) return;
+  const res = socket._httpMessage;
+  if (!res) {
+    then();
+    return;
+  }
+  if (failing !== undefined && res.req === failing) {
+    if (res.headersSent) socket.destroy();
+    else then();
+    return;
+  }
+  // Node's own 'finish' listener, added first, has handed the socket to the next response by now.
+  res.once('finish', () => afterEarlierResponses(socket, failing, then));
+}
+
+/**
+ * A request the parser refused: answer 4xx with the reason (after the answers to the requests
+ * before it), log a warning, close. The worker serves on.
+ */
 function rejectRequest(error: NodeJS.ErrnoException, socket: Socket, log: Logger): void {
   // Plain HTTP sent to the TLS port: answered in plain HTTP on the TCP socket underneath, as
   // nginx does, so a misconfigured client or proxy sees why instead of a reset.
@@ -354,12 +475,25 @@ function rejectRequest(error: NodeJS.ErrnoException, socket: Socket, log: Logger
     socket.destroy();
     return;
   }
+  const conn = socket as HttpSocket & ClosingSocket;
+  // The connection's last answer is already decided (a refusal, or a response that closes it):
+  // Node's parser goes on reading what the client pipelined, which gets no answer of its own.
+  if (conn[CLOSING]) return;
+  conn[CLOSING] = true;
+  // Bytes after a request that asked to close the connection (Connection: close, HTTP/1.0): not
+  // an error to answer, the connection closes after that request's response.
+  if (error.code === 'HPE_CLOSED_CONNECTION') return;
   const status = clientErrorStatus(error);
   const reason = `${STATUS_CODES[status]}: ${error.message}\n`;
   log.warning(`Invalid request from ip=${socket.remoteAddress ?? '-'}: ${error.message}`);
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+  // The request whose body broke, if the error is in a body (the app has that request already).
+  const open = (conn.parser as { incoming?: IncomingMessage | null } | null | undefined)?.incoming;
+  const failing = open && !open.complete ? open : undefined;
+  afterEarlierResponses(conn, failing, () =>
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+    ),
   );
 }
 
@@ -517,7 +651,7 @@ export class HttpServers {
           stream.once('close', () => this.#streams--);
         });
       }
-      if (options.upgrade) server.on('upgrade', options.upgrade);
+      if (options.upgrade) server.on('upgrade', checkedUpgrade(options.upgrade, settings, log));
       return server;
     });
     const readers = new Map<boolean, ReturnType<typeof proxyHeaderReader>>();
