@@ -30,7 +30,9 @@ describe('-k threads', () => {
   });
 
   it('terminates a thread stuck past --timeout, answers its request with 503, and the other thread serves on', async () => {
-    const kp = await startKelpie(['-k', 'threads', '--threads', '2', '-t', '1', app]);
+    // 3 s, not 1: on a loaded machine a worker's own boot can take a second, and the timeout
+    // applies to the process's heartbeat as much as to the stuck thread.
+    const kp = await startKelpie(['-k', 'threads', '--threads', '2', '-t', '3', app]);
     const stuck = get(`${kp.url}/block`);
     await kp.waitForLog(/blocking in thread \d/);
     // While one thread spins, the other answers.
