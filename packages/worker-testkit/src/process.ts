@@ -23,6 +23,11 @@ export interface StartOptions {
   nodeArgs?: string[];
   /** Add `-b 127.0.0.1:0` when args name no bind (default true). */
   autoBind?: boolean;
+  /**
+   * Start under this descriptor limit (`ulimit -n`, RLIMIT_NOFILE) through `/bin/sh`, which then
+   * execs node: the pid stays kelpie's. POSIX only.
+   */
+  maxOpenFiles?: number;
 }
 
 export interface KelpieProcess {
@@ -70,9 +75,13 @@ export async function startKelpie(args: readonly string[], options: StartOptions
   // Each server its own default control socket folder: servers started side by side by tests
   // would otherwise share $XDG_RUNTIME_DIR/kelpie.ctl (the first one would get it).
   const runtimeDir = mkdtempSync(join(tmpdir(), 'kelpie-run-'));
+  const command = [process.execPath, ...(options.nodeArgs ?? []), options.bin ?? defaultBin(options.cwd), ...fullArgs];
+  if (options.maxOpenFiles !== undefined) {
+    command.unshift('/bin/sh', '-c', `ulimit -n ${Math.floor(options.maxOpenFiles)} && exec "$0" "$@"`);
+  }
   const child = spawn(
-    process.execPath,
-    [...(options.nodeArgs ?? []), options.bin ?? defaultBin(options.cwd), ...fullArgs],
+    command[0] as string,
+    command.slice(1),
     {
       cwd: options.cwd ?? process.cwd(),
       // As a user's shell would start it: no KELPIE_CMD_ARGS, and no NODE_PATH, which package
