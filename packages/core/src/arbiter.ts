@@ -216,7 +216,10 @@ export class Arbiter {
     for (const listener of this.#listeners) log.info(`Listening at: ${this.#urlOf(listener)} (${process.pid})`);
     this.#options.onListening?.();
     log.info(`Using worker: ${this.#options.worker.meta.name}`);
-    checkOpenFilesLimit({ ...this.#settings, workerClass: this.#options.worker.meta.name, arbiterAccepts: this.#dispatching }, log);
+    checkOpenFilesLimit(
+      { ...this.#settings, workerClass: this.#options.worker.meta.name, arbiterAccepts: this.#dispatching },
+      log,
+    );
     if (this.#dispatching) {
       this.#listeners.forEach((listener, index) => {
         listener.accept(

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { type KelpieProcess, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -90,5 +91,81 @@ describe('descriptor exhaustion (EMFILE)', () => {
     expect(kp.log()).toMatch(
       /--worker-connections 1000 .* above this process's limit of 128 open files.*ulimit -n.*LimitNOFILE=/,
     );
+  }, 90_000);
+});
+
+/** A client that asks for `path` and never reads a byte of the answer; resolves once connected. */
+function neverReading(url: string, path: string): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      // No 'data' listener: Node reads its buffer's worth, then leaves the rest to the kernel.
+      socket.off('error', reject);
+      socket.on('error', () => {});
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** A client that reads `path` slowly (`chunk` bytes, then a pause of `pauseMs`); resolves with the byte count. */
+function slowRead(url: string, path: string, chunk: number, pauseMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, url), { agent: false }, (res) => {
+      let total = 0;
+      let window = 0;
+      res.on('data', (data: Buffer) => {
+        total += data.length;
+        window += data.length;
+        if (window < chunk) return;
+        window = 0;
+        res.pause();
+        setTimeout(() => res.resume(), pauseMs);
+      });
+      res.on('end', () => resolve(total));
+      res.on('error', reject);
+      res.on('aborted', () => reject(new Error(`aborted after ${total} bytes`)));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('--send-timeout', () => {
+  it('closes connections whose client reads nothing, freeing their slots; a slow reader is not cut', async () => {
+    const slots = 4;
+    const kp = await startKelpie([
+      '-w',
+      '1',
+      '--worker-connections',
+      String(slots),
+      '--send-timeout',
+      '3',
+      fixture('stream-app.js'),
+    ]);
+    // Every slot held by a client that asked for 64 MiB and reads none of it.
+    const stalled = await Promise.all(Array.from({ length: slots }, () => neverReading(kp.url, '/download?mb=64')));
+    try {
+      await kp.waitForLog(
+        /\[WARNING\] Send timeout: no write progress for 3s \(--send-timeout\) to ip=127\.0\.0\.1 \(GET \/download\?mb=64\), \d+ bytes unsent: connection closed/,
+        { timeoutMs: 30_000 },
+      );
+      // The slots are free (the stalled clients are still there, reading nothing): a normal
+      // client is served. Retried while the worker takes the closes in, for a few seconds at most.
+      const reply = await waitUntil(() => get(kp.url).catch(() => undefined), {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        what: 'a normal client to be served',
+      });
+      expect(reply.status).toBe(200);
+    } finally {
+      await closeAll(stalled);
+    }
+
+    // 8 MiB at 64 KiB every 50 ms: well over --send-timeout in all, and never cut.
+    const from = kp.log().length;
+    expect(await slowRead(kp.url, '/download?mb=8', 64 * 1024, 50)).toBe(8 * 1024 * 1024);
+    expect(kp.log().slice(from)).not.toMatch(/Send timeout/);
   }, 90_000);
 });

@@ -79,17 +79,13 @@ export async function startKelpie(args: readonly string[], options: StartOptions
   if (options.maxOpenFiles !== undefined) {
     command.unshift('/bin/sh', '-c', `ulimit -n ${Math.floor(options.maxOpenFiles)} && exec "$0" "$@"`);
   }
-  const child = spawn(
-    command[0] as string,
-    command.slice(1),
-    {
-      cwd: options.cwd ?? process.cwd(),
-      // As a user's shell would start it: no KELPIE_CMD_ARGS, and no NODE_PATH, which package
-      // managers' script shims set and which would let kelpie find packages the project lacks.
-      env: { ...process.env, KELPIE_CMD_ARGS: '', NODE_PATH: '', XDG_RUNTIME_DIR: runtimeDir, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(command[0] as string, command.slice(1), {
+    cwd: options.cwd ?? process.cwd(),
+    // As a user's shell would start it: no KELPIE_CMD_ARGS, and no NODE_PATH, which package
+    // managers' script shims set and which would let kelpie find packages the project lacks.
+    env: { ...process.env, KELPIE_CMD_ARGS: '', NODE_PATH: '', XDG_RUNTIME_DIR: runtimeDir, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   let stdout = '';
   const waiters = new Set<() => void>();
