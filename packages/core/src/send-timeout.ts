@@ -137,6 +137,7 @@ function drop(socket: ServerSocket): void {
 /** `ip=… (GET /path), N bytes unsent` for the log. */
 function describe(socket: ServerSocket): string {
   const req = socket._httpMessage?.req;
-  const what = req ? ` (${req.method} ${req.url})` : '';
+  let what = req ? ` (${req.method} ${req.url})` : '';
+  if ((socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2') what = ' (HTTP/2 connection)';
   return `ip=${socket.remoteAddress ?? '-'}${what}, ${unsentBytes(socket)} bytes unsent`;
 }
