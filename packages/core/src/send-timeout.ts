@@ -97,8 +97,13 @@ export function watchSendProgress(sockets: ReadonlySet<Socket>, timeoutSeconds: 
         continue;
       }
       const stall = stalls.get(socket);
-      if (!stall || stall.sent !== sent) {
+      if (!stall) {
         stalls.set(socket, { sent, since: now });
+        continue;
+      }
+      if (stall.sent !== sent) {
+        stall.sent = sent;
+        stall.since = now;
         continue;
       }
       if (now - stall.since < timeoutMs) continue;
