@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { type Identity, resolveIdentity } from './accounts.js';
 import { resolveAppFile } from './app-loader.js';
 import { type ControlServer, type ControlTarget, openControlSocket, type ServerStatus } from './control.js';
+import { checkOpenFilesLimit } from './descriptors.js';
 import { ExitCode } from './exit-codes.js';
 import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
 import { bindListeners, type ClientHandle, inheritListeners, type Listener } from './listeners.js';
@@ -242,6 +243,10 @@ export class Arbiter {
     for (const listener of this.#listeners) log.info(`Listening at: ${this.#urlOf(listener)} (${process.pid})`);
     this.#options.onListening?.();
     log.info(`Using worker: ${this.#options.worker.meta.name}`);
+    checkOpenFilesLimit(
+      { ...this.#settings, workerClass: this.#options.worker.meta.name, arbiterAccepts: this.#dispatching },
+      log,
+    );
     if (this.#dispatching) {
       this.#listeners.forEach((listener, index) => {
         listener.accept(

@@ -21,11 +21,12 @@ import {
   targetProblem,
   unknownMethodStatus,
 } from './http-fields.js';
-import type { Logger } from './logger.js';
+import { type Logger, LogThrottle } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import { UNIX_PEER } from './proxy.js';
 import { inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
 import { configureRequestInfo, defineRequestInfoGetter, forwardedScheme } from './request-info.js';
+import { watchSendProgress } from './send-timeout.js';
 import type { Settings } from './settings.js';
 import { requestCounter, requestStats } from './stats.js';
 import { statsdClient, statsdObserver } from './statsd.js';
@@ -564,6 +565,20 @@ function isUnixPeer(socket: Socket): boolean {
   return (raw as Socket & { _handle?: object | null })._handle?.constructor?.name === 'Pipe';
 }
 
+/**
+ * A listening server's errors are failed accepts (out of descriptors, mostly, when libuv's spare
+ * descriptor is gone too): the worker serves on, and logs them at most once every 10 s.
+ */
+function acceptErrorLogger(log: Logger): (error: NodeJS.ErrnoException) => void {
+  const throttle = new LogThrottle(10_000);
+  return (error) => {
+    const skipped = throttle.take();
+    if (skipped === undefined) return;
+    const more = skipped > 0 ? ` (${skipped} more since the last report)` : '';
+    log.warning(`Could not accept a connection: ${error.code ?? error.message}${more}`);
+  };
+}
+
 /** Node's own fields on a server-side HTTP socket, also read by graceful-shutdown libraries. */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unknown; alpnProtocol?: string | false };
 
@@ -590,6 +605,8 @@ export class HttpServers {
   #idleSince: Map<Socket, number> | undefined;
   /** Resolves the drain once the last connection is gone. */
   readonly #whenEmpty: { resolve: (() => void) | null } = { resolve: null };
+  /** Stops the --send-timeout sweeps. */
+  readonly #stopSendTimeout: () => void;
 
   constructor(options: HttpServersOptions) {
     this.#options = options;
@@ -610,6 +627,7 @@ export class HttpServers {
       // connections are closed by their session instead).
       if ((socket as HttpSocket).alpnProtocol !== 'h2') this.#idleSince?.set(socket, Date.now());
     };
+    this.#stopSendTimeout = watchSendProgress(sockets, settings.sendTimeout, log);
     const access = accessLogger(settings);
     const statsd = statsdClient(settings, log);
     const count = requestCounter(settings.metricsBind !== null, statsd && statsdObserver(statsd));
@@ -716,12 +734,14 @@ export class HttpServers {
   /** Listen on every inherited socket (and, with --reuse-port, on a socket of this worker's own). */
   async listen(): Promise<void> {
     const { listeners, settings, log } = this.#options;
+    const acceptFailed = acceptErrorLogger(log);
     const listenOn = (server: NetServer, options: Record<string, unknown>) =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         // The backlog as an argument: net.Server ignores options.backlog when listening on an fd.
         server.listen(options, settings.backlog, () => {
           server.off('error', reject);
+          server.on('error', acceptFailed);
           resolve();
         });
       });
@@ -823,6 +843,7 @@ export class HttpServers {
 
   /** Drop every connection now. */
   close(): void {
+    this.#stopSendTimeout();
     for (const server of [...this.servers, ...this.#fronts]) server.close();
     for (const session of this.#sessions) session.destroy();
     for (const socket of this.#sockets) socket.destroy();

@@ -171,3 +171,32 @@ export function describeError(error: unknown): string {
   if (error.cause !== undefined) text += `\nCaused by: ${describeError(error.cause)}`;
   return text;
 }
+
+/**
+ * For log lines that an attack or a starved process could repeat without end: the first event is
+ * reported at once, later ones at most once per `intervalMs`, with the count of those left out.
+ */
+export class LogThrottle {
+  readonly #intervalMs: number;
+  #last = Number.NEGATIVE_INFINITY;
+  #skipped = 0;
+
+  constructor(intervalMs: number) {
+    this.#intervalMs = intervalMs;
+  }
+
+  /**
+   * `events` happened: returns how many earlier events went unreported when these are to be
+   * logged now, or undefined when they are not (they are counted for the next line).
+   */
+  take(events = 1, now = Date.now()): number | undefined {
+    if (now - this.#last < this.#intervalMs) {
+      this.#skipped += events;
+      return undefined;
+    }
+    const skipped = this.#skipped;
+    this.#last = now;
+    this.#skipped = 0;
+    return skipped;
+  }
+}

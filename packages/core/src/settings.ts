@@ -596,6 +596,16 @@ export const settings = {
     help: 'A client must send its complete request head within this many seconds, or gets 408 and is dropped.',
     doc: 'Guards against slow clients that hold connections open by sending headers a byte at a time (slowloris). Checked once a second. Applies to every request on a connection, from its first byte.',
   }),
+  sendTimeout: define<number>({
+    section: 'Security',
+    flags: ['--send-timeout'],
+    meta: 'SECONDS',
+    default: () => 60,
+    defaultText: '60',
+    parse: seconds,
+    help: 'Close a connection whose response makes no write progress for this many seconds (a client that does not read); 0 disables.',
+    doc: "nginx's `send_timeout`; Gunicorn has none. A connection counts as stalled while it has bytes queued for the client and the kernel has taken none of them; a client that reads, however slowly, is never cut (within the kernel's buffering, see docs/security.md). At most 2147483 (Node's longest timer, about 24.8 days). Checked once a second, so a stalled connection is closed between SECONDS and SECONDS + 1 after its last progress, with a warning naming the client and the bytes left unsent (one line per worker every 10 s at most, with a count of the others). Applies to every connection of the shared HTTP layer (`-k async`, `sync`, `threads`, `ws`, upgraded connections included) and to HTTP/2 connections as a whole, not to single HTTP/2 streams.",
+  }),
   config: define<string | null>({
     section: 'Config File',
     flags: ['-c', '--config'],

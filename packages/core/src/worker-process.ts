@@ -5,7 +5,7 @@ import { loadConfigFile } from './config-file.js';
 import { exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { runHook, runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
-import { errorLogSink, Logger, reopenLogFiles } from './logger.js';
+import { errorLogSink, Logger, LogThrottle, reopenLogFiles } from './logger.js';
 import {
   type BootMessage,
   type ConnectionMessage,
@@ -202,6 +202,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   delay.enable();
   const timed = settings.metricsBind !== null;
+  const rss = residentMemory(log);
   const stats = (): WorkerStats => {
     const requests = worker?.requestStats() ?? requestStats();
     // The histogram holds whole intervals between samples: the delay is what exceeds the resolution.
@@ -211,7 +212,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     return {
       requests: worker?.requests ?? 0,
       inFlight: Math.max(0, requests.inFlight),
-      rss: process.memoryUsage.rss(),
+      rss: rss(),
       lag,
       ...(timed ? { statuses: requests.statuses() } : {}),
     };
@@ -280,6 +281,26 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   if (phase !== 'booting') return;
   phase = 'serving';
   send({ type: 'kelpie:ready' });
+}
+
+/**
+ * The worker's resident memory for heartbeats. Node reads it from /proc on Linux, which takes a
+ * descriptor: a worker out of them (EMFILE) reports the last value it read, and says so at most
+ * once a minute, rather than failing its heartbeat.
+ */
+function residentMemory(log: Logger): () => number {
+  let last = 0;
+  const throttle = new LogThrottle(60_000);
+  return () => {
+    try {
+      last = process.memoryUsage.rss();
+    } catch (error) {
+      if (throttle.take() !== undefined) {
+        log.warning(`Could not read this worker's memory use (${messageOf(error)}); reporting the last value read`);
+      }
+    }
+    return last;
+  };
 }
 
 function messageOf(error: unknown): string {

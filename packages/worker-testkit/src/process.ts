@@ -23,6 +23,11 @@ export interface StartOptions {
   nodeArgs?: string[];
   /** Add `-b 127.0.0.1:0` when args name no bind (default true). */
   autoBind?: boolean;
+  /**
+   * Start under this descriptor limit (`ulimit -n`, RLIMIT_NOFILE) through `/bin/sh`, which then
+   * execs node: the pid stays kelpie's. POSIX only.
+   */
+  maxOpenFiles?: number;
 }
 
 export interface KelpieProcess {
@@ -70,17 +75,17 @@ export async function startKelpie(args: readonly string[], options: StartOptions
   // Each server its own default control socket folder: servers started side by side by tests
   // would otherwise share $XDG_RUNTIME_DIR/kelpie.ctl (the first one would get it).
   const runtimeDir = mkdtempSync(join(tmpdir(), 'kelpie-run-'));
-  const child = spawn(
-    process.execPath,
-    [...(options.nodeArgs ?? []), options.bin ?? defaultBin(options.cwd), ...fullArgs],
-    {
-      cwd: options.cwd ?? process.cwd(),
-      // As a user's shell would start it: no KELPIE_CMD_ARGS, and no NODE_PATH, which package
-      // managers' script shims set and which would let kelpie find packages the project lacks.
-      env: { ...process.env, KELPIE_CMD_ARGS: '', NODE_PATH: '', XDG_RUNTIME_DIR: runtimeDir, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const command = [process.execPath, ...(options.nodeArgs ?? []), options.bin ?? defaultBin(options.cwd), ...fullArgs];
+  if (options.maxOpenFiles !== undefined) {
+    command.unshift('/bin/sh', '-c', `ulimit -n ${Math.floor(options.maxOpenFiles)} && exec "$0" "$@"`);
+  }
+  const child = spawn(command[0] as string, command.slice(1), {
+    cwd: options.cwd ?? process.cwd(),
+    // As a user's shell would start it: no KELPIE_CMD_ARGS, and no NODE_PATH, which package
+    // managers' script shims set and which would let kelpie find packages the project lacks.
+    env: { ...process.env, KELPIE_CMD_ARGS: '', NODE_PATH: '', XDG_RUNTIME_DIR: runtimeDir, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   let stdout = '';
   const waiters = new Set<() => void>();
