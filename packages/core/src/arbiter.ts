@@ -14,7 +14,7 @@ import { type MetricsServer, type MetricsSnapshot, openMetricsServer } from './m
 import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
 import type { ResolvedWorker } from './resolve-worker.js';
-import type { Settings } from './settings.js';
+import { MAX_WORKERS, type Settings } from './settings.js';
 import { addStatusDelta, addStatuses, type StatusStats, statusTotals, type WorkerStats } from './stats.js';
 import { statsdClient } from './statsd.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls.js';
@@ -700,7 +700,8 @@ export class Arbiter {
   /** TTIN/TTOU: change the target number of workers (never below 1). */
   setWorkerCount(count: number): void {
     if (this.#state !== 'running') return;
-    const next = Math.max(1, count);
+    const next = Math.min(MAX_WORKERS, Math.max(1, count));
+    if (count > MAX_WORKERS) this.#log.warning(`Cannot run more than ${MAX_WORKERS} workers (--workers' maximum)`);
     if (next === this.#numWorkers) return;
     this.#changeWorkerCount(next);
     this.#manageWorkers();
@@ -1211,7 +1212,8 @@ function restartReason(worker: WorkerRecord, code: number | null, signal: NodeJS
     return worker.retireReason;
   }
   if (signal) return 'signal';
-  if (code === ExitCode.OK) return 'max_requests';
+  // --max-requests announces itself (kelpie:retiring): a silent exit 0 is the app's own.
+  if (code === ExitCode.OK) return 'exit';
   return 'crash';
 }
 
