@@ -157,4 +157,5 @@ export {
   type WorkerContext,
   type WorkerMeta,
 } from './worker.js';
+export { AcceptGate, type AcceptGateOptions, type DoorSource } from './accept-gate.js';
 export { heartbeatInterval } from './worker-process.js';

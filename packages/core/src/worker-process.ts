@@ -34,16 +34,29 @@ interface RawHandle {
 }
 
 /**
- * Listener descriptors received for `duplicateListener`. Their handle objects stay referenced
- * here and are never closed by this thread: the descriptor belongs to whoever asked for it.
+ * Listener descriptors received for `duplicateListener`, by descriptor. Their handle objects stay
+ * referenced here and are never closed by this thread: the descriptor belongs to whoever asked
+ * for it (a worker thread, which cannot use a handle of this thread), unless that is this thread
+ * and it takes the handle itself (`adoptDuplicate`).
  */
-const duplicates: RawHandle[] = [];
+const duplicates = new Map<number, RawHandle>();
+
+/**
+ * The handle that came with descriptor `fd` from `duplicateListener`, if this thread received it:
+ * the caller owns it from now on (listens on it, closes it), so that no second handle is opened
+ * on the descriptor. Undefined in worker threads and for descriptors this thread did not receive.
+ */
+export function adoptDuplicate(fd: number): object | undefined {
+  const handle = duplicates.get(fd);
+  duplicates.delete(fd);
+  return handle;
+}
 
 function createChannel(onMaxRequests: () => void): WorkerChannel {
   const waiting = new Map<number, ((fd: number) => void)[]>();
   process.on('message', (message: ListenerMessage, handle?: RawHandle) => {
     if (message?.type !== 'kelpie:listener' || !handle) return;
-    duplicates.push(handle);
+    duplicates.set(handle.fd, handle);
     waiting.get(message.listener)?.shift()?.(handle.fd);
   });
   return {
