@@ -184,9 +184,16 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     void stop(true, ExitCode.ERROR);
   });
 
+  // --max-requests reached while serve() is still under way (a class whose first threads serve
+  // before the last one listens): a stop now would be a quick one and drop the requests already
+  // taken, so the graceful stop starts as soon as the worker serves.
+  let serveStarted = false;
+  let recycleWhenServing = false;
   const channel = createChannel(() => {
+    if (recycleWhenServing) return;
     log.info('Autorestarting worker after current request.');
-    void stop(true);
+    if (phase === 'booting' && serveStarted) recycleWhenServing = true;
+    else void stop(true);
   });
   process.on('message', (message: ConnectionMessage, handle?: unknown) => {
     if (message?.type !== 'kelpie:connection' || !handle) return;
@@ -278,6 +285,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     }
   }
   if (phase !== 'booting') return;
+  serveStarted = true;
   try {
     await worker.serve();
   } catch (error) {
@@ -288,6 +296,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   if (phase !== 'booting') return;
   phase = 'serving';
   send({ type: 'kelpie:ready' });
+  if (recycleWhenServing) void stop(true);
 }
 
 function messageOf(error: unknown): string {
