@@ -469,7 +469,12 @@ export class HttpServers {
   constructor(options: HttpServersOptions) {
     this.#options = options;
     const { settings, log } = options;
-    this.gate = new AcceptGate({ limit: settings.workerConnections, backlog: settings.backlog, log, ...options.accept });
+    this.gate = new AcceptGate({
+      limit: settings.workerConnections,
+      backlog: settings.backlog,
+      log,
+      ...options.accept,
+    });
     const app = guardListener(options.listener, log);
     const onRequest = options.onRequest;
     const sockets = this.#sockets;

@@ -1,3 +1,4 @@
+export { AcceptGate, type AcceptGateOptions, type DoorSource } from './accept-gate.js';
 export {
   ACCESS_LOG_ATOMS,
   type AccessRecord,
@@ -157,5 +158,4 @@ export {
   type WorkerContext,
   type WorkerMeta,
 } from './worker.js';
-export { AcceptGate, type AcceptGateOptions, type DoorSource } from './accept-gate.js';
 export { heartbeatInterval } from './worker-process.js';

@@ -52,16 +52,7 @@ describe('a worker at --worker-connections', () => {
       const sockets: Socket[] = [];
       let kp: KelpieProcess | undefined;
       try {
-        kp = await startKelpie([
-          ...binds,
-          '-w',
-          '1',
-          '--worker-connections',
-          '20',
-          '--keep-alive',
-          '120',
-          app,
-        ]);
+        kp = await startKelpie([...binds, '-w', '1', '--worker-connections', '20', '--keep-alive', '120', app]);
         const target: Target = { url: kp.url, socketPath: kind === 'unix' ? socketPath : undefined };
         // Fill the only worker: every slot holds an idle keep-alive connection.
         const pids = await Promise.all(Array.from({ length: 20 }, () => idleConnection(target, sockets)));

@@ -14,6 +14,14 @@ import type { AcceptGate } from '@kelpie/core';
  * in the backlog and goes to the idle thread. When no thread is idle, nobody stops: connections go
  * to whichever thread accepts, as before.
  *
+ * Stopping costs something: a fresh descriptor to listen on again, which comes from the arbiter
+ * through the main thread, and the main thread keeps the handle it received it with for the life
+ * of the process (a second handle on one descriptor must never be closed). So a thread stops only
+ * while its handlers block its event loop: until it has seen it, and again from the first request
+ * whose synchronous part kept the loop busy for more than BLOCKING_MS, until BRIEF_STREAK requests
+ * in a row have not. A thread whose handlers return to the loop at once (I/O-bound apps) can serve
+ * a second connection right away, and never stops.
+ *
  * Threads see each other through the board, shared memory with two Int32 cells per thread:
  * [accepting, work]. A thread writes its own cells and reads the others'; with sequentially
  * consistent Atomics two threads taking connections at once cannot both see the other idle, so
@@ -27,6 +35,10 @@ const WORK = 1;
 
 /** The hold reason this policy puts on the gate. */
 const BUSY = 'busy';
+/** A request whose synchronous part kept the event loop busy this long (ms) blocks. */
+const BLOCKING_MS = 10;
+/** Requests in a row that did not block before a thread stops expecting its handlers to. */
+const BRIEF_STREAK = 16;
 
 const FRESH = Symbol('kelpie.fresh-connection');
 type Tracked = Socket & { [FRESH]?: boolean; _parent?: Socket | null };
@@ -39,6 +51,9 @@ export class AcceptPolicy {
   readonly #at: number;
   #work = 0;
   #gate: AcceptGate | undefined;
+  /** Whether this thread's handlers block its event loop (assumed until seen otherwise). */
+  #blocking = true;
+  #brief = 0;
 
   /** `index`: this thread's 0-based position on the board. */
   constructor(board: SharedArrayBuffer, index: number) {
@@ -58,7 +73,7 @@ export class AcceptPolicy {
     tracked[FRESH] = true;
     this.#add(1);
     socket.once('close', () => this.#settle(tracked));
-    if (this.#otherIdleThread()) gate.hold(BUSY);
+    if (this.#blocking && this.#otherIdleThread()) gate.hold(BUSY);
   };
 
   /**
@@ -68,6 +83,9 @@ export class AcceptPolicy {
    */
   onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.#add(1);
+    // The event loop gets to the check phase once the handler's synchronous part is done.
+    const start = performance.now();
+    setImmediate(() => this.#observe(performance.now() - start));
     let done = false;
     const finish = () => {
       if (done) return;
@@ -85,6 +103,15 @@ export class AcceptPolicy {
   /** The app calls `end()` on a response of this thread (HTTP/1; the thread's ServerResponse class calls this). */
   ending(res: ServerResponse): void {
     (res as Response)[DONE]?.();
+  }
+
+  #observe(ms: number): void {
+    if (ms > BLOCKING_MS) {
+      this.#blocking = true;
+      this.#brief = 0;
+    } else if (++this.#brief >= BRIEF_STREAK) {
+      this.#blocking = false;
+    }
   }
 
   #settle(socket: Tracked | null | undefined): void {
