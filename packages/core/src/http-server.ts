@@ -10,6 +10,7 @@ import type { Http2ServerRequest, Http2Session } from 'node:http2';
 import { createRequire } from 'node:module';
 import { createServer as createNetServer, Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { AcceptGate, type AcceptGateOptions } from './accept-gate.js';
 import { accessLogger } from './access-log.js';
 import type { RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
 import {
@@ -66,6 +67,12 @@ export interface HttpServersOptions {
    * classes without WebSocket support pass `refuseUpgrades()` for apps that use WebSockets.
    */
   upgrade?: UpgradeListener;
+  /**
+   * How this worker stops and resumes accepting (accept-gate.ts): `duplicateListener` (the
+   * channel's) lets a worker at --worker-connections leave new connections in the backlog instead
+   * of accepting and closing them; a class may add its own accept policy.
+   */
+  accept?: Pick<AcceptGateOptions, 'duplicateListener' | 'onAccept' | 'onChange'>;
 }
 
 /**
@@ -116,8 +123,8 @@ export function createConfiguredServer(
   }
   // One more than allowed, so that a request over the limit is seen (Node drops the extras silently).
   server.maxHeadersCount = settings.limitRequestFields === 0 ? 0 : settings.limitRequestFields + 1;
-  // Node closes connections beyond maxConnections right after accepting them (it cannot leave
-  // them in the shared backlog for another worker); say so, at most once a second.
+  // Node closes connections beyond maxConnections right after accepting them. HttpServers' accept
+  // gate stops accepting before that when it can; this remains for servers it cannot pause.
   server.maxConnections = settings.workerConnections;
   let dropped = 0;
   let lastReport = 0;
@@ -607,10 +614,18 @@ export class HttpServers {
   readonly #whenEmpty: { resolve: (() => void) | null } = { resolve: null };
   /** Stops the --send-timeout sweeps. */
   readonly #stopSendTimeout: () => void;
+  /** Stops and resumes accepting on the listeners this worker shares (--worker-connections, class policies). */
+  readonly gate: AcceptGate;
 
   constructor(options: HttpServersOptions) {
     this.#options = options;
     const { settings, log } = options;
+    this.gate = new AcceptGate({
+      limit: settings.workerConnections,
+      backlog: settings.backlog,
+      log,
+      ...options.accept,
+    });
     const app = guardListener(options.listener, log);
     const onRequest = options.onRequest;
     const sockets = this.#sockets;
@@ -760,13 +775,15 @@ export class HttpServers {
     await Promise.all(
       this.servers.map(async (server, i) => {
         const listener = listeners[i] as InheritedListener;
-        if (settings.proxyProtocol === 'off') await listenOn(server, { fd: listener.fd });
-        else await listenOn(front(server), { fd: listener.fd });
+        const shared = settings.proxyProtocol === 'off' ? server : front(server);
+        await listenOn(shared, { fd: listener.fd });
+        this.gate.add(shared, { kind: 'shared', index: i });
         if (!settings.reusePort || !listener.reusePort) return;
         const { host, port } = listener.reusePort;
         const own = front(server);
         try {
           await listenOn(own, { host, port, reusePort: true });
+          this.gate.add(own, { kind: 'own', host, port });
         } catch (error) {
           // Workers running as another --user than the arbiter cannot join its SO_REUSEPORT group.
           log.warning(
@@ -793,6 +810,7 @@ export class HttpServers {
    */
   async drain(): Promise<void> {
     this.#draining = true;
+    this.gate.end();
     const grace = Math.min(this.#options.settings.keepAlive * 1000, 1000);
     const idleSince = new Map<Socket, number>();
     this.#idleSince = idleSince;
@@ -844,6 +862,7 @@ export class HttpServers {
   /** Drop every connection now. */
   close(): void {
     this.#stopSendTimeout();
+    this.gate.end();
     for (const server of [...this.servers, ...this.#fronts]) server.close();
     for (const session of this.#sessions) session.destroy();
     for (const socket of this.#sockets) socket.destroy();

@@ -1,3 +1,4 @@
+export { AcceptGate, type AcceptGateOptions, type DoorSource } from './accept-gate.js';
 export {
   ACCESS_LOG_ATOMS,
   type AccessRecord,

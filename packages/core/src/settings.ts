@@ -284,7 +284,7 @@ export const settings = {
     'Server Socket',
     ['--reuse-port'],
     'Each worker also binds its own SO_REUSEPORT socket on every TCP address, so the kernel spreads connections over workers.',
-    "Needs Node.js 22.12 or later (net.Server's `reusePort`); older versions stop with an error saying so. The arbiter still binds every address (with SO_REUSEPORT) and workers serve that socket too, so port 0, USR2 and socket activation work as without the flag. A worker that stops closes its own socket: connections the kernel had already queued on it are reset, which the shared socket alone avoids. Not used by `-k sync`, whose arbiter accepts every connection.",
+    "Needs Node.js 22.12 or later (net.Server's `reusePort`); older versions stop with an error saying so. The arbiter still binds every address (with SO_REUSEPORT) and workers serve that socket too, so port 0, USR2 and socket activation work as without the flag. A worker that stops closes its own socket: connections the kernel had already queued on it are reset, which the shared socket alone avoids. So does a worker at --worker-connections, until it has room again (then it binds a new one). Not used by `-k sync`, whose arbiter accepts every connection.",
   ),
   proxyProtocol: define<'off' | 'v1' | 'v2' | 'auto'>({
     section: 'Server Socket',
@@ -410,7 +410,7 @@ export const settings = {
     defaultText: '1000',
     parse: integer(1, MAX_CONNECTIONS),
     help: 'The maximum number of simultaneous connections per worker (per thread under -k threads).',
-    doc: "Enforced with Node's `server.maxConnections`: a connection beyond the limit is accepted and closed at once (Node cannot leave it in the shared backlog for another worker), and the worker logs a warning at most once a second.",
+    doc: 'A worker (a thread under -k threads) that reaches the limit stops accepting: it closes its own descriptor of the listening sockets, so new connections wait in the backlog or go to a worker with room instead of being accepted and reset, and it accepts again as soon as a connection closes (docs/worker-classes.md). It logs a warning at most once a second.',
   }),
   threads: define<number>({
     section: 'Worker Processes',

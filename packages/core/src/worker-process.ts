@@ -40,16 +40,29 @@ interface RawHandle {
 }
 
 /**
- * Listener descriptors received for `duplicateListener`. Their handle objects stay referenced
- * here and are never closed by this thread: the descriptor belongs to whoever asked for it.
+ * Listener descriptors received for `duplicateListener`, by descriptor. Their handle objects stay
+ * referenced here and are never closed by this thread: the descriptor belongs to whoever asked
+ * for it (a worker thread, which cannot use a handle of this thread), unless that is this thread
+ * and it takes the handle itself (`adoptDuplicate`).
  */
-const duplicates: RawHandle[] = [];
+const duplicates = new Map<number, RawHandle>();
+
+/**
+ * The handle that came with descriptor `fd` from `duplicateListener`, if this thread received it:
+ * the caller owns it from now on (listens on it, closes it), so that no second handle is opened
+ * on the descriptor. Undefined in worker threads and for descriptors this thread did not receive.
+ */
+export function adoptDuplicate(fd: number): object | undefined {
+  const handle = duplicates.get(fd);
+  duplicates.delete(fd);
+  return handle;
+}
 
 function createChannel(onMaxRequests: () => void): WorkerChannel {
   const waiting = new Map<number, ((fd: number) => void)[]>();
   process.on('message', (message: ListenerMessage, handle?: RawHandle) => {
     if (message?.type !== 'kelpie:listener' || !handle) return;
-    duplicates.push(handle);
+    duplicates.set(handle.fd, handle);
     waiting.get(message.listener)?.shift()?.(handle.fd);
   });
   return {
@@ -180,10 +193,19 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   process.on('uncaughtException', (error) => crashed('Uncaught exception', error));
   process.on('unhandledRejection', (reason) => crashed('Unhandled promise rejection', reason));
 
+  // --max-requests reached while serve() is still under way (a class whose first threads serve
+  // before the last one listens): a stop now would be a quick one and drop the requests already
+  // taken, so the graceful stop starts as soon as the worker serves.
+  let serveStarted = false;
+  let recycleWhenServing = false;
   const channel = createChannel(() => {
+    if (recycleWhenServing) return;
     log.info('Autorestarting worker after current request.');
-    if (phase === 'serving') send({ type: 'kelpie:retiring', reason: 'max_requests' });
-    void stop(true);
+    if (phase === 'booting' && serveStarted) recycleWhenServing = true;
+    else {
+      if (phase === 'serving') send({ type: 'kelpie:retiring', reason: 'max_requests' });
+      void stop(true);
+    }
   });
   process.on('message', (message: ConnectionMessage, handle?: unknown) => {
     if (message?.type !== 'kelpie:connection' || !handle) return;
@@ -271,6 +293,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   // Waited for up to KELPIE_CONFIG_TIMEOUT; a throw is logged and the worker serves regardless.
   await runHook(hooks, 'postWorkerInit', log, view());
   if (phase !== 'booting') return;
+  serveStarted = true;
   try {
     await worker.serve();
   } catch (error) {
@@ -281,6 +304,10 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   if (phase !== 'booting') return;
   phase = 'serving';
   send({ type: 'kelpie:ready' });
+  if (recycleWhenServing) {
+    send({ type: 'kelpie:retiring', reason: 'max_requests' });
+    void stop(true);
+  }
 }
 
 /**

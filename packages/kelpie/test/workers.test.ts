@@ -94,7 +94,7 @@ describe('worker processes', () => {
     expect((await get(kp.url)).status).toBe(200);
   });
 
-  it('closes connections beyond --worker-connections and logs it', async () => {
+  it('leaves connections beyond --worker-connections in the backlog, logs it, and serves them once a slot frees', async () => {
     const kp = await startKelpie(['-w', '1', '--worker-connections', '2', '--keep-alive', '30', fixture('pid-app.js')]);
     const { connect } = await import('node:net');
     const port = Number(new URL(kp.url).port);
@@ -113,11 +113,14 @@ describe('worker processes', () => {
     const second = await open();
     expect(first.reply).toMatch(/^HTTP\/1\.1 200/);
     expect(second.reply).toMatch(/^HTTP\/1\.1 200/);
-    const third = await open();
-    expect(third.reply).toBe('');
-    await kp.waitForLog(/Worker connection limit \(2\) reached: closed 1 new connection/);
+    await kp.waitForLog(/Worker connection limit \(2\) reached: stopped accepting/);
+    // Not accepted and reset: it waits in the backlog until a slot frees.
+    const waiting = open();
     first.socket.destroy();
-    await waitUntil(async () => (await get(kp.url).catch(() => undefined))?.status === 200, { what: 'a free slot' });
+    const third = await waiting;
+    expect(third.reply).toMatch(/^HTTP\/1\.1 200/);
     second.socket.destroy();
+    third.socket.destroy();
+    expect(kp.log()).not.toMatch(/closed \d+ new connection/);
   });
 });

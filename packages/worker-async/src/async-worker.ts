@@ -42,6 +42,8 @@ export class AsyncWorker extends Worker {
       onRequest: () => {
         this.countRequest();
       },
+      // At --worker-connections, stop accepting rather than accept and close.
+      accept: { duplicateListener: (index) => this.channel.duplicateListener(index) },
     });
     await this.#http.listen();
   }

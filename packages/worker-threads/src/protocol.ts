@@ -23,6 +23,8 @@ export interface ThreadData {
   maxRequests: number;
   /** The thread's request statistics (core's RequestStats), read by the main thread for heartbeats. */
   stats: SharedArrayBuffer;
+  /** The accept board every thread of the process shares (accept-policy.ts). */
+  board: SharedArrayBuffer;
 }
 
 /** Index of the heartbeat counter in `state`. */
@@ -42,7 +44,9 @@ export type ToThread =
   /** Graceful stop: finish in-flight requests, run the app's shutdown hook, exit. */
   | { type: 'drain' }
   /** USR1 reached the process: open the thread's log files again. */
-  | { type: 'reopen' };
+  | { type: 'reopen' }
+  /** The descriptor asked for with `dup`. */
+  | { type: 'fd'; id: number; fd: number };
 
 /** App thread → main thread. */
 export type FromThread =
@@ -52,4 +56,6 @@ export type FromThread =
   | { type: 'listening' }
   | { type: 'listen-error'; message: string }
   | { type: 'drained' }
-  | { type: 'max-requests' };
+  | { type: 'max-requests' }
+  /** A fresh descriptor of listener `listener`, to accept on again after pausing (answered with `fd`). */
+  | { type: 'dup'; id: number; listener: number };

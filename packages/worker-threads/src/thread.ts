@@ -15,6 +15,7 @@ import {
   useRequestStatsBuffer,
   usesWebSockets,
 } from '@kelpie/core';
+import { AcceptPolicy } from './accept-policy.js';
 import { BEAT, type FromThread, SLOTS, slotIndex, type ThreadData, type ToThread } from './protocol.js';
 
 /**
@@ -33,6 +34,8 @@ const requests = new Int32Array(data.requests);
 const post = (message: FromThread) => port.postMessage(message);
 
 setInterval(() => Atomics.add(state, BEAT, 1), heartbeatInterval(data.settings.timeout)).unref();
+
+const policy = new AcceptPolicy(data.board, data.index - 1);
 
 /** In-flight slots: a slot holds the socket's fd + 1 until the response's headers go out. */
 const free: number[] = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
@@ -55,9 +58,26 @@ TrackedResponse.prototype.writeHead = function (this: Tracked, ...args: Paramete
   if (slot !== undefined) Atomics.store(state, slotIndex(slot), 0);
   return writeHead.apply(this, args);
 } as typeof writeHead;
+/** The request's work is done as the app ends it, before its last bytes leave (accept-policy.ts). */
+const end = ServerResponse.prototype.end;
+TrackedResponse.prototype.end = function (this: Tracked, ...args: Parameters<typeof end>) {
+  policy.ending(this);
+  return end.apply(this, args);
+} as typeof end;
 
 let app: App | undefined;
 let http: HttpServers | undefined;
+
+/** Descriptors asked of the main thread (which asks the arbiter), by request id. */
+const asked = new Map<number, (fd: number) => void>();
+let nextAsk = 0;
+function duplicateListener(listener: number): Promise<number> {
+  return new Promise((resolve) => {
+    const id = nextAsk++;
+    asked.set(id, resolve);
+    post({ type: 'dup', id, listener });
+  });
+}
 
 async function load(): Promise<void> {
   // The config file's request hooks run where requests are handled: in this thread.
@@ -97,6 +117,7 @@ function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): 
       res.once('close', release);
     }
     if (Atomics.add(requests, 0, 1) + 1 === data.maxRequests) post({ type: 'max-requests' });
+    policy.onRequest(req, res);
     return listener(req, res);
   };
   http = new HttpServers({
@@ -106,8 +127,9 @@ function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): 
     listeners,
     upgrade: usesWebSockets(app as App) ? refuseUpgrades(log, 'threads') : undefined,
     serverOptions: { ServerResponse: TrackedResponse as unknown as typeof ServerResponse },
+    accept: { duplicateListener, onAccept: policy.onAccept, onChange: (on) => policy.accepting(on) },
   });
-  return http.listen();
+  return http.listen().then(() => policy.accepting(http?.gate.open ?? false));
 }
 
 port.on('message', (message: ToThread) => {
@@ -116,6 +138,9 @@ port.on('message', (message: ToThread) => {
       () => post({ type: 'listening' }),
       (error: Error) => post({ type: 'listen-error', message: error.message }),
     );
+  } else if (message.type === 'fd') {
+    asked.get(message.id)?.(message.fd);
+    asked.delete(message.id);
   } else if (message.type === 'reopen') {
     for (const error of reopenLogFiles()) log.error(`Could not reopen a log file: ${error.message}`);
   } else if (message.type === 'drain') {

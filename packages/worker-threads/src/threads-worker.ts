@@ -11,6 +11,7 @@ import {
   type WorkerMeta,
 } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
+import { BOARD_CELLS } from './accept-policy.js';
 import { BEAT, type FromThread, SLOTS, STATE_LENGTH, slotIndex, type ThreadData, type ToThread } from './protocol.js';
 
 /**
@@ -70,12 +71,15 @@ export class ThreadsWorker extends Worker {
   readonly #live = new Set<AppThread>();
   #monitor: NodeJS.Timeout | undefined;
   #stopping = false;
+  /** Which threads accept now and which have work (accept-policy.ts); a thread's cells are cleared when it exits. */
+  #board: Int32Array | undefined;
 
   /** Start every thread; each loads its own copy of the app. Resolves when all have. */
   override async load(): Promise<void> {
     this.#monitor = setInterval(() => this.#check(), heartbeatInterval(this.settings.timeout));
     this.#monitor.unref();
     const count = this.settings.threads;
+    this.#board = new Int32Array(new SharedArrayBuffer(count * BOARD_CELLS * 4));
     const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => this.#start(i + 1)));
     const failed = started.find((result) => result.status === 'rejected');
     if (failed) {
@@ -133,6 +137,7 @@ export class ThreadsWorker extends Worker {
       requests: this.#requestCount.buffer as SharedArrayBuffer,
       maxRequests: this.maxRequests,
       stats: stats.values.buffer as SharedArrayBuffer,
+      board: (this.#board as Int32Array).buffer as SharedArrayBuffer,
     };
     const thread = new Thread(new URL('./thread.js', import.meta.url), {
       workerData: data,
@@ -152,6 +157,11 @@ export class ThreadsWorker extends Worker {
     this.#threads.set(index, record);
     thread.on('message', (message: FromThread) => {
       if (message.type === 'max-requests') this.channel.maxRequestsReached();
+      else if (message.type === 'dup') {
+        void this.channel.duplicateListener(message.listener).then((fd) => {
+          if (!record.exited) thread.postMessage({ type: 'fd', id: message.id, fd } satisfies ToThread);
+        });
+      }
     });
     thread.on('error', (error) => {
       if (!record.leaving) this.log.error(`Uncaught exception in thread ${index} (pid: ${process.pid})`, error);
@@ -159,6 +169,8 @@ export class ThreadsWorker extends Worker {
     this.#live.add(record);
     thread.once('exit', (code) => {
       record.exited = true;
+      // Not accepting: the others must not leave connections to it (unless a replacement has the cells already).
+      if (this.#threads.get(index) === record) this.#board?.fill(0, (index - 1) * BOARD_CELLS, index * BOARD_CELLS);
       this.#finished.add(stats, false);
       this.#live.delete(record);
       if (record.leaving || this.#stopping || !record.serving) return;

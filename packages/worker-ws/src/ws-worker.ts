@@ -55,6 +55,8 @@ export class WsWorker extends Worker {
       listeners: this.listeners,
       onRequest: () => this.countRequest(),
       upgrade: onUpgrade,
+      // At --worker-connections, stop accepting rather than accept and close.
+      accept: { duplicateListener: (index) => this.channel.duplicateListener(index) },
     });
     if (attach) for (const server of this.#http.servers) await attach(server);
     await this.#http.listen();
