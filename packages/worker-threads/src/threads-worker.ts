@@ -31,6 +31,14 @@ import { BEAT, type FromThread, SLOTS, STATE_LENGTH, slotIndex, type ThreadData,
  * its requests that had not sent headers yet get a 503.
  */
 
+/**
+ * Descriptors a thread listens on arrive as handles in this thread, which must keep them (closing
+ * one would close a number the thread may still use, or one reused since): about 0.7 KB each.
+ * A worker whose threads paused accepting this many times (accept-policy.ts), some 35 MB, is
+ * recycled gracefully, so the memory they hold stays bounded.
+ */
+const MAX_KEPT_HANDLES = 50_000;
+
 const SERVICE_UNAVAILABLE = (() => {
   const body = 'Service Unavailable: the request handler did not finish within the worker timeout.\n';
   return Buffer.from(
@@ -71,6 +79,8 @@ export class ThreadsWorker extends Worker {
   readonly #live = new Set<AppThread>();
   #monitor: NodeJS.Timeout | undefined;
   #stopping = false;
+  /** Descriptor handles kept for the threads (MAX_KEPT_HANDLES). */
+  #handlesKept = 0;
   /** Which threads accept now and which have work (accept-policy.ts); a thread's cells are cleared when it exits. */
   #board: Int32Array | undefined;
 
@@ -158,6 +168,12 @@ export class ThreadsWorker extends Worker {
     thread.on('message', (message: FromThread) => {
       if (message.type === 'max-requests') this.channel.maxRequestsReached();
       else if (message.type === 'dup') {
+        if (++this.#handlesKept === MAX_KEPT_HANDLES) {
+          this.log.warning(
+            `The threads paused accepting ${MAX_KEPT_HANDLES} times, each pause keeping a descriptor handle: recycling this worker`,
+          );
+          this.channel.maxRequestsReached();
+        }
         void this.channel.duplicateListener(message.listener).then((fd) => {
           if (!record.exited) thread.postMessage({ type: 'fd', id: message.id, fd } satisfies ToThread);
         });
