@@ -3,7 +3,9 @@
 // their connection slots. This starts `kelpie -w 1 --worker-connections 50 [--send-timeout S]`
 // on loopback, opens 50 such clients, then sends 120 normal requests (fresh connections, 4 at a
 // time, each given up to 10 s, no retries) and prints how many were answered. With --reconnect,
-// each slot holder that is cut off comes back at once (a persistent attack). See README.md.
+// each slot holder that is cut off comes back at once (a persistent attack). --idle N adds N
+// idle keep-alive connections (one request each, then silence), the second attack of item 4;
+// --workers and --worker-connections change the server. See README.md.
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -16,13 +18,18 @@ const { values } = parseArgs({
     holders: { type: 'string', default: '50' },
     clients: { type: 'string', default: '120' },
     reconnect: { type: 'boolean', default: false },
+    idle: { type: 'string', default: '0' },
+    workers: { type: 'string', default: '1' },
+    'worker-connections': { type: 'string' },
   },
 });
 const holders = Number(values.holders);
 const clients = Number(values.clients);
 const bin = fileURLToPath(new URL('../../../../packages/kelpie/bin/kelpie.js', import.meta.url));
 const app = fileURLToPath(new URL('./app.mjs', import.meta.url));
-const args = [bin, '-b', '127.0.0.1:0', '-w', '1', '--worker-connections', String(holders)];
+const idleCount = Number(values.idle);
+const limit = values['worker-connections'] ?? String(holders);
+const args = [bin, '-b', '127.0.0.1:0', '-w', values.workers, '--worker-connections', limit];
 if (values['send-timeout'] !== undefined) args.push('--send-timeout', values['send-timeout']);
 args.push('--no-control-socket', app);
 
@@ -54,6 +61,18 @@ function holdSlot() {
   });
 }
 for (let i = 0; i < holders; i++) holdSlot();
+// Idle keep-alive connections: one request, then nothing; back at once when the server closes one.
+function idle() {
+  const socket = connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+  held.add(socket);
+  socket.on('data', () => {});
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    held.delete(socket);
+    if (values.reconnect && !stopping) setTimeout(idle, 10);
+  });
+}
+for (let i = 0; i < idleCount; i++) idle();
 // Until the worker has sent what the kernel takes and every slot is stuck.
 await new Promise((resolve) => setTimeout(resolve, 1000));
 
@@ -89,6 +108,7 @@ child.kill('SIGTERM');
 await new Promise((resolve) => child.once('exit', resolve));
 const timeouts = (log.match(/Send timeout: /g) ?? []).length;
 console.log(
-  `send-timeout ${values['send-timeout'] ?? 'default'}${values.reconnect ? ', holders reconnect' : ''}: ` +
+  `-w ${values.workers}, send-timeout ${values['send-timeout'] ?? 'default'}, ${holders} holders, ${idleCount} idle` +
+    `${values.reconnect ? ', attackers reconnect' : ''}: ` +
     `${served}/${clients} normal clients served in ${seconds}s; ${timeouts} send-timeout log line(s)`,
 );
