@@ -1,5 +1,5 @@
 import { Server as NetServer, type Socket } from 'node:net';
-import type { Logger } from './logger.js';
+import { type Logger, LogThrottle } from './logger.js';
 import { adoptDuplicate } from './worker-process.js';
 
 /**
@@ -61,7 +61,8 @@ export class AcceptGate {
   readonly #holds = new Set<string>();
   #connections = 0;
   #ended = false;
-  #lastFullLog = 0;
+  /** The 'limit reached' warning: at most once a second. */
+  readonly #fullLog = new LogThrottle(1000);
   readonly #onClose: () => void;
 
   constructor(options: AcceptGateOptions) {
@@ -137,9 +138,7 @@ export class AcceptGate {
     const { limit, log } = this.#options;
     if (limit > 0 && this.#connections >= limit && this.pausable && !this.#holds.has('full')) {
       this.hold('full');
-      const now = Date.now();
-      if (now - this.#lastFullLog >= 1000) {
-        this.#lastFullLog = now;
+      if (this.#fullLog.take() !== undefined) {
         log.warning(
           `Worker connection limit (${limit}) reached: stopped accepting; new connections wait in the backlog or go to another worker`,
         );

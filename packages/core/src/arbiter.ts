@@ -8,7 +8,7 @@ import { checkOpenFilesLimit } from './descriptors.js';
 import { ExitCode } from './exit-codes.js';
 import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
 import { bindListeners, type ClientHandle, inheritListeners, type Listener } from './listeners.js';
-import { type Logger, reopenLogFiles } from './logger.js';
+import { type Logger, LogThrottle, reopenLogFiles } from './logger.js';
 import { type BootMessage, crashDrainSeconds, FIRST_LISTENER_FD, type InheritedListener } from './messages.js';
 import { type MetricsServer, type MetricsSnapshot, openMetricsServer } from './metrics.js';
 import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
@@ -162,8 +162,8 @@ export class Arbiter {
   readonly #queue: QueuedConnection[] = [];
   /** Workers with credits, the longest waiting first. */
   #idle: WorkerRecord[] = [];
-  #lastDropReport = 0;
-  #dropped = 0;
+  /** Connections closed because --backlog was full: reported at most once a second. */
+  readonly #backlogDrops = new LogThrottle(1000);
   /** Messages from workers are untrusted: the bad ones are dropped and reported here. */
   readonly #badMessages: BadMessageLog;
   #done!: (code: number) => void;
@@ -195,6 +195,8 @@ export class Arbiter {
   #statsdTimer: NodeJS.Timeout | undefined;
   /** Crash-loop backoff: restarts waiting for their delay. */
   readonly #delayedRestarts = new Set<DelayedRestart>();
+  /** Slot counts of restarts whose delay is over, for the workers #manageWorkers spawns next. */
+  readonly #dueQuickExits: number[] = [];
   /** Restarts the backoff has delayed (for /metrics). */
   #restartDelays = 0;
   /** More workers to spawn on the next turn of the event loop. */
@@ -533,14 +535,11 @@ export class Arbiter {
     }
     if (this.#queue.length >= this.#settings.backlog) {
       client.close();
-      this.#dropped++;
-      const now = Date.now();
-      if (now - this.#lastDropReport >= 1000) {
+      const skipped = this.#backlogDrops.take();
+      if (skipped !== undefined) {
         this.#log.warning(
-          `Every worker is busy and ${this.#settings.backlog} connections (--backlog) are waiting: closed ${this.#dropped} new connection(s)`,
+          `Every worker is busy and ${this.#settings.backlog} connections (--backlog) are waiting: closed ${skipped + 1} new connection(s)`,
         );
-        this.#lastDropReport = now;
-        this.#dropped = 0;
       }
       return;
     }
@@ -877,6 +876,8 @@ export class Arbiter {
       missing++;
     }
     this.#spawnSome(missing);
+    // A delay that ended while fewer workers were wanted starts nothing: its count goes.
+    this.#dueQuickExits.length = 0;
     const surplus = current().sort((a, b) => a.age - b.age);
     while (surplus.length > this.#numWorkers) this.#retire(surplus.shift() as WorkerRecord, 'scale');
     this.#retireOutdated();
@@ -957,9 +958,7 @@ export class Arbiter {
       quickExits,
       timer: setTimeout(() => {
         this.#delayedRestarts.delete(restart);
-        if (this.#state !== 'running') return;
-        const current = [...this.#workers.values()].filter((w) => !w.outdated && !w.retiring).length;
-        if (current + this.#delayedRestarts.size < this.#numWorkers) this.#spawnWorker(restart.quickExits);
+        this.#dueQuickExits.push(restart.quickExits);
         this.#manageWorkers();
       }, delay * 1000),
     };
@@ -976,9 +975,10 @@ export class Arbiter {
     worker.child.kill('SIGTERM');
   }
 
-  /** `quickExits`: the count of its slot, when it replaces a worker that died young. */
-  #spawnWorker(quickExits = 0): void {
+  #spawnWorker(): void {
     const age = ++this.#age;
+    // Its slot's count of quick exits, when it replaces a worker that died young.
+    const quickExits = this.#dueQuickExits.shift() ?? 0;
     const inherited: InheritedListener[] = this.#listeners.map((listener, i) => ({
       fd: FIRST_LISTENER_FD + i,
       bind: listener.address.text,
@@ -1127,7 +1127,7 @@ export class Arbiter {
     if (signal === 'SIGKILL') {
       if (worker.killedAfterTimeout) log.error(`Worker (pid:${worker.pid}) was sent SIGKILL after WORKER TIMEOUT`);
       else if (worker.killedAfterDrain) {
-        log.warning(`Worker (pid:${worker.pid}) was sent SIGKILL after its drain deadline (an uncaught exception)`);
+        log.warning(`Worker (pid:${worker.pid}) was sent SIGKILL after its drain deadline (it said it was retiring)`);
       } else if (worker.killedAfterGraceful) {
         log.warning(`Worker (pid:${worker.pid}) was sent SIGKILL after --graceful-timeout`);
       } else log.error(`Worker (pid:${worker.pid}) was sent SIGKILL! Perhaps out of memory?`);

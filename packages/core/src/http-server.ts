@@ -126,15 +126,13 @@ export function createConfiguredServer(
   // Node closes connections beyond maxConnections right after accepting them. HttpServers' accept
   // gate stops accepting before that when it can; this remains for servers it cannot pause.
   server.maxConnections = settings.workerConnections;
-  let dropped = 0;
-  let lastReport = 0;
+  const drops = new LogThrottle(1000);
   server.on('drop', () => {
-    dropped++;
-    const now = Date.now();
-    if (now - lastReport < 1000) return;
-    log.warning(`Worker connection limit (${settings.workerConnections}) reached: closed ${dropped} new connection(s)`);
-    lastReport = now;
-    dropped = 0;
+    const skipped = drops.take();
+    if (skipped === undefined) return;
+    log.warning(
+      `Worker connection limit (${settings.workerConnections}) reached: closed ${skipped + 1} new connection(s)`,
+    );
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => rejectRequest(error, socket, log));
   // Without a listener Node drops a CONNECT request's connection without a word.
@@ -418,20 +416,20 @@ function checkedUpgrade(listener: UpgradeListener, settings: Settings, log: Logg
   const check = requestChecks(settings);
   return (req, socket, head) => {
     const refused = check(req);
-    if (!refused) return listener(req, socket, head);
-    log.warning(`Invalid request from ip=${req.socket.remoteAddress ?? '-'}: ${refused.reason}`);
-    writeUpgradeRefusal(socket, {
-      status: refused.status,
-      body: `${STATUS_CODES[refused.status]}: ${refused.reason}\n`,
-    });
+    if (refused) refuseOnSocket(req, socket, refused, log);
+    else listener(req, socket, head);
   };
 }
 
 /** CONNECT over HTTP/1 (Node hands it to a `connect` listener, never to the app): 501. */
 function refuseTunnel(req: IncomingMessage, socket: Duplex, log: Logger): void {
-  const reason = 'CONNECT is not served (kelpie is not a proxy)';
+  refuseOnSocket(req, socket, refusal(501, 'CONNECT is not served (kelpie is not a proxy)'), log);
+}
+
+/** A request whose socket Node handed over (an upgrade, CONNECT): the refusal is written there, and it closes. */
+function refuseOnSocket(req: IncomingMessage, socket: Duplex, { status, reason }: Refusal, log: Logger): void {
   log.warning(`Invalid request from ip=${req.socket.remoteAddress ?? '-'}: ${reason}`);
-  writeUpgradeRefusal(socket, { status: 501, body: `${STATUS_CODES[501]}: ${reason}\n` });
+  writeUpgradeRefusal(socket, { status, body: `${STATUS_CODES[status]}: ${reason}\n` });
 }
 
 /**

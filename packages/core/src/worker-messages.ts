@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Logger } from './logger.js';
+import { type Logger, LogThrottle } from './logger.js';
 import { isWorkerMessage, type WorkerMessage } from './messages.js';
 import { DURATION_BUCKETS, type StatusStats, statusTotals, type WorkerStats } from './stats.js';
 
@@ -189,31 +189,30 @@ export class BadMessageLog {
   readonly #log: Logger;
   readonly #intervalMs: number;
   /** Keyed by the arbiter's record of a worker: forgotten with it. */
-  readonly #reported = new WeakMap<object, { at: number; heldBack: number }>();
-  #lastFailure = 0;
+  readonly #reported = new WeakMap<object, LogThrottle>();
+  readonly #failures: LogThrottle;
 
   constructor(log: Logger, intervalMs = 1000) {
     this.#log = log;
     this.#intervalMs = intervalMs;
+    this.#failures = new LogThrottle(intervalMs);
   }
 
   drop(worker: { pid: number }, error: string): void {
-    const now = Date.now();
-    const last = this.#reported.get(worker);
-    if (last && now - last.at < this.#intervalMs) {
-      last.heldBack++;
-      return;
+    let throttle = this.#reported.get(worker);
+    if (!throttle) {
+      throttle = new LogThrottle(this.#intervalMs);
+      this.#reported.set(worker, throttle);
     }
-    const more = last?.heldBack ? ` (and ${last.heldBack} more since the last report)` : '';
-    this.#reported.set(worker, { at: now, heldBack: 0 });
+    const heldBack = throttle.take();
+    if (heldBack === undefined) return;
+    const more = heldBack > 0 ? ` (and ${heldBack} more since the last report)` : '';
     this.#log.warning(`Worker (pid:${worker.pid}) sent a bad message, dropped it: ${error}${more}`);
   }
 
   /** Handling a good message threw (a bug of the arbiter's): logged, and the arbiter goes on. */
   failed(worker: { pid: number }, error: unknown): void {
-    const now = Date.now();
-    if (now - this.#lastFailure < this.#intervalMs) return;
-    this.#lastFailure = now;
+    if (this.#failures.take() === undefined) return;
     this.#log.error(`Error handling a message from worker (pid:${worker.pid})`, error);
   }
 }

@@ -122,8 +122,15 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     }
   };
 
-  /** `crash`: after an uncaught exception, drain for crashDrainSeconds() only. */
-  const stop = async (graceful: boolean, code: number = ExitCode.OK, crash = false): Promise<void> => {
+  /**
+   * `retiring`: the worker stops on its own, and a serving one tells the arbiter (kelpie:retiring)
+   * so that its replacement starts now; after a crash it drains for crashDrainSeconds() only.
+   */
+  const stop = async (
+    graceful: boolean,
+    code: number = ExitCode.OK,
+    retiring?: 'crash' | 'max_requests',
+  ): Promise<void> => {
     if (phase === 'stopping') {
       if (!graceful) {
         closeWorker();
@@ -138,6 +145,8 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
       exit(code);
       return;
     }
+    if (retiring) send({ type: 'kelpie:retiring', reason: retiring });
+    const crash = retiring === 'crash';
     const seconds = crash ? crashDrainSeconds(settings.gracefulTimeout) : settings.gracefulTimeout;
     const deadline = setTimeout(() => {
       const what = crash ? 'Drain deadline after an uncaught exception' : 'Graceful timeout';
@@ -187,8 +196,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   // short deadline; the arbiter starts the replacement at once, on the worker's word.
   const crashed = (what: string, error: unknown): void => {
     log.error(`${what} in worker; stopping gracefully`, error);
-    if (phase === 'serving') send({ type: 'kelpie:retiring', reason: 'crash' });
-    void stop(true, ExitCode.ERROR, true);
+    void stop(true, ExitCode.ERROR, 'crash');
   };
   process.on('uncaughtException', (error) => crashed('Uncaught exception', error));
   process.on('unhandledRejection', (reason) => crashed('Unhandled promise rejection', reason));
@@ -202,10 +210,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     if (recycleWhenServing) return;
     log.info('Autorestarting worker after current request.');
     if (phase === 'booting' && serveStarted) recycleWhenServing = true;
-    else {
-      if (phase === 'serving') send({ type: 'kelpie:retiring', reason: 'max_requests' });
-      void stop(true);
-    }
+    else void stop(true, ExitCode.OK, 'max_requests');
   });
   process.on('message', (message: ConnectionMessage, handle?: unknown) => {
     if (message?.type !== 'kelpie:connection' || !handle) return;
@@ -304,10 +309,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   if (phase !== 'booting') return;
   phase = 'serving';
   send({ type: 'kelpie:ready' });
-  if (recycleWhenServing) {
-    send({ type: 'kelpie:retiring', reason: 'max_requests' });
-    void stop(true);
-  }
+  if (recycleWhenServing) void stop(true, ExitCode.OK, 'max_requests');
 }
 
 /**

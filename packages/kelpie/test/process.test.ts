@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { defaultBin, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
+import { defaultBin, processAlive, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { get } from './helpers.js';
 
@@ -22,17 +22,8 @@ writeFileSync(
 chmodSync(app, 0o644);
 const strays: number[] = [];
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 afterEach(async () => {
-  for (const pid of strays.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of strays.splice(0)) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   await stopAll();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,7 +63,7 @@ describe('process settings', () => {
     const reply = await waitUntil(() => get(url).catch(() => undefined), { what: 'the daemon to answer' });
     expect(reply.status).toBe(200);
     process.kill(pid, 'SIGTERM');
-    await waitUntil(() => !alive(pid), { what: 'the daemon to exit' });
+    await waitUntil(() => !processAlive(pid), { what: 'the daemon to exit' });
     expect(existsSync(pidfile)).toBe(false);
   });
 
@@ -156,7 +147,7 @@ describe('process settings', () => {
     const reply = await get('http://localhost/', { socketPath: sock });
     expect(JSON.parse(reply.body).pid).not.toBe(kp.pid);
     process.kill(next, 'SIGTERM');
-    await waitUntil(() => !alive(next), { what: 'the new arbiter to exit' });
+    await waitUntil(() => !processAlive(next), { what: 'the new arbiter to exit' });
     expect(existsSync(sock)).toBe(false);
   });
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultBin, type KelpieProcess, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
+import { defaultBin, type KelpieProcess, processAlive, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fixture, get, started } from './helpers.js';
 
@@ -27,16 +27,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 
 /** Where a line matching `pattern` starts in the log (-1 when absent). */
 const at = (kp: KelpieProcess, pattern: RegExp): number => kp.log().search(pattern);
-
-/** A pid that still exists (signal 0 only checks). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('a worker that starts retiring is replaced at once (item 1)', () => {
   it('uncaught exception: the replacement serves while the old worker drains; the old one stops at the crash drain deadline', async () => {
@@ -237,7 +227,7 @@ describe('spawning yields to signals (item 7)', () => {
     // TERM was sent while the 3rd worker was being spawned; a few more may start in the same turn.
     expect(forked.length).toBeGreaterThanOrEqual(3);
     expect(forked.length).toBeLessThan(32);
-    expect(forked.filter(alive)).toEqual([]);
+    expect(forked.filter(processAlive)).toEqual([]);
     console.log(`-w 64, TERM sent while spawning the 3rd: ${forked.length} spawned in all`);
   }, 90_000);
 });

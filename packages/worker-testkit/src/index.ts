@@ -17,6 +17,7 @@ export { type Load, type LoadOptions, type LoadStats, startLoad } from './load.j
 export {
   defaultBin,
   type KelpieProcess,
+  processAlive,
   type StartOptions,
   startKelpie,
   stopAll,

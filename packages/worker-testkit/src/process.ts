@@ -199,6 +199,16 @@ process.once('exit', () => {
   for (const kp of running) kp.signal('SIGKILL');
 });
 
+/** Whether a process with this pid exists (signal 0 only checks; EPERM: it exists, as another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Resolve when `predicate` holds, polling every `intervalMs`; reject after `timeoutMs`. */
 export async function waitUntil<T>(
   predicate: () => T | Promise<T>,
