@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type KelpieProcess, startKelpie, startLoad, stopAll, waitUntil } from '@kelpie/testkit';
@@ -206,15 +207,35 @@ describe('apps that start their own server', () => {
     expect([...listeningPorts([kp.pid, ...workerPids(kp)])]).toEqual([port(kp)]);
   });
 
-  it('a module that neither exports an app nor starts a server: an error that says both; a handler build: the command that works', async () => {
-    const none = await startKelpie(['-w', '1', '--timeout', '2', app('no-server.mjs')], { waitFor: 'nothing' });
+  it('a module that neither exports an app nor starts a server: an error that says both, at once when it has nothing left to do, else at --timeout; a handler build: the command that works', async () => {
+    const none = await startKelpie(['-w', '1', app('no-server.mjs')], { waitFor: 'nothing' });
     expect((await none.exited(20_000)).code).toBe(4);
     expect(none.log()).toMatch(
-      /exports no usable app \(.*found: version: number\) and started no server of its own within 2 s/,
+      /exports no usable app \(.*found: version: number\) and started no server of its own \(it has nothing left to do that could start one\)/,
     );
+    const busy = await startKelpie(['-w', '1', '--timeout', '2', app('never-listens.mjs')], { waitFor: 'nothing' });
+    expect((await busy.exited(20_000)).code).toBe(4);
+    expect(busy.log()).toMatch(/started no server of its own within 2 s \(--timeout\)/);
     const handler = await startKelpie(['-w', '1', app('handler-only.mjs')], { waitFor: 'nothing' });
     expect((await handler.exited(20_000)).code).toBe(4);
     expect(handler.log()).toMatch(/exports a request handler "handler" .*: run kelpie .*handler-only\.mjs:handler/);
+  });
+
+  it('--check-config loads such an app in the arbiter without binding its port', async () => {
+    // The port is taken: a listen that really bound would fail with EADDRINUSE (an uncaught error).
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port: wanted } = taken.address() as AddressInfo;
+      const kp = await startKelpie(['--check-config', app('late-listen.cjs')], {
+        waitFor: 'nothing',
+        env: { LATE_PORT: String(wanted) },
+      });
+      expect((await kp.exited(20_000)).code).toBe(0);
+      expect(kp.stdout()).toMatch(/Configuration OK/);
+    } finally {
+      taken.close();
+    }
   });
 
   it('HUP and --max-requests recycling under load: 0 failed requests', async () => {
