@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as http2Connect } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type KelpieProcess, startKelpie, startLoad, stopAll, waitUntil } from '@kelpie/testkit';
+import { makeCertificates } from '@kelpie/testkit/certificates';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fixture, get, started } from './helpers.js';
@@ -179,6 +181,54 @@ describe('apps that start their own server', () => {
       NODE_ENV: 'development',
     });
     expect(kp.log()).not.toMatch(/NODE_ENV is not set/);
+  });
+
+  it("TLS and HTTP/2 are kelpie's: an HTTP/2 request reaches the app's own plain http server", async () => {
+    const certs = await makeCertificates();
+    try {
+      const kp = await startKelpie([
+        '-w',
+        '1',
+        '--certfile',
+        certs.cert,
+        '--keyfile',
+        certs.key,
+        '--http-protocols',
+        'h2,h1',
+        app('plain.mjs'),
+      ]);
+      const session = http2Connect(kp.url, { ca: certs.read(certs.ca) });
+      session.on('error', () => {});
+      const body = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ':path': '/json' });
+        let text = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        stream.on('end', () => resolve(text));
+        stream.on('error', reject);
+      });
+      session.close();
+      expect(JSON.parse(body)).toMatchObject({ ok: true });
+      expect(kp.url).toMatch(/^https:/);
+    } finally {
+      rmSync(certs.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("forwarded headers reach the app's server from trusted peers only (--forwarded-allow-ips)", async () => {
+    const forwarded = {
+      'x-forwarded-for': '203.0.113.9',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'evil.example',
+    };
+    const trusting = await startKelpie(['-w', '1', app('plain.mjs')]);
+    expect(JSON.parse((await get(`${trusting.url}/headers`, { headers: forwarded })).body)).toMatchObject(forwarded);
+    await trusting.stop();
+    const strict = await startKelpie(['-w', '1', '--forwarded-allow-ips', '10.0.0.1', app('plain.mjs')]);
+    const seen = JSON.parse((await get(`${strict.url}/headers`, { headers: forwarded })).body);
+    expect(Object.keys(seen).filter((name) => name.startsWith('x-forwarded'))).toEqual([]);
   });
 
   it('a second HTTP server on another port: refused with a warning by default; --extra-listen bind opens it', async () => {
