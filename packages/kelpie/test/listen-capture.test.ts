@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type KelpieProcess, startKelpie, startLoad, stopAll, waitUntil } from '@kelpie/testkit';
 import { makeCertificates } from '@kelpie/testkit/certificates';
+import { io } from 'socket.io-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fixture, get, started } from './helpers.js';
@@ -347,5 +348,22 @@ describe('every worker class', () => {
       client.once('error', () => resolve(-1));
     });
     expect(refused).toBe(426);
+  });
+
+  it('-k ws: socket.io attached to the app server, default transports (polling, then the upgrade)', async () => {
+    const kp = await startKelpie(['-w', '1', '-k', 'ws', app('own-socketio.mjs')]);
+    const client = io(kp.url, { reconnection: false });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once('connect', resolve);
+        client.once('connect_error', reject);
+      });
+      const reply = await client.timeout(10_000).emitWithAck('ping', 'one');
+      expect(reply).toBe('pong one');
+      await waitUntil(() => client.io.engine.transport.name === 'websocket', { what: 'the upgrade to WebSocket' });
+      expect(await client.timeout(10_000).emitWithAck('ping', 'two')).toBe('pong two');
+    } finally {
+      client.close();
+    }
   });
 });
