@@ -174,6 +174,23 @@ describe('apps that start their own server', () => {
     expect(lines(log).map((line) => line.split(' ')[0])).toEqual(['plain-sigterm', 'plain-closed']);
   });
 
+  it('an app shutdown that never ends is explained after 5 s and cut at --graceful-timeout', async () => {
+    const log = shutdownLog();
+    const kp = await startKelpie(['-w', '1', '--graceful-timeout', '7', app('plain.mjs')], {
+      env: { SHUTDOWN_LOG: log, HOLD: '1' },
+    });
+    kp.signal('SIGTERM');
+    await kp.waitForLog(
+      /The app's own shutdown \(its signal listener\) is still running after 5 s: .*it holds .*Timeout/,
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    await kp.waitForLog(/Graceful timeout \(7s\) reached/, { timeoutMs: 15_000 });
+    expect((await kp.exited(15_000)).code).toBe(0);
+    expect(lines(log).map((line) => line.split(' ')[0])).toEqual(['plain-sigterm']);
+  });
+
   it('-e NODE_ENV and -e PORT keep their values in workers', async () => {
     const kp = await startKelpie(['-w', '1', '-e', 'NODE_ENV=development', '-e', 'PORT=1234', app('plain.mjs')]);
     expect(JSON.parse((await get(`${kp.url}/address`)).body).env).toEqual({
