@@ -289,6 +289,12 @@ describe('apps that start their own server', () => {
     expect(handler.log()).toMatch(/exports a request handler "handler" .*: run kelpie .*handler-only\.mjs:handler/);
   });
 
+  it('an app that clusters itself gets an error that says kelpie starts the processes', async () => {
+    const kp = await startKelpie(['-w', '1', app('clustered.cjs')], { waitFor: 'nothing' });
+    expect((await kp.exited(20_000)).code).toBe(4);
+    expect(kp.log()).toMatch(/The app calls cluster\.fork\(\): kelpie starts the worker processes itself \(-w N/);
+  });
+
   it('--check-config loads such an app in the arbiter without binding its port', async () => {
     // The port is taken: a listen that really bound would fail with EADDRINUSE (an uncaught error).
     const taken = createNetServer();
