@@ -102,6 +102,9 @@ export async function loadApp(text: string, cwd: string, options: LoadAppOptions
   const spec = parseAppModule(text);
   const file = resolveAppFile(spec.target, cwd);
   // What keeps the event loop alive before the app runs: what it adds is its own pending work.
+  // process.stdout and stderr open their handle at first use (a pipe's counts): opened now.
+  void process.stdout;
+  void process.stderr;
   const before = options.capture ? pendingWork() : undefined;
   let mod: Record<string, unknown>;
   try {

@@ -191,14 +191,20 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     if (retiring) send({ type: 'kelpie:retiring', reason: retiring });
     const crash = retiring === 'crash';
     const seconds = crash ? crashDrainSeconds(settings.gracefulTimeout) : settings.gracefulTimeout;
+    let drained = false;
     const deadline = setTimeout(() => {
       const what = crash ? 'Drain deadline after an uncaught exception' : 'Graceful timeout';
-      log.warning(`${what} (${seconds}s) reached; closing remaining connections`);
+      log.warning(
+        drained
+          ? `${what} (${seconds}s) reached during the app's own shutdown; exiting`
+          : `${what} (${seconds}s) reached; closing remaining connections`,
+      );
       closeWorker();
       exit(code);
     }, seconds * 1000);
     try {
       await worker.drain();
+      drained = true;
       // The last counts, so the arbiter's totals (/metrics) include the requests just finished;
       // sent before the app's own shutdown, which may end the process.
       await finalReport();
@@ -239,7 +245,16 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   });
   // Fatal, as in Node's default, but the requests already in flight may still finish, within a
   // short deadline; the arbiter starts the replacement at once, on the worker's word.
+  let loading = false;
   const crashed = (what: string, error: unknown): void => {
+    // While the app loads (an app's own bootstrap that fails: a NestJS main.js whose database is
+    // down), it is an app-load error, as an exception at import is.
+    if (loading && phase === 'booting') {
+      log.error(`${what} while the app was loading`, error);
+      closeWorker();
+      exit(ExitCode.APP_LOAD_ERROR);
+      return;
+    }
     log.error(`${what} in worker; stopping gracefully`, error);
     void stop(true, ExitCode.ERROR, 'crash');
   };
@@ -334,12 +349,15 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   }
   // From here on, the app's listeners for kelpie's signals are kept apart (app-signals.ts).
   appSignals = routeAppSignals();
+  loading = true;
   try {
     await worker.load();
   } catch (error) {
     log.error(messageOf(error), isKelpieError(error) ? error.cause : error);
     exit(isKelpieError(error) ? exitCodeOf(error) : ExitCode.APP_LOAD_ERROR);
     return;
+  } finally {
+    loading = false;
   }
   if (phase !== 'booting') return;
   // Waited for up to KELPIE_CONFIG_TIMEOUT; a throw is logged and the worker serves regardless.
