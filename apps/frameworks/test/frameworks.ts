@@ -95,8 +95,9 @@ export const FRAMEWORKS: readonly Framework[] = [
       expect(reply.body).toMatch(/<h1>404<\/h1>\s*<p>Not Found<\/p>/);
     },
     serverError: (reply) => {
+      // Its error page: a client that sends no Accept header gets HTML, not JSON.
       expect(reply.status).toBe(500);
-      expect(JSON.parse(reply.body)).toEqual({ message: 'Internal Error' });
+      expect(reply.body).toMatch(/Internal Error/);
     },
     staticFile: 'a static file from static/\n',
     page: /<h1>Rendered by SvelteKit on the server<\/h1>/,
