@@ -14,16 +14,25 @@ import {
 
 // Each framework's production entry, unchanged, under `kelpie -w 2` on loopback: the app calls
 // its own listen(), and kelpie's sockets serve it. One kelpie per framework; the last test stops
-// it with TERM during a slow request.
+// it with TERM during a slow request. Twice: with the listen capture Node's version gets by
+// default (the diagnostics channel where Node has it), and with the listen() wrapper that older
+// Node versions get (KELPIE_LISTEN_CAPTURE=patch), so both meet the real frameworks on every Node.
+
+const CASES = FRAMEWORKS.flatMap((framework) =>
+  (['default', 'patch'] as const).map(
+    (capture) => [`${framework.label}, capture: ${capture}`, { ...framework, capture }] as const,
+  ),
+);
 
 afterAll(stopAll);
 
-describe.each(FRAMEWORKS)('$label', (framework) => {
+describe.each(CASES)('%s', (_, framework) => {
   let served: Served;
   let url: string;
 
   beforeAll(async () => {
-    served = await serve(framework.fixture, framework.entry);
+    const env = framework.capture === 'patch' ? { KELPIE_LISTEN_CAPTURE: 'patch' } : {};
+    served = await serve(framework.fixture, framework.entry, [], env);
     url = served.kp.url;
   });
   afterAll(async () => {
@@ -87,6 +96,9 @@ describe.each(FRAMEWORKS)('$label', (framework) => {
     const workers = bootedWorkers(kp);
     const slow = get(`${url}/slow?ms=2000`);
     const started = await waitForEvent(events, 'slow-start');
+    // Workers ignore HUP (a terminal's hang-up reaches the whole process group), even where the
+    // app listens for it: NestJS's enableShutdownHooks() does, with ten other signals.
+    for (const pid of workers) process.kill(pid, 'SIGHUP');
     kp.signal('SIGTERM');
 
     const reply = await slow;

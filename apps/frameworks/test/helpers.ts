@@ -25,7 +25,12 @@ export interface Served {
  * user would type it. NODE_ENV is left unset (vitest sets it to "test") so that what kelpie does
  * with it is what a user gets.
  */
-export async function serve(fixture: string, entry: string, args: string[] = []): Promise<Served> {
+export async function serve(
+  fixture: string,
+  entry: string,
+  args: string[] = [],
+  env: Record<string, string | undefined> = {},
+): Promise<Served> {
   const dir = mkdtempSync(join(tmpdir(), 'kelpie-frameworks-'));
   const events = join(dir, 'events.log');
   const kp = await startKelpie(['-w', '2', '-b', '127.0.0.1:0', ...args, entry], {
@@ -33,7 +38,7 @@ export async function serve(fixture: string, entry: string, args: string[] = [])
     bin: KELPIE_BIN,
     autoBind: false,
     timeoutMs: 90_000,
-    env: { SHUTDOWN_LOG: events, NODE_ENV: undefined, NEXT_TELEMETRY_DISABLED: '1' },
+    env: { SHUTDOWN_LOG: events, NODE_ENV: undefined, NEXT_TELEMETRY_DISABLED: '1', ...env },
   });
   return { kp, events, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -32,7 +32,7 @@ async function expectShutdownOnce(served: Served, shutdown: string, retired: num
   }
 }
 
-describe.each(RECYCLED)('$label', (framework) => {
+describe.each(RECYCLED.map((framework) => [framework.label, framework] as const))('%s', (_, framework) => {
   it('HUP under load: new workers take over, no request fails', async () => {
     const served = await serve(framework.fixture, framework.entry);
     running.push(served);
