@@ -1,5 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Server as HttpServer } from 'node:http';
+import { createRequire } from 'node:module';
 import { type AddressInfo, isIP, Server as NetServer } from 'node:net';
 import type { Logger } from './logger.js';
 
@@ -314,4 +315,21 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
     },
   };
   return active;
+}
+
+/**
+ * An app that clusters itself (`if (cluster.isPrimary) cluster.fork()`, throng): in a kelpie
+ * worker its forks would start kelpie's worker entry, not the app. kelpie runs the processes
+ * (-w N), so `cluster.fork()` throws an error that says so; the app's own server then runs in
+ * kelpie's workers as in any other app. Once per process.
+ */
+export function refuseClusterFork(): void {
+  const cluster = createRequire(import.meta.url)('node:cluster') as typeof import('node:cluster').default;
+  if ((cluster.fork as { kelpie?: true }).kelpie) return;
+  const refused = () => {
+    throw new Error(
+      'The app calls cluster.fork(): kelpie starts the worker processes itself (-w N, or WEB_CONCURRENCY). Run the code of the cluster workers directly, without the primary branch.',
+    );
+  };
+  cluster.fork = Object.assign(refused, { kelpie: true as const }) as never;
 }

@@ -23,6 +23,9 @@ import { isWorkerClass, type Worker, type WorkerChannel, type WorkerClass } from
  * contract in worker.ts.
  */
 
+/** When a worker says that the app's own shutdown is still running. */
+const APP_SHUTDOWN_NOTICE_MS = 5000;
+
 function send(message: WorkerMessage): void {
   if (!process.connected) return;
   // A failed send means the arbiter is gone; 'disconnect' handles that.
@@ -129,9 +132,22 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
         log.debug(`The app's shutdown called process.exit(${appCode ?? ''})`);
         exit(code);
       }) as typeof process.exit;
-      process.once('beforeExit', () => resolve());
+      process.once('beforeExit', () => {
+        clearTimeout(notice);
+        resolve();
+      });
       process.channel?.unref();
       deadline.unref();
+      // Said once, so that a stop that lasts to --graceful-timeout is explained.
+      const notice = setTimeout(() => {
+        const held = (process as { getActiveResourcesInfo?: () => string[] }).getActiveResourcesInfo?.() ?? [];
+        const counts = new Map<string, number>();
+        for (const kind of held) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+        const list = [...counts].map(([kind, count]) => `${kind} x${count}`).join(', ');
+        log.info(
+          `The app's own shutdown (its signal listener) is still running after ${APP_SHUTDOWN_NOTICE_MS / 1000} s: the worker exits when the app calls process.exit() or holds nothing open (it holds ${list || 'nothing kelpie can name'}), at the latest at --graceful-timeout`,
+        );
+      }, APP_SHUTDOWN_NOTICE_MS).unref();
       try {
         if (!appSignals.runShutdown()) resolve();
       } catch (error) {
