@@ -222,6 +222,7 @@ export async function startApp(
     capture,
     listenWait: settings.timeout > 0 ? settings.timeout : 30,
     log,
+    asMain: true,
   });
   const adapted =
     loaded.kind === 'server'

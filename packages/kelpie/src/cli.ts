@@ -215,8 +215,12 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
       extraListen: settings.extraListen,
     });
     const appSignals = routeAppSignals();
+    // The app runs as the main module, as in a worker; the arbiter's own argv[1] (kelpie) is put
+    // back for USR2 and --daemon.
+    const self = process.argv[1];
     try {
       await loadApp(appModule, settings.chdir, {
+        asMain: true,
         capture,
         log,
         listenWait: settings.timeout > 0 ? settings.timeout : 30,
@@ -228,6 +232,7 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
       // kelpie's own servers (control socket, metrics) and signal handlers work as usual from here on.
       capture.dispose();
       appSignals.restore();
+      process.argv[1] = self as string;
     }
     if (settings.checkConfig) {
       stdout.write(

@@ -153,6 +153,16 @@ describe('apps that start their own server', () => {
     expect(kp.log()).not.toMatch(/Graceful timeout/);
   });
 
+  it('a file that listens only when run directly (require.main === module, argv[1]) is run as the main module', async () => {
+    const cjs = await startKelpie(['-w', '1', app('main-guard.cjs')]);
+    expect((await get(cjs.url)).body).toMatch(/^guarded true \d+\n$/);
+    // It exports the same app it listens with: nothing to warn about.
+    expect(cjs.log()).not.toMatch(/WARNING/);
+    await cjs.stop();
+    const esm = await startKelpie(['-w', '1', app('main-guard.mjs')]);
+    expect((await get(esm.url)).body).toMatch(/^guarded-esm \d+\n$/);
+  });
+
   it('a server started after an asynchronous bootstrap (NestJS main.js) is waited for', async () => {
     const kp = await startKelpie(['-w', '1', app('late-listen.cjs')], { env: { BOOT_MS: '500' } });
     expect((await get(kp.url)).body).toMatch(/^late \d+\n$/);
@@ -293,6 +303,18 @@ describe('apps that start their own server', () => {
     const kp = await startKelpie(['-w', '1', app('clustered.cjs')], { waitFor: 'nothing' });
     expect((await kp.exited(20_000)).code).toBe(4);
     expect(kp.log()).toMatch(/The app calls cluster\.fork\(\): kelpie starts the worker processes itself \(-w N/);
+  });
+
+  it('--preload: the app loads in the arbiter too, where address() names the binds and its signal listeners never run', async () => {
+    const log = shutdownLog();
+    const kp = await startKelpie(['-w', '1', '--preload', app('express.mjs')], { env: { SHUTDOWN_LOG: log } });
+    expect(kp.log()).toMatch(/Preloaded/);
+    expect((await get(kp.url)).body).toMatch(/^express \d+\n$/);
+    kp.signal('SIGTERM');
+    expect((await kp.exited(20_000)).code).toBe(0);
+    // The worker's, once; the arbiter's copy of the app never heard the signal.
+    expect(lines(log).map((line) => line.split(' ')[1])).toEqual(workerPids(kp).map(String));
+    expect(kp.countLog(/Handling signal: term/)).toBe(1);
   });
 
   it('--check-config loads such an app in the arbiter without binding its port', async () => {
