@@ -23,6 +23,8 @@ export interface SideResult {
 export interface GroupResult {
   scenario: string;
   title: string;
+  /** The Node its sides ran on, when not the bench's own (`machine.node`). */
+  node?: string;
   workers: number;
   connections: number;
   sides: SideResult[];
