@@ -1,6 +1,9 @@
+import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
-import { ACCEPTED_SHAPES, type App, type AppOptions, describeValue, isAppShape, toApp } from './app.js';
+import { ACCEPTED_SHAPES, type App, type AppOptions, describeValue, isAppShape, serverApp, toApp } from './app.js';
 import { KelpieError } from './errors.js';
+import type { ListenCapture } from './listen-capture.js';
+import type { Logger } from './logger.js';
 import { isPathSpecifier, resolveFile, resolvePackage } from './resolve-module.js';
 
 /** A parsed APP_MODULE: `path/or/package[:export]`, where export may be `name()` or `name(args)`. */
@@ -61,12 +64,41 @@ function listExports(mod: Record<string, unknown>): string {
   return names.map((name) => `${name}: ${describeValue(mod[name])}`).join('; ');
 }
 
+export interface LoadAppOptions extends AppOptions {
+  /** Serve a server the module starts itself (listen-capture.ts), started before the import. */
+  capture?: ListenCapture;
+  /** How long to wait for that server when the module exports no app, in seconds (default 30). */
+  listenWait?: number;
+  log?: Logger;
+}
+
+/** Known builds that export a handler and start no server, and how kelpie serves each. */
+function frameworkHint(mod: Record<string, unknown>, target: string): string | undefined {
+  const isObject = (value: unknown) => value !== null && typeof value === 'object';
+  if (isObject(mod.routes) && isObject(mod.entry) && isObject(mod.assets)) {
+    return `It looks like a React Router (or Remix) server build: serve a module that exports createRequestListener({ build }) from @react-router/node (or run the build's own server file).`;
+  }
+  for (const name of ['listener', 'handler', 'middleware']) {
+    if (typeof mod[name] === 'function') {
+      const which =
+        name === 'listener'
+          ? " (Nitro's node-listener build)"
+          : name === 'handler'
+            ? ' (SvelteKit build/handler.js, Astro middleware mode)'
+            : '';
+      return `It exports a request handler "${name}"${which}: run kelpie ${target}:${name}`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Load the app named by APP_MODULE: import the module (ESM or CommonJS), pick the export, call
- * the factory if asked, and recognize its shape. Every failure is a KelpieError whose exit code
- * is 4 (APP_LOAD_ERROR).
+ * the factory if asked, and recognize its shape; or, with a listen capture, serve the server the
+ * module starts itself (SPEC.md 1.11). Every failure is a KelpieError whose exit code is 4
+ * (APP_LOAD_ERROR).
  */
-export async function loadApp(text: string, cwd: string, options: AppOptions = {}): Promise<App> {
+export async function loadApp(text: string, cwd: string, options: LoadAppOptions = {}): Promise<App> {
   const spec = parseAppModule(text);
   const file = resolveAppFile(spec.target, cwd);
   let mod: Record<string, unknown>;
@@ -74,7 +106,12 @@ export async function loadApp(text: string, cwd: string, options: AppOptions = {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    throw new KelpieError('KELPIE_ERR_APP_IMPORT', `Failed to import the app module ${file}: ${reason}`, {
+    // process.chdir(), process.setuid() and the like are refused in a worker thread.
+    const inThread =
+      (error as NodeJS.ErrnoException)?.code === 'ERR_WORKER_UNSUPPORTED_OPERATION'
+        ? '. This app cannot run in a worker thread (-k threads): use -k async, which runs it in a process of its own.'
+        : '';
+    throw new KelpieError('KELPIE_ERR_APP_IMPORT', `Failed to import the app module ${file}: ${reason}${inThread}`, {
       cause: error,
     });
   }
@@ -82,6 +119,7 @@ export async function loadApp(text: string, cwd: string, options: AppOptions = {
   let value: unknown;
   let label: string;
   if (spec.exportPath) {
+    options.capture?.servingExport();
     label = spec.exportPath.join('.');
     value = walk(mod, spec.exportPath);
     // CommonJS: named properties of module.exports may only be visible through `default`.
@@ -99,13 +137,31 @@ export async function loadApp(text: string, cwd: string, options: AppOptions = {
       ['default.app', walk(mod.default, ['app'])],
     ];
     const found = candidates.find(([, v]) => isAppShape(v));
-    if (!found) {
-      throw new KelpieError(
-        'KELPIE_ERR_APP_EXPORT',
-        `The app module ${file} exports no usable app (looked for "default", "app", then "default.app"). Found: ${listExports(mod)}. ` +
-          `Accepted: ${ACCEPTED_SHAPES}.`,
-      );
+    const capture = options.capture;
+    // The module started its server while it loaded: that server is what `node file` would serve.
+    const listened = capture?.server;
+    if (listened) {
+      if (found) {
+        options.log?.warning(
+          `The app module ${file} exports an app ("${found[0]}") and also started its own server: kelpie serves that server (once), on its binds`,
+        );
+      }
+      return serverApp(listened, mod);
     }
+    if (!found) {
+      const exports = `looked for "default", "app", then "default.app"; found: ${listExports(mod)}`;
+      const hint = frameworkHint(mod, spec.target);
+      if (!capture || hint) {
+        throw new KelpieError(
+          'KELPIE_ERR_APP_EXPORT',
+          `The app module ${file} exports no usable app (${exports}) and started no server of its own. ` +
+            (hint ? `${hint} ` : '') +
+            `Accepted: ${ACCEPTED_SHAPES}; or a module that calls listen() on its own http, https or http2 server.`,
+        );
+      }
+      return serverApp(await waitForServer(capture, file, exports, options), mod);
+    }
+    capture?.servingExport();
     [label, value] = found;
   }
 
@@ -133,4 +189,40 @@ export async function loadApp(text: string, cwd: string, options: AppOptions = {
     );
   }
   return app;
+}
+
+/** The server the module starts after it loaded (an async bootstrap, as in NestJS), within the wait. */
+async function waitForServer(
+  capture: ListenCapture,
+  file: string,
+  exports: string,
+  options: LoadAppOptions,
+): Promise<Server> {
+  const seconds = options.listenWait ?? 30;
+  options.log?.debug(`The app module ${file} exports no app: waiting up to ${seconds} s for it to start its server`);
+  let timer: NodeJS.Timeout | undefined;
+  let notice: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise((resolve, reject) => {
+      void capture.whenListening().then(resolve);
+      notice = setTimeout(
+        () => {
+          options.log?.info(`Still waiting for the app module ${file} to call listen() (it exports no app)`);
+        },
+        Math.min(10, seconds / 2) * 1000,
+      );
+      timer = setTimeout(() => {
+        reject(
+          new KelpieError(
+            'KELPIE_ERR_APP_EXPORT',
+            `The app module ${file} exports no usable app (${exports}) and started no server of its own within ${seconds} s (--timeout). ` +
+              `Accepted: ${ACCEPTED_SHAPES}; or a module that calls listen() on its own http, https or http2 server.`,
+          ),
+        );
+      }, seconds * 1000);
+    });
+  } finally {
+    clearTimeout(timer);
+    clearTimeout(notice);
+  }
 }

@@ -18,7 +18,9 @@ export type AppKind =
   /** A fetch handler `(request) => Response`, or an object with `fetch`: Hono, `export default { fetch }`. */
   | 'fetch'
   /** A framework app only its adapter can serve (Fastify); `listener` answers 500 until one does. */
-  | 'framework';
+  | 'framework'
+  /** A server the app created and called `listen()` on (listen-capture.ts): its listeners are served. */
+  | 'server';
 
 /** Per-worker lifecycle hooks an app may provide. */
 export interface AppHooks {
@@ -135,6 +137,27 @@ export function toApp(value: unknown, options: AppOptions = {}, moduleHooks?: un
   }
   if (frameworkOf(value)) return { kind: 'framework', listener: needsAdapter, value, ...hooks };
   return undefined;
+}
+
+/**
+ * The app of a server the app module started itself: each request and upgrade kelpie's servers
+ * receive is emitted on it, so its own listeners (the framework, socket.io, `ws`) run as if it
+ * had accepted the connection. The module's exported hooks apply as for any app.
+ */
+export function serverApp(server: Server, moduleHooks?: unknown): App {
+  const hooks = hooksOf(moduleHooks);
+  const listener: RequestListener = (req, res) => {
+    if (server.emit('request', req, res)) return;
+    res.statusCode = 500;
+    res.end("The app's server has no request listener.\n");
+  };
+  const app: App = { ...hooks, kind: 'server', listener, value: server };
+  delete app.upgrade;
+  delete app.websocket;
+  if (server.listenerCount('upgrade') > 0) {
+    app.upgrade = (req, socket, head) => server.emit('upgrade', req, socket, head);
+  }
+  return app;
 }
 
 /** The listener of a framework app no adapter has taken over (applyAdapter refuses to serve it). */

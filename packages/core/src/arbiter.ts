@@ -19,6 +19,7 @@ import { addStatusDelta, addStatuses, type StatusStats, statusTotals, type Worke
 import { statsdClient } from './statsd.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
+import { workerEnvironment } from './worker-env.js';
 import { BadMessageLog, MAX_ACCEPT_COUNT, onWorkerMessages } from './worker-messages.js';
 
 /**
@@ -245,6 +246,9 @@ export class Arbiter {
     for (const listener of this.#listeners) log.info(`Listening at: ${this.#urlOf(listener)} (${process.pid})`);
     this.#options.onListening?.();
     log.info(`Using worker: ${this.#options.worker.meta.name}`);
+    if (process.env.NODE_ENV === undefined) {
+      log.info('NODE_ENV is not set: workers run with NODE_ENV=production (-e NODE_ENV=... sets another)');
+    }
     checkOpenFilesLimit(
       { ...this.#settings, workerClass: this.#options.worker.meta.name, arbiterAccepts: this.#dispatching },
       log,
@@ -996,7 +1000,11 @@ export class Arbiter {
       // --capture-output: the worker's standard output goes where the error log goes.
       stdio: [0, this.#settings.captureOutput ? errorFd : 1, errorFd, 'ipc', ...this.#listeners.map((l) => l.fd)],
       cwd: this.#settings.chdir,
-      env: process.env,
+      env: workerEnvironment(
+        process.env,
+        this.#listeners.map((listener) => this.#urlOf(listener)),
+        this.#settings.env,
+      ),
       ...(this.#identity ?? {}),
     });
     const pid = child.pid;

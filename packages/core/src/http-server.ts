@@ -22,6 +22,7 @@ import {
   targetProblem,
   unknownMethodStatus,
 } from './http-fields.js';
+import { ownServer } from './listen-capture.js';
 import { type Logger, LogThrottle } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import { UNIX_PEER } from './proxy.js';
@@ -121,6 +122,8 @@ export function createConfiguredServer(
   } else {
     server = createHttp2Server(settings, tls, httpOptions, serve);
   }
+  // Its listen binds as asked: never taken for the app's own (listen-capture.ts).
+  ownServer(server);
   // One more than allowed, so that a request over the limit is seen (Node drops the extras silently).
   server.maxHeadersCount = settings.limitRequestFields === 0 ? 0 : settings.limitRequestFields + 1;
   // Node closes connections beyond maxConnections right after accepting them. HttpServers' accept
@@ -764,6 +767,7 @@ export class HttpServers {
         { pauseOnConnect: settings.proxyProtocol !== 'off', allowHalfOpen: !listenerIsTls(server), noDelay: true },
         this.#handOver.get(server) as (socket: Socket) => void,
       );
+      ownServer(net);
       net.maxConnections = settings.workerConnections;
       net.on('drop', (data) => server.emit('drop', data));
       this.#fronts.push(net);

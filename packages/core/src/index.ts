@@ -26,13 +26,15 @@ export {
   type AppWebSockets,
   isAppShape,
   type RequestListener,
+  serverApp,
   toApp,
   type UpgradeListener,
   type UpgradeRefusal,
   usesWebSockets,
   type WebSocketHandlers,
 } from './app.js';
-export { type AppModuleSpec, loadApp, parseAppModule, resolveAppFile } from './app-loader.js';
+export { type AppModuleSpec, type LoadAppOptions, loadApp, parseAppModule, resolveAppFile } from './app-loader.js';
+export { type AppSignals, routeAppSignals } from './app-signals.js';
 export { Arbiter, type ArbiterOptions, type Reconfiguration } from './arbiter.js';
 export { type BindAddress, formatAddress, parseBind } from './bind.js';
 export {
@@ -87,6 +89,16 @@ export {
   refuseUpgrades,
   writeUpgradeRefusal,
 } from './http-server.js';
+export {
+  activeListenCapture,
+  type ExtraListenPolicy,
+  isHttpServer,
+  type ListenCapture,
+  type ListenCaptureOptions,
+  type ListenMechanism,
+  ownServer,
+  startListenCapture,
+} from './listen-capture.js';
 export { type BindOptions, bindListeners, type Listener } from './listeners.js';
 export {
   describeError,
@@ -150,6 +162,7 @@ export { VERSION } from './version.js';
 export {
   type AcceptMode,
   isWorkerClass,
+  type StartAppOptions,
   startApp,
   WORKER_BRAND,
   Worker,

@@ -752,6 +752,16 @@ export const settings = {
     }),
     help: 'Set an environment variable in the arbiter and the workers. Repeatable.',
   }),
+  extraListen: define<'refuse' | 'bind'>({
+    section: 'Server Mechanics',
+    flags: ['--extra-listen'],
+    meta: 'POLICY',
+    default: () => 'refuse',
+    defaultText: 'refuse',
+    parse: oneOf(['refuse', 'bind'] as const),
+    help: 'What a second HTTP server the app listens with gets (an admin or metrics port): refuse (not opened, with a warning) or bind (opened as the app asks, in every worker, with a warning).',
+    doc: "An app that calls `listen()` itself is served on kelpie's binds: its first HTTP server's listen never binds (SPEC.md 1.11). Another listen on the same port (Fastify's second address for `localhost`) is the same server. A listen on another port or path is a second server: with `refuse` it acts as listening but is never reachable, and each worker logs a warning naming the port; with `bind` it is opened as asked in every worker, outside kelpie's request limits, access log, metrics and graceful drain (a fixed port then works in one worker only, unless the app sets `reusePort`). Servers that are not HTTP (`net.createServer`) are always left alone, with a warning when they listen beyond loopback.",
+  }),
   procName: define<string | null>({
     section: 'Process Naming',
     flags: ['-n', '--name'],

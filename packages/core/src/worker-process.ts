@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { type AppSignals, routeAppSignals } from './app-signals.js';
 import { loadConfigFile } from './config-file.js';
 import { exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -107,11 +108,37 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   const view = (): WorkerProcessView =>
     worker?.view() ?? { pid: process.pid, age: boot.age, settings, log, requests: 0 };
 
+  // The app's shutdown may replace process.exit's meaning (appShutdown); kelpie's exit is this one.
+  const processExit = process.exit.bind(process);
   const exit = (code: number): never => {
     runHookNow(hooks, 'workerExit', log, view());
     log.info(`Worker exiting (pid: ${process.pid})`);
-    process.exit(code);
+    return processExit(code);
   };
+  let appSignals: AppSignals | undefined;
+
+  /**
+   * After the drain: the app's own SIGTERM (or SIGINT) listeners run once, and the stop goes on
+   * when the app calls process.exit() (a normal exit, whatever its code) or its event loop has
+   * nothing left to do; kelpie's own handles do not count, and the graceful deadline still holds.
+   */
+  const appShutdown = (code: number, deadline: NodeJS.Timeout): Promise<void> =>
+    new Promise((resolve) => {
+      if (!appSignals) return resolve();
+      process.exit = ((appCode?: number | string | null) => {
+        log.debug(`The app's shutdown called process.exit(${appCode ?? ''})`);
+        exit(code);
+      }) as typeof process.exit;
+      process.once('beforeExit', () => resolve());
+      process.channel?.unref();
+      deadline.unref();
+      try {
+        if (!appSignals.runShutdown()) resolve();
+      } catch (error) {
+        log.error("Error in the app's own shutdown (its signal listener)", error);
+        resolve();
+      }
+    });
 
   // close() must be safe at any time (SPEC.md 2.2); a class whose close() throws still exits.
   const closeWorker = (): void => {
@@ -156,13 +183,15 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     }, seconds * 1000);
     try {
       await worker.drain();
+      // The last counts, so the arbiter's totals (/metrics) include the requests just finished;
+      // sent before the app's own shutdown, which may end the process.
+      await finalReport();
       await worker.unload();
+      await appShutdown(code, deadline);
     } catch (error) {
       log.error('Error during graceful stop', error);
     }
     clearTimeout(deadline);
-    // The last counts, so the arbiter's totals (/metrics) include the requests just finished.
-    await finalReport();
     exit(code);
   };
 
@@ -287,6 +316,8 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     exit(isKelpieError(error) ? exitCodeOf(error) : ExitCode.WORKER_BOOT_ERROR);
     return;
   }
+  // From here on, the app's listeners for kelpie's signals are kept apart (app-signals.ts).
+  appSignals = routeAppSignals();
   try {
     await worker.load();
   } catch (error) {

@@ -4,6 +4,7 @@ import type { App } from './app.js';
 import { loadApp } from './app-loader.js';
 import { KelpieError } from './errors.js';
 import { runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
+import { startListenCapture } from './listen-capture.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import type { Settings } from './settings.js';
@@ -129,8 +130,8 @@ export abstract class Worker {
    */
   async load(): Promise<void> {
     this.#app = await startApp(this.appModule, this.cwd, this.log, this.settings, this.searchFrom, {
-      hooks: this.hooks,
-      view: () => this.view(),
+      requestHooks: { hooks: this.hooks, view: () => this.view() },
+      urls: this.listeners.map((listener) => listener.url),
     });
   }
 
@@ -182,9 +183,21 @@ export abstract class Worker {
   }
 }
 
+/** What `startApp` needs beyond the settings. */
+export interface StartAppOptions {
+  /** The config file's preRequest and postRequest hooks, run around each request. */
+  requestHooks?: { hooks: ServerHooks; view: () => WorkerProcessView };
+  /**
+   * kelpie's listener URLs where the app runs: an app that starts its own server is served on
+   * them, and its `server.address()` reports the first (listen-capture.ts).
+   */
+  urls?: readonly string[];
+}
+
 /**
  * Load APP_MODULE and run its startup hook, logging request errors of fetch apps to `log`: what
  * `Worker.load()` does, for worker classes that load the app elsewhere (each thread of -k threads).
+ * Listens of the app's own servers are captured from before the import on (SPEC.md 1.11).
  * Errors are KelpieErrors with app-load codes (exit 4).
  */
 export async function startApp(
@@ -193,12 +206,23 @@ export async function startApp(
   log: Logger,
   settings: Settings,
   searchFrom: readonly string[],
-  requestHooks?: { hooks: ServerHooks; view: () => WorkerProcessView },
+  options: StartAppOptions = {},
 ): Promise<App> {
+  const forced = process.env.KELPIE_LISTEN_CAPTURE;
+  const capture = startListenCapture({
+    log,
+    urls: options.urls ?? [],
+    extraListen: settings.extraListen,
+    ...(forced === 'channel' || forced === 'patch' ? { mechanism: forced } : {}),
+  });
   const loaded = await loadApp(appModule, cwd, {
     onFetchError: (error, req) => log.error(`Error handling request ${req.method} ${req.url}`, error),
+    capture,
+    listenWait: settings.timeout > 0 ? settings.timeout : 30,
+    log,
   });
   const adapted = await applyAdapter(loaded, settings, log, searchFrom);
+  const { requestHooks } = options;
   const app = requestHooks ? withRequestHooks(adapted, requestHooks.hooks, requestHooks.view, log) : adapted;
   if (app.startup) {
     try {

@@ -20,6 +20,7 @@ import {
   resolveConfiguration,
   resolveWorker,
   type Settings,
+  startListenCapture,
   type TlsMaterial,
 } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
@@ -203,11 +204,20 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
 
   if (settings.checkConfig || settings.preload) {
     // Load the app here, as every worker will: a broken app fails now, before anything is bound.
+    // An app that starts its own server listens here too: captured, never bound (SPEC.md 1.11).
+    const capture = startListenCapture({ log, urls: [], extraListen: settings.extraListen });
     try {
-      await loadApp(appModule, settings.chdir);
+      await loadApp(appModule, settings.chdir, {
+        capture,
+        log,
+        listenWait: settings.timeout > 0 ? settings.timeout : 30,
+      });
     } catch (error) {
       log.error(error instanceof Error ? error.message : String(error), isKelpieError(error) ? error.cause : error);
       return exitCodeOf(error);
+    } finally {
+      // kelpie's own servers (control socket, metrics) listen as asked from here on.
+      capture.dispose();
     }
     if (settings.checkConfig) {
       stdout.write(

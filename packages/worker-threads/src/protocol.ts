@@ -14,6 +14,8 @@ export interface ThreadData {
   appModule: string;
   cwd: string;
   searchFrom: readonly string[];
+  /** kelpie's listener URLs, for an app that starts its own server (its `address()`). */
+  urls: readonly string[];
   /** The config file, when it defines preRequest or postRequest hooks: the thread loads it for them. */
   hooksFile?: string;
   /** Int32Array: [0] heartbeat counter, then SLOTS in-flight slots. */

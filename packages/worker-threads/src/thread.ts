@@ -90,17 +90,15 @@ async function load(): Promise<void> {
     }
   }
   const requests = new Int32Array(data.requests);
-  app = await startApp(
-    data.appModule,
-    data.cwd,
-    log,
-    data.settings,
-    data.searchFrom,
-    hooks && {
-      hooks,
-      view: () => ({ pid: process.pid, age: 0, settings: data.settings, log, requests: Atomics.load(requests, 0) }),
-    },
-  );
+  app = await startApp(data.appModule, data.cwd, log, data.settings, data.searchFrom, {
+    ...(hooks && {
+      requestHooks: {
+        hooks,
+        view: () => ({ pid: process.pid, age: 0, settings: data.settings, log, requests: Atomics.load(requests, 0) }),
+      },
+    }),
+    urls: data.urls,
+  });
 }
 
 function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): Promise<void> {

@@ -142,6 +142,7 @@ export class ThreadsWorker extends Worker {
       appModule: this.appModule,
       cwd: this.cwd,
       searchFrom: this.searchFrom,
+      urls: this.listeners.map((listener) => listener.url),
       hooksFile: this.hooks.preRequest || this.hooks.postRequest ? this.configFile : undefined,
       state: state.buffer as SharedArrayBuffer,
       requests: this.#requestCount.buffer as SharedArrayBuffer,
