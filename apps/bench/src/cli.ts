@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureCommand } from '@kelpie/testkit/apt';
+import { cpuSeconds, cpuSnapshot } from './cpu.js';
 import { describeMachine, timeStamp } from './machine.js';
 import { rssOf } from './memory.js';
 import { peers } from './peers/index.js';
@@ -327,8 +328,10 @@ async function runGroup(scenario: Scenario, workers: number, group: GroupResult,
         side.skipped = `failed to start: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
       }
     }
-    const load = (url: string, seconds: number) =>
-      (scenario.load === 'ws-echo' ? runWsLoad : runWrk)({
+    /** One run against `target`, with the CPU its process tree spent per request. */
+    const load = async ({ server, url }: { server: RunningServer; url: string }, seconds: number) => {
+      const before = cpuSnapshot(server.pids());
+      const result = await (scenario.load === 'ws-echo' ? runWsLoad : runWrk)({
         url,
         seconds,
         connections: scenario.connections,
@@ -336,17 +339,20 @@ async function runGroup(scenario: Scenario, workers: number, group: GroupResult,
         method: scenario.method,
         ...(scenario.bodyBytes ? { bodyBytes: scenario.bodyBytes } : {}),
       });
-    if (options.warmup > 0) for (const { url } of servers.values()) await load(url, options.warmup);
+      const cpu = cpuSeconds(before, cpuSnapshot(server.pids()));
+      return result.requests > 0 ? { ...result, cpuUsPerRequest: (cpu * 1e6) / result.requests } : result;
+    };
+    if (options.warmup > 0) for (const target of servers.values()) await load(target, options.warmup);
     const kelpieSide = group.sides[0] as SideResult;
     const kelpie = servers.get(kelpieSide);
     if (!kelpie) return;
     for (let round = 1; round <= options.rounds; round++) {
-      for (const [side, { url }] of servers) {
+      for (const [side, target] of servers) {
         if (side === kelpieSide) continue;
         // Alternate which of the pair goes first, so neither side always gets the warmer slot.
         const kelpieFirst = round % 2 === 1;
-        const first = await load(kelpieFirst ? kelpie.url : url, options.seconds);
-        const second = await load(kelpieFirst ? url : kelpie.url, options.seconds);
+        const first = await load(kelpieFirst ? kelpie : target, options.seconds);
+        const second = await load(kelpieFirst ? target : kelpie, options.seconds);
         const [mine, theirs] = kelpieFirst ? [first, second] : [second, first];
         kelpieSide.rounds.push(mine);
         side.kelpieRounds = [...(side.kelpieRounds ?? []), mine];

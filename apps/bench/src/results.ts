@@ -68,6 +68,16 @@ export function pairedRatio(side: SideResult): number {
   return median((side.kelpieRounds ?? []).map((r) => r.rps)) / medianRps(side);
 }
 
+/**
+ * The peer's CPU time per request over kelpie's, run pair by run pair (above 1: kelpie spends
+ * less CPU per request). Steadier than the req/s ratio when neighbours take cores away.
+ */
+export function cpuRatios(side: SideResult): number[] {
+  return side.rounds
+    .map((round, i) => (round.cpuUsPerRequest ?? Number.NaN) / (side.kelpieRounds?.[i]?.cpuUsPerRequest ?? Number.NaN))
+    .filter((ratio) => Number.isFinite(ratio));
+}
+
 export function medianRps(side: SideResult): number {
   return median(side.rounds.map((r) => r.rps));
 }
