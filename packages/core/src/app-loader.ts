@@ -101,6 +101,8 @@ function frameworkHint(mod: Record<string, unknown>, target: string): string | u
 export async function loadApp(text: string, cwd: string, options: LoadAppOptions = {}): Promise<App> {
   const spec = parseAppModule(text);
   const file = resolveAppFile(spec.target, cwd);
+  // What keeps the event loop alive before the app runs: what it adds is its own pending work.
+  const before = options.capture ? pendingWork() : undefined;
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
@@ -159,7 +161,7 @@ export async function loadApp(text: string, cwd: string, options: LoadAppOptions
             `Accepted: ${ACCEPTED_SHAPES}; or a module that calls listen() on its own http, https or http2 server.`,
         );
       }
-      return serverApp(await waitForServer(capture, file, exports, options), mod);
+      return serverApp(await waitForServer(capture, file, exports, options, before), mod);
     }
     capture?.servingExport();
     [label, value] = found;
@@ -191,38 +193,69 @@ export async function loadApp(text: string, cwd: string, options: LoadAppOptions
   return app;
 }
 
-/** The server the module starts after it loaded (an async bootstrap, as in NestJS), within the wait. */
+/**
+ * What keeps the event loop alive, by kind (`Timeout`, `TCPWrap`, `FSReqCallback`...), where
+ * Node can say (`process.getActiveResourcesInfo`, Node 17.3+).
+ */
+function pendingWork(): Map<string, number> | undefined {
+  const info = (process as { getActiveResourcesInfo?: () => string[] }).getActiveResourcesInfo?.();
+  if (!info) return undefined;
+  const counts = new Map<string, number>();
+  for (const kind of info) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  return counts;
+}
+
+/** Whether `now` holds more of some kind than `before`, beyond `own` of kelpie's own. */
+function holdsMore(now: Map<string, number>, before: Map<string, number>, own: Record<string, number>): boolean {
+  for (const [kind, count] of now) if (count - (own[kind] ?? 0) > (before.get(kind) ?? 0)) return true;
+  return false;
+}
+
+/**
+ * The server the module starts after it loaded (an async bootstrap, as in NestJS): waited for
+ * up to the wait, or until the module has nothing left to do that could start one (nothing of
+ * its own keeps the event loop alive: plain `node` would exit there), checked every 100 ms.
+ */
 async function waitForServer(
   capture: ListenCapture,
   file: string,
   exports: string,
   options: LoadAppOptions,
+  before: Map<string, number> | undefined,
 ): Promise<Server> {
   const seconds = options.listenWait ?? 30;
   options.log?.debug(`The app module ${file} exports no app: waiting up to ${seconds} s for it to start its server`);
-  let timer: NodeJS.Timeout | undefined;
-  let notice: NodeJS.Timeout | undefined;
+  const started = Date.now();
+  const noticeAt = Math.min(10, seconds / 2) * 1000;
+  let noticed = false;
+  let idleChecks = 0;
+  let poll: NodeJS.Timeout | undefined;
+  const failure = (why: string) =>
+    new KelpieError(
+      'KELPIE_ERR_APP_EXPORT',
+      `The app module ${file} exports no usable app (${exports}) and started no server of its own ${why}. ` +
+        `Accepted: ${ACCEPTED_SHAPES}; or a module that calls listen() on its own http, https or http2 server.`,
+    );
   try {
     return await new Promise((resolve, reject) => {
       void capture.whenListening().then(resolve);
-      notice = setTimeout(
-        () => {
+      poll = setInterval(() => {
+        const elapsed = Date.now() - started;
+        if (elapsed >= seconds * 1000) return reject(failure(`within ${seconds} s (--timeout)`));
+        if (!noticed && elapsed >= noticeAt) {
+          noticed = true;
           options.log?.info(`Still waiting for the app module ${file} to call listen() (it exports no app)`);
-        },
-        Math.min(10, seconds / 2) * 1000,
-      );
-      timer = setTimeout(() => {
-        reject(
-          new KelpieError(
-            'KELPIE_ERR_APP_EXPORT',
-            `The app module ${file} exports no usable app (${exports}) and started no server of its own within ${seconds} s (--timeout). ` +
-              `Accepted: ${ACCEPTED_SHAPES}; or a module that calls listen() on its own http, https or http2 server.`,
-          ),
-        );
-      }, seconds * 1000);
+        }
+        const now = before && pendingWork();
+        // This interval is the one timer of kelpie's that counts.
+        if (!now || holdsMore(now, before as Map<string, number>, { Timeout: 1 })) {
+          idleChecks = 0;
+          return;
+        }
+        if (++idleChecks >= 2) reject(failure('(it has nothing left to do that could start one)'));
+      }, 100);
     });
   } finally {
-    clearTimeout(timer);
-    clearTimeout(notice);
+    clearInterval(poll);
   }
 }

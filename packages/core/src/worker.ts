@@ -7,6 +7,7 @@ import { runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js
 import { startListenCapture } from './listen-capture.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
+import { dropUntrustedForwarding, trustFunction } from './proxy.js';
 import type { Settings } from './settings.js';
 import { type RequestStats, requestStats } from './stats.js';
 
@@ -221,7 +222,10 @@ export async function startApp(
     listenWait: settings.timeout > 0 ? settings.timeout : 30,
     log,
   });
-  const adapted = await applyAdapter(loaded, settings, log, searchFrom);
+  const adapted =
+    loaded.kind === 'server'
+      ? withoutUntrustedForwarding(loaded, trustFunction(settings.forwardedAllowIps))
+      : await applyAdapter(loaded, settings, log, searchFrom);
   const { requestHooks } = options;
   const app = requestHooks ? withRequestHooks(adapted, requestHooks.hooks, requestHooks.view, log) : adapted;
   if (app.startup) {
@@ -234,6 +238,29 @@ export async function startApp(
     }
   }
   return app;
+}
+
+/**
+ * An app's own server trusts its framework's settings, which kelpie leaves alone (`trust proxy`,
+ * SvelteKit's PROTOCOL_HEADER, Next.js reading X-Forwarded-Host): forwarded headers from peers
+ * outside --forwarded-allow-ips are removed before it sees a request or an upgrade, as adapters do.
+ */
+function withoutUntrustedForwarding(app: App, trusted: (address: string | undefined) => boolean): App {
+  const { listener, upgrade } = app;
+  const served: App = {
+    ...app,
+    listener: (req, res) => {
+      dropUntrustedForwarding(req, trusted);
+      return listener(req, res);
+    },
+  };
+  if (upgrade) {
+    served.upgrade = (req, socket, head) => {
+      dropUntrustedForwarding(req, trusted);
+      return upgrade(req, socket, head);
+    };
+  }
+  return served;
 }
 
 /** The app with the config file's preRequest and postRequest hooks around its listener. */

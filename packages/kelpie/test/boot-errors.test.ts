@@ -29,7 +29,8 @@ describe('boot and app-load errors stop the server with a distinct exit code', (
   it('a module without a usable export exits 4 and says what it found and what is accepted', async () => {
     const { exit, log } = await failing([fixture('no-app.js')]);
     expect(exit.code).toBe(4);
-    expect(log).toMatch(/exports no usable app \(looked for "default", "app", then "default.app"\)/);
+    expect(log).toMatch(/exports no usable app \(looked for "default", "app", then "default.app"; found: /);
+    expect(log).toMatch(/started no server of its own \(it has nothing left to do that could start one\)/);
     expect(log).toMatch(/answer: number; config: object with keys port/);
     expect(log).toMatch(/Accepted: a Node request listener/);
   });

@@ -1,8 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as http2Connect } from 'node:http2';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type KelpieProcess, startKelpie, startLoad, stopAll, waitUntil } from '@kelpie/testkit';
+import { makeCertificates } from '@kelpie/testkit/certificates';
+import { io } from 'socket.io-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fixture, get, started } from './helpers.js';
@@ -180,6 +184,54 @@ describe('apps that start their own server', () => {
     expect(kp.log()).not.toMatch(/NODE_ENV is not set/);
   });
 
+  it("TLS and HTTP/2 are kelpie's: an HTTP/2 request reaches the app's own plain http server", async () => {
+    const certs = await makeCertificates();
+    try {
+      const kp = await startKelpie([
+        '-w',
+        '1',
+        '--certfile',
+        certs.cert,
+        '--keyfile',
+        certs.key,
+        '--http-protocols',
+        'h2,h1',
+        app('plain.mjs'),
+      ]);
+      const session = http2Connect(kp.url, { ca: certs.read(certs.ca) });
+      session.on('error', () => {});
+      const body = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ':path': '/json' });
+        let text = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        stream.on('end', () => resolve(text));
+        stream.on('error', reject);
+      });
+      session.close();
+      expect(JSON.parse(body)).toMatchObject({ ok: true });
+      expect(kp.url).toMatch(/^https:/);
+    } finally {
+      rmSync(certs.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("forwarded headers reach the app's server from trusted peers only (--forwarded-allow-ips)", async () => {
+    const forwarded = {
+      'x-forwarded-for': '203.0.113.9',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'evil.example',
+    };
+    const trusting = await startKelpie(['-w', '1', app('plain.mjs')]);
+    expect(JSON.parse((await get(`${trusting.url}/headers`, { headers: forwarded })).body)).toMatchObject(forwarded);
+    await trusting.stop();
+    const strict = await startKelpie(['-w', '1', '--forwarded-allow-ips', '10.0.0.1', app('plain.mjs')]);
+    const seen = JSON.parse((await get(`${strict.url}/headers`, { headers: forwarded })).body);
+    expect(Object.keys(seen).filter((name) => name.startsWith('x-forwarded'))).toEqual([]);
+  });
+
   it('a second HTTP server on another port: refused with a warning by default; --extra-listen bind opens it', async () => {
     const adminPort = await freePort();
     const kp = await startKelpie(['-w', '1', app('extra-listen.mjs')], { env: { ADMIN_PORT: String(adminPort) } });
@@ -206,15 +258,35 @@ describe('apps that start their own server', () => {
     expect([...listeningPorts([kp.pid, ...workerPids(kp)])]).toEqual([port(kp)]);
   });
 
-  it('a module that neither exports an app nor starts a server: an error that says both; a handler build: the command that works', async () => {
-    const none = await startKelpie(['-w', '1', '--timeout', '2', app('no-server.mjs')], { waitFor: 'nothing' });
+  it('a module that neither exports an app nor starts a server: an error that says both, at once when it has nothing left to do, else at --timeout; a handler build: the command that works', async () => {
+    const none = await startKelpie(['-w', '1', app('no-server.mjs')], { waitFor: 'nothing' });
     expect((await none.exited(20_000)).code).toBe(4);
     expect(none.log()).toMatch(
-      /exports no usable app \(.*found: version: number\) and started no server of its own within 2 s/,
+      /exports no usable app \(.*found: version: number\) and started no server of its own \(it has nothing left to do that could start one\)/,
     );
+    const busy = await startKelpie(['-w', '1', '--timeout', '2', app('never-listens.mjs')], { waitFor: 'nothing' });
+    expect((await busy.exited(20_000)).code).toBe(4);
+    expect(busy.log()).toMatch(/started no server of its own within 2 s \(--timeout\)/);
     const handler = await startKelpie(['-w', '1', app('handler-only.mjs')], { waitFor: 'nothing' });
     expect((await handler.exited(20_000)).code).toBe(4);
     expect(handler.log()).toMatch(/exports a request handler "handler" .*: run kelpie .*handler-only\.mjs:handler/);
+  });
+
+  it('--check-config loads such an app in the arbiter without binding its port', async () => {
+    // The port is taken: a listen that really bound would fail with EADDRINUSE (an uncaught error).
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port: wanted } = taken.address() as AddressInfo;
+      const kp = await startKelpie(['--check-config', app('late-listen.cjs')], {
+        waitFor: 'nothing',
+        env: { LATE_PORT: String(wanted) },
+      });
+      expect((await kp.exited(20_000)).code).toBe(0);
+      expect(kp.stdout()).toMatch(/Configuration OK/);
+    } finally {
+      taken.close();
+    }
   });
 
   it('HUP and --max-requests recycling under load: 0 failed requests', async () => {
@@ -276,5 +348,22 @@ describe('every worker class', () => {
       client.once('error', () => resolve(-1));
     });
     expect(refused).toBe(426);
+  });
+
+  it('-k ws: socket.io attached to the app server, default transports (polling, then the upgrade)', async () => {
+    const kp = await startKelpie(['-w', '1', '-k', 'ws', app('own-socketio.mjs')]);
+    const client = io(kp.url, { reconnection: false });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once('connect', resolve);
+        client.once('connect_error', reject);
+      });
+      const reply = await client.timeout(10_000).emitWithAck('ping', 'one');
+      expect(reply).toBe('pong one');
+      await waitUntil(() => client.io.engine.transport.name === 'websocket', { what: 'the upgrade to WebSocket' });
+      expect(await client.timeout(10_000).emitWithAck('ping', 'two')).toBe('pong two');
+    } finally {
+      client.close();
+    }
   });
 });
