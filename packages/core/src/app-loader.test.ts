@@ -86,7 +86,9 @@ describe('loadApp', () => {
     });
     await expect(loadApp(file('e.mjs', 'export const x = 1;'), dir)).rejects.toMatchObject({
       code: 'KELPIE_ERR_APP_EXPORT',
-      message: expect.stringMatching(/found: x: number\) and started no server of its own\. Accepted: a Node request listener/),
+      message: expect.stringMatching(
+        /found: x: number\) and started no server of its own\. Accepted: a Node request listener/,
+      ),
     });
     await expect(loadApp(`${file('e2.mjs', 'export const x = 1;')}:y`, dir)).rejects.toMatchObject({
       code: 'KELPIE_ERR_APP_EXPORT',

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ACCEPTED_SHAPES, type App, type AppOptions, describeValue, isAppShape, serverApp, toApp } from './app.js';
 import { KelpieError } from './errors.js';
@@ -65,11 +68,66 @@ function listExports(mod: Record<string, unknown>): string {
 }
 
 export interface LoadAppOptions extends AppOptions {
+  /**
+   * Load the module as `node FILE` would run it: `process.argv[1]` names it and, for CommonJS,
+   * `require.main` is the module, so an `if (require.main === module) app.listen()` runs.
+   */
+  asMain?: boolean;
   /** Serve a server the module starts itself (listen-capture.ts), started before the import. */
   capture?: ListenCapture;
   /** How long to wait for that server when the module exports no app, in seconds (default 30). */
   listenWait?: number;
   log?: Logger;
+}
+
+const requireBuiltin = createRequire(import.meta.url);
+
+/** Whether Node reads `file` as CommonJS: `.cjs`, or `.js` whose nearest package.json has no `"type": "module"`. */
+function isCommonJs(file: string): boolean {
+  if (file.endsWith('.cjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    try {
+      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { type?: unknown }).type !== 'module';
+    } catch (error) {
+      // Unreadable or not JSON: Node's import() says what is wrong.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+    }
+    if (dirname(dir) === dir) return true;
+  }
+}
+
+/** Refusals of `require()` that mean "this is an ES module" (Node's syntax detection, TLA). */
+function isModuleRefusal(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (code === 'ERR_REQUIRE_ESM' || code === 'ERR_REQUIRE_ASYNC_MODULE') return true;
+  return (
+    error instanceof SyntaxError && /import statement outside a module|Unexpected token 'export'/.test(error.message)
+  );
+}
+
+/**
+ * Import the app module; as the main module when asked (LoadAppOptions.asMain): CommonJS through
+ * Node's own main-module load (`Module._load(file, null, true)`, as process managers do), with
+ * the namespace `import()` would give (`default` is `module.exports`).
+ */
+async function importModule(file: string, asMain: boolean): Promise<Record<string, unknown>> {
+  if (asMain) {
+    process.argv[1] = file;
+    if (isCommonJs(file)) {
+      try {
+        const load = (
+          requireBuiltin('node:module') as { _load(request: string, parent: null, isMain: boolean): unknown }
+        )._load;
+        const exports = load(file, null, true);
+        const named = exports !== null && (typeof exports === 'object' || typeof exports === 'function') ? exports : {};
+        return { ...(named as Record<string, unknown>), default: exports };
+      } catch (error) {
+        if (!isModuleRefusal(error)) throw error;
+      }
+    }
+  }
+  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 
 /** Known builds that export a handler and start no server, and how kelpie serves each. */
@@ -102,10 +160,13 @@ export async function loadApp(text: string, cwd: string, options: LoadAppOptions
   const spec = parseAppModule(text);
   const file = resolveAppFile(spec.target, cwd);
   // What keeps the event loop alive before the app runs: what it adds is its own pending work.
+  // process.stdout and stderr open their handle at first use (a pipe's counts): opened now.
+  void process.stdout;
+  void process.stderr;
   const before = options.capture ? pendingWork() : undefined;
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    mod = await importModule(file, options.asMain === true);
   } catch (error) {
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     // process.chdir(), process.setuid() and the like are refused in a worker thread.
@@ -144,9 +205,11 @@ export async function loadApp(text: string, cwd: string, options: LoadAppOptions
     const listened = capture?.server;
     if (listened) {
       if (found) {
-        options.log?.warning(
-          `The app module ${file} exports an app ("${found[0]}") and also started its own server: kelpie serves that server (once), on its binds`,
-        );
+        // `module.exports = app; if (require.main === module) app.listen()`: the same app twice.
+        const same = listened.listeners('request').includes(found[1] as never);
+        const line = `The app module ${file} exports an app ("${found[0]}") and also started its own server: kelpie serves that server (once), on its binds`;
+        if (same) options.log?.debug(line);
+        else options.log?.warning(line);
       }
       return serverApp(listened, mod);
     }

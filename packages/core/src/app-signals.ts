@@ -41,6 +41,11 @@ export interface AppSignals {
   /** Whether the app listens for `signal`. */
   has(signal: NodeJS.Signals): boolean;
   /**
+   * Stop keeping new listeners apart (the arbiter, after `--preload` loaded the app there): the
+   * ones kept so far stay kept, and never run.
+   */
+  restore(): void;
+  /**
    * Run the app's listeners for a graceful stop, once: its SIGTERM listeners, or its SIGINT ones
    * when it has none for SIGTERM (apps written for Ctrl-C). False when it has neither, or they ran.
    */
@@ -58,8 +63,10 @@ export function routeAppSignals(): AppSignals {
   const app = new EventEmitter();
   app.setMaxListeners(0);
   const target = process as unknown as Record<string, Method>;
+  const originals = new Map<string, Method>();
   for (const name of METHODS) {
     const original = target[name] as Method;
+    originals.set(name, original);
     const routed: Method = function (this: NodeJS.Process, event, ...rest) {
       if (!ROUTED.has(event)) return original.call(this, event, ...rest);
       const result = (app as unknown as Record<string, Method>)[name]?.call(app as never, event, ...rest);
@@ -85,6 +92,11 @@ export function routeAppSignals(): AppSignals {
   let ran = false;
   installed = {
     has: (signal) => app.listenerCount(signal) > 0,
+    restore() {
+      for (const [name, original] of originals) target[name] = original;
+      process.removeAllListeners = removeAll;
+      installed = undefined;
+    },
     runShutdown() {
       if (ran) return false;
       const signal =

@@ -838,7 +838,15 @@ export class HttpServers {
             idleSince.delete(socket);
           } else if (at - since >= grace) {
             idleSince.delete(socket);
-            socket.destroy();
+            // Timers run before the poll phase: a request that arrived while this process was not
+            // scheduled is still unread. Close only what is still idle once poll has read it.
+            const bytes = socket.bytesRead;
+            setImmediate(() => {
+              const after = socket as HttpSocket;
+              if (after._httpMessage || after.destroyed || after.parser === null) return;
+              if (socket.bytesRead !== bytes) idleSince.set(socket, Date.now());
+              else socket.destroy();
+            });
           }
         }
       },

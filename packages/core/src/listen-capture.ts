@@ -1,5 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Server as HttpServer } from 'node:http';
+import { createRequire } from 'node:module';
 import { type AddressInfo, isIP, Server as NetServer } from 'node:net';
 import type { Logger } from './logger.js';
 
@@ -182,6 +183,35 @@ function adopt(server: HttpServer, address: () => AddressInfo | string | null): 
   process.nextTick(() => server.emit('listening'));
 }
 
+/** Node's defaults for what apps set on their server, in milliseconds. */
+const NODE_DEFAULTS = { keepAliveTimeout: 5000, headersTimeout: 60_000, requestTimeout: 300_000 } as const;
+
+/**
+ * Say what of the app's own server kelpie does not use: its TLS (kelpie's --certfile serves it)
+ * and timeouts it set (an app sets keepAliveTimeout right after listen(), for a balancer's idle
+ * timeout): read once the listen is done, on the next tick.
+ */
+function checkServerSettings(server: HttpServer, options: ListenCaptureOptions): void {
+  const tls = typeof (server as unknown as { addContext?: unknown }).addContext === 'function';
+  if (tls && !options.urls.some((url) => url.startsWith('https:'))) {
+    options.log.warning(
+      "The app's server is an HTTPS server: kelpie serves it with its own TLS settings, and without --certfile and --keyfile that is plain HTTP",
+    );
+  }
+  process.nextTick(() => {
+    const changed = Object.entries(NODE_DEFAULTS)
+      .filter(([name, value]) => {
+        const set = (server as unknown as Record<string, unknown>)[name];
+        return typeof set === 'number' && set !== value;
+      })
+      .map(([name]) => `${name} ${(server as unknown as Record<string, number>)[name]} ms`);
+    if (changed.length === 0) return;
+    options.log.info(
+      `The app's server sets ${changed.join(', ')}: kelpie's settings apply instead (--keep-alive, --header-timeout)`,
+    );
+  });
+}
+
 /** Start capturing listens in this process or thread: before the app module is imported. */
 export function startListenCapture(options: ListenCaptureOptions): ListenCapture {
   if (active) return active;
@@ -220,6 +250,7 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
         return 'duplicate';
       }
       log.debug(`The app's listen on ${describe(endpoint)} is served on kelpie's binds (${options.urls.join(', ')})`);
+      checkServerSettings(server, options);
       for (const resolve of waiting.splice(0)) resolve(server);
       return 'main';
     }
@@ -314,4 +345,21 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
     },
   };
   return active;
+}
+
+/**
+ * An app that clusters itself (`if (cluster.isPrimary) cluster.fork()`, throng): in a kelpie
+ * worker its forks would start kelpie's worker entry, not the app. kelpie runs the processes
+ * (-w N), so `cluster.fork()` throws an error that says so; the app's own server then runs in
+ * kelpie's workers as in any other app. Once per process.
+ */
+export function refuseClusterFork(): void {
+  const cluster = createRequire(import.meta.url)('node:cluster') as typeof import('node:cluster').default;
+  if ((cluster.fork as { kelpie?: true }).kelpie) return;
+  const refused = () => {
+    throw new Error(
+      'The app calls cluster.fork(): kelpie starts the worker processes itself (-w N, or WEB_CONCURRENCY). Run the code of the cluster workers directly, without the primary branch.',
+    );
+  };
+  cluster.fork = Object.assign(refused, { kelpie: true as const }) as never;
 }

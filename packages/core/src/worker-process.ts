@@ -23,6 +23,9 @@ import { isWorkerClass, type Worker, type WorkerChannel, type WorkerClass } from
  * contract in worker.ts.
  */
 
+/** When a worker says that the app's own shutdown is still running. */
+const APP_SHUTDOWN_NOTICE_MS = 5000;
+
 function send(message: WorkerMessage): void {
   if (!process.connected) return;
   // A failed send means the arbiter is gone; 'disconnect' handles that.
@@ -129,9 +132,22 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
         log.debug(`The app's shutdown called process.exit(${appCode ?? ''})`);
         exit(code);
       }) as typeof process.exit;
-      process.once('beforeExit', () => resolve());
+      process.once('beforeExit', () => {
+        clearTimeout(notice);
+        resolve();
+      });
       process.channel?.unref();
       deadline.unref();
+      // Said once, so that a stop that lasts to --graceful-timeout is explained.
+      const notice = setTimeout(() => {
+        const held = (process as { getActiveResourcesInfo?: () => string[] }).getActiveResourcesInfo?.() ?? [];
+        const counts = new Map<string, number>();
+        for (const kind of held) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+        const list = [...counts].map(([kind, count]) => `${kind} x${count}`).join(', ');
+        log.info(
+          `The app's own shutdown (its signal listener) is still running after ${APP_SHUTDOWN_NOTICE_MS / 1000} s: the worker exits when the app calls process.exit() or holds nothing open (it holds ${list || 'nothing kelpie can name'}), at the latest at --graceful-timeout`,
+        );
+      }, APP_SHUTDOWN_NOTICE_MS).unref();
       try {
         if (!appSignals.runShutdown()) resolve();
       } catch (error) {
@@ -175,14 +191,20 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     if (retiring) send({ type: 'kelpie:retiring', reason: retiring });
     const crash = retiring === 'crash';
     const seconds = crash ? crashDrainSeconds(settings.gracefulTimeout) : settings.gracefulTimeout;
+    let drained = false;
     const deadline = setTimeout(() => {
       const what = crash ? 'Drain deadline after an uncaught exception' : 'Graceful timeout';
-      log.warning(`${what} (${seconds}s) reached; closing remaining connections`);
+      log.warning(
+        drained
+          ? `${what} (${seconds}s) reached during the app's own shutdown; exiting`
+          : `${what} (${seconds}s) reached; closing remaining connections`,
+      );
       closeWorker();
       exit(code);
     }, seconds * 1000);
     try {
       await worker.drain();
+      drained = true;
       // The last counts, so the arbiter's totals (/metrics) include the requests just finished;
       // sent before the app's own shutdown, which may end the process.
       await finalReport();
@@ -223,7 +245,16 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   });
   // Fatal, as in Node's default, but the requests already in flight may still finish, within a
   // short deadline; the arbiter starts the replacement at once, on the worker's word.
+  let loading = false;
   const crashed = (what: string, error: unknown): void => {
+    // While the app loads (an app's own bootstrap that fails: a NestJS main.js whose database is
+    // down), it is an app-load error, as an exception at import is.
+    if (loading && phase === 'booting') {
+      log.error(`${what} while the app was loading`, error);
+      closeWorker();
+      exit(ExitCode.APP_LOAD_ERROR);
+      return;
+    }
     log.error(`${what} in worker; stopping gracefully`, error);
     void stop(true, ExitCode.ERROR, 'crash');
   };
@@ -318,12 +349,15 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   }
   // From here on, the app's listeners for kelpie's signals are kept apart (app-signals.ts).
   appSignals = routeAppSignals();
+  loading = true;
   try {
     await worker.load();
   } catch (error) {
     log.error(messageOf(error), isKelpieError(error) ? error.cause : error);
     exit(isKelpieError(error) ? exitCodeOf(error) : ExitCode.APP_LOAD_ERROR);
     return;
+  } finally {
+    loading = false;
   }
   if (phase !== 'booting') return;
   // Waited for up to KELPIE_CONFIG_TIMEOUT; a throw is logged and the worker serves regardless.

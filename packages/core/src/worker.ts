@@ -4,7 +4,7 @@ import type { App } from './app.js';
 import { loadApp } from './app-loader.js';
 import { KelpieError } from './errors.js';
 import { runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
-import { startListenCapture } from './listen-capture.js';
+import { refuseClusterFork, startListenCapture } from './listen-capture.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import { dropUntrustedForwarding, trustFunction } from './proxy.js';
@@ -209,6 +209,7 @@ export async function startApp(
   searchFrom: readonly string[],
   options: StartAppOptions = {},
 ): Promise<App> {
+  refuseClusterFork();
   const forced = process.env.KELPIE_LISTEN_CAPTURE;
   const capture = startListenCapture({
     log,
@@ -221,6 +222,7 @@ export async function startApp(
     capture,
     listenWait: settings.timeout > 0 ? settings.timeout : 30,
     log,
+    asMain: true,
   });
   const adapted =
     loaded.kind === 'server'

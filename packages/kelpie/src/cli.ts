@@ -8,17 +8,20 @@ import {
   effectiveWorkerClass,
   errorLogSink,
   exitCodeOf,
+  formatAddress,
   helpText,
   isKelpieError,
   Logger,
   type LogSink,
   loadApp,
   loadTlsMaterial,
+  parseBind,
   printConfigText,
   type Reconfiguration,
   type ResolvedWorker,
   resolveConfiguration,
   resolveWorker,
+  routeAppSignals,
   type Settings,
   startListenCapture,
   type TlsMaterial,
@@ -204,10 +207,20 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
 
   if (settings.checkConfig || settings.preload) {
     // Load the app here, as every worker will: a broken app fails now, before anything is bound.
-    // An app that starts its own server listens here too: captured, never bound (SPEC.md 1.11).
-    const capture = startListenCapture({ log, urls: [], extraListen: settings.extraListen });
+    // An app that starts its own server listens here too: captured, never bound, its address()
+    // the binds to come; its signal listeners never run here (SPEC.md 1.11).
+    const capture = startListenCapture({
+      log,
+      urls: settings.bind.map((text) => formatAddress(parseBind(text))),
+      extraListen: settings.extraListen,
+    });
+    const appSignals = routeAppSignals();
+    // The app runs as the main module, as in a worker; the arbiter's own argv[1] (kelpie) is put
+    // back for USR2 and --daemon.
+    const self = process.argv[1];
     try {
       await loadApp(appModule, settings.chdir, {
+        asMain: true,
         capture,
         log,
         listenWait: settings.timeout > 0 ? settings.timeout : 30,
@@ -216,8 +229,10 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
       log.error(error instanceof Error ? error.message : String(error), isKelpieError(error) ? error.cause : error);
       return exitCodeOf(error);
     } finally {
-      // kelpie's own servers (control socket, metrics) listen as asked from here on.
+      // kelpie's own servers (control socket, metrics) and signal handlers work as usual from here on.
       capture.dispose();
+      appSignals.restore();
+      process.argv[1] = self as string;
     }
     if (settings.checkConfig) {
       stdout.write(

@@ -153,6 +153,16 @@ describe('apps that start their own server', () => {
     expect(kp.log()).not.toMatch(/Graceful timeout/);
   });
 
+  it('a file that listens only when run directly (require.main === module, argv[1]) is run as the main module', async () => {
+    const cjs = await startKelpie(['-w', '1', app('main-guard.cjs')]);
+    expect((await get(cjs.url)).body).toMatch(/^guarded true \d+\n$/);
+    // It exports the same app it listens with: nothing to warn about.
+    expect(cjs.log()).not.toMatch(/WARNING/);
+    await cjs.stop();
+    const esm = await startKelpie(['-w', '1', app('main-guard.mjs')]);
+    expect((await get(esm.url)).body).toMatch(/^guarded-esm \d+\n$/);
+  });
+
   it('a server started after an asynchronous bootstrap (NestJS main.js) is waited for', async () => {
     const kp = await startKelpie(['-w', '1', app('late-listen.cjs')], { env: { BOOT_MS: '500' } });
     expect((await get(kp.url)).body).toMatch(/^late \d+\n$/);
@@ -172,6 +182,23 @@ describe('apps that start their own server', () => {
     kp.signal('SIGTERM');
     expect((await kp.exited(20_000)).code).toBe(0);
     expect(lines(log).map((line) => line.split(' ')[0])).toEqual(['plain-sigterm', 'plain-closed']);
+  });
+
+  it('an app shutdown that never ends is explained after 5 s and cut at --graceful-timeout', async () => {
+    const log = shutdownLog();
+    const kp = await startKelpie(['-w', '1', '--graceful-timeout', '7', app('plain.mjs')], {
+      env: { SHUTDOWN_LOG: log, HOLD: '1' },
+    });
+    kp.signal('SIGTERM');
+    await kp.waitForLog(
+      /The app's own shutdown \(its signal listener\) is still running after 5 s: .*it holds .*Timeout/,
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    await kp.waitForLog(/Graceful timeout \(7s\) reached/, { timeoutMs: 15_000 });
+    expect((await kp.exited(15_000)).code).toBe(0);
+    expect(lines(log).map((line) => line.split(' ')[0])).toEqual(['plain-sigterm']);
   });
 
   it('-e NODE_ENV and -e PORT keep their values in workers', async () => {
@@ -270,6 +297,24 @@ describe('apps that start their own server', () => {
     const handler = await startKelpie(['-w', '1', app('handler-only.mjs')], { waitFor: 'nothing' });
     expect((await handler.exited(20_000)).code).toBe(4);
     expect(handler.log()).toMatch(/exports a request handler "handler" .*: run kelpie .*handler-only\.mjs:handler/);
+  });
+
+  it('an app that clusters itself gets an error that says kelpie starts the processes', async () => {
+    const kp = await startKelpie(['-w', '1', app('clustered.cjs')], { waitFor: 'nothing' });
+    expect((await kp.exited(20_000)).code).toBe(4);
+    expect(kp.log()).toMatch(/The app calls cluster\.fork\(\): kelpie starts the worker processes itself \(-w N/);
+  });
+
+  it('--preload: the app loads in the arbiter too, where address() names the binds and its signal listeners never run', async () => {
+    const log = shutdownLog();
+    const kp = await startKelpie(['-w', '1', '--preload', app('express.mjs')], { env: { SHUTDOWN_LOG: log } });
+    expect(kp.log()).toMatch(/Preloaded/);
+    expect((await get(kp.url)).body).toMatch(/^express \d+\n$/);
+    kp.signal('SIGTERM');
+    expect((await kp.exited(20_000)).code).toBe(0);
+    // The worker's, once; the arbiter's copy of the app never heard the signal.
+    expect(lines(log).map((line) => line.split(' ')[1])).toEqual(workerPids(kp).map(String));
+    expect(kp.countLog(/Handling signal: term/)).toBe(1);
   });
 
   it('--check-config loads such an app in the arbiter without binding its port', async () => {

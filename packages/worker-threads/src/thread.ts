@@ -157,7 +157,16 @@ port.on('message', (message: ToThread) => {
 });
 
 load().then(
-  () => post({ type: 'loaded' }),
+  () => {
+    // Signals never reach a worker thread: an app's own shutdown listeners would wait in vain.
+    const listening = (['SIGTERM', 'SIGINT'] as const).filter((signal) => process.listenerCount(signal) > 0);
+    if (data.index === 1 && listening.length > 0) {
+      log.warning(
+        `The app listens for ${listening.join(' and ')}: signals never reach a worker thread, so under -k threads its own shutdown does not run (-k async runs it after the drain)`,
+      );
+    }
+    post({ type: 'loaded' });
+  },
   (error: unknown) => {
     const cause = isKelpieError(error) ? error.cause : error;
     post({

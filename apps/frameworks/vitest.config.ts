@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Each test starts real kelpie processes serving a framework's production build. The global
+// setup installs and builds the fixture apps first (minutes on a fresh clone, seconds after).
+// Files run one at a time: graceful stops and load loops must not compete for the cores.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    fileParallelism: false,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});
