@@ -1,7 +1,5 @@
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { atLeast, majorMinor } from './node-runtime.js';
-import { cacheRoot } from './npm-cache.js';
 
 describe('Node versions', () => {
   it('reads major and minor from process.version', () => {
@@ -14,13 +12,5 @@ describe('Node versions', () => {
     expect(atLeast('v22.18.9', 22, 19)).toBe(false);
     expect(atLeast('v20.20.2', 22, 19)).toBe(false);
     expect(atLeast('v26.0.0', 22, 19)).toBe(true);
-  });
-});
-
-describe('cacheRoot', () => {
-  it('is KELPIE_BENCH_CACHE when set, else kelpie-bench in XDG_CACHE_HOME, else in ~/.cache', () => {
-    expect(cacheRoot({ KELPIE_BENCH_CACHE: '/c', XDG_CACHE_HOME: '/x' })).toBe('/c');
-    expect(cacheRoot({ XDG_CACHE_HOME: '/x' })).toBe(join('/x', 'kelpie-bench'));
-    expect(cacheRoot({})).toMatch(/[/\\]\.cache[/\\]kelpie-bench$/);
   });
 });

@@ -20,14 +20,22 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
 
 export type Installed = { dir: string; reason?: undefined } | { dir?: undefined; reason: string };
 
-/** npm's own explanation: its `npm error` lines without the log-file pointer, else its last line. */
-function npmReason(output: string): string {
+/**
+ * npm's own explanation, on one line: its first `npm error` message that says what failed (not
+ * the code, syscall or errno lines, a stack frame or the log-file pointer), else its last line.
+ */
+export function npmReason(output: string): string {
   const lines = output
     .split('\n')
     .map((line) => line.trim())
     .filter(Boolean);
-  const errors = lines.filter((line) => /^npm (error|ERR!)/.test(line) && !/complete log of this run/.test(line));
-  return (errors.length ? errors.slice(0, 3).join(' ') : lines.at(-1)) ?? 'no output';
+  const messages = lines
+    .filter((line) => /^npm (error|ERR!)/.test(line))
+    .map((line) => line.replace(/^npm (error|ERR!)\s*/, ''));
+  const telling = messages.find(
+    (message) => message && !/^(code|syscall|errno|path|dest)\b|^at |complete log of this run|^[{}]/.test(message),
+  );
+  return telling ?? messages[0] ?? lines.at(-1) ?? 'no output';
 }
 
 function npmInstall(dir: string, specs: string[]): Promise<string | undefined> {
