@@ -53,7 +53,8 @@ describe('parseCommandLine', () => {
     expect(() => parseCommandLine(['--backlog', '70000', 'a'], {})).toThrow(/an integer from 1 to 65535/);
     expect(() => parseCommandLine(['-e', 'NOEQUALS', 'a'], {})).toThrow(/--env: "NOEQUALS"\. Allowed: KEY=VALUE/);
     expect(() => parseCommandLine(['a', 'b'], {})).toThrow(/Expected one APP_MODULE, got 2/);
-    expect(() => parseCommandLine(['--nope'], {})).toThrow(/Unknown option '--nope'/);
+    expect(() => parseCommandLine(['--nope'], {})).toThrow(/Unknown option '--nope'$/);
+    expect(() => parseCommandLine(['-i', '4', 'a'], {})).toThrow(/Unknown option '-i' \(kelpie: -w N or --workers N\)/);
     expect(() => parseCommandLine(['a'], { WEB_CONCURRENCY: 'lots' })).toThrow(/WEB_CONCURRENCY: "lots"/);
     expect(() => parseCommandLine(['a'], { FORWARDED_ALLOW_IPS: '10.0.0.1,proxy.local' })).toThrow(
       /Invalid value for FORWARDED_ALLOW_IPS: "proxy\.local"\. Allowed: comma-separated IP addresses/,

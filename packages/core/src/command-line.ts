@@ -140,8 +140,13 @@ function parseWords(args: string[], origin: string): Parsed {
       strict: true,
     }) as Parsed;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new KelpieError('KELPIE_ERR_USAGE', `${origin}: ${message}`, { cause: error });
+    const full = error instanceof Error ? error.message : String(error);
+    // Node's advice on positionals that start with a dash does not apply: APP_MODULE never does.
+    const unknown = /^Unknown option '([^']+)'/.exec(full);
+    const message = unknown ? `Unknown option '${unknown[1]}'` : full;
+    // PM2's flag, as users moving from it type it.
+    const pm2 = unknown && /^(-i|--instances)$/.test(unknown[1] as string) ? ' (kelpie: -w N or --workers N)' : '';
+    throw new KelpieError('KELPIE_ERR_USAGE', `${origin}: ${message}${pm2}`, { cause: error });
   }
 }
 
@@ -245,6 +250,8 @@ export function helpText(): string {
     'usage: kelpie [OPTIONS] APP_MODULE',
     '',
     'APP_MODULE is path/to/file[:export] or package[:export]; :factory() calls a factory.',
+    "It may also be a file that starts its own server (app.listen(), a NestJS or Next.js entry):",
+    "its listen binds nothing and kelpie serves that server on its own binds (docs/frameworks.md).",
     '',
   ];
   const sections = new Map<string, string[][]>();
@@ -267,6 +274,7 @@ export function helpText(): string {
   }
   lines.push('Environment: PORT, WEB_CONCURRENCY, KELPIE_CMD_ARGS (extra options, as on the command line),');
   lines.push('  KELPIE_CONFIG_TIMEOUT (seconds kelpie waits for config-file code and awaited hooks; 60, 0 for none).');
+  lines.push('Workers get PORT and HOST (the first TCP bind) and NODE_ENV=production unless it is set.');
   lines.push('A running server: kelpie ctl status|top|reload|workers add N|... (kelpie ctl --help).');
   return `${lines.join('\n')}\n`;
 }

@@ -59,6 +59,19 @@ export function isHttpServer(server: unknown): server is HttpServer {
   return name === 'Http2Server' || name === 'Http2SecureServer' || 'headersTimeout' in server;
 }
 
+/** Whether this Node can listen with SO_REUSEPORT (`reusePort`: 22.12+, 23.1+, 24+). */
+const REUSE_PORT = (() => {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return major >= 24 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+})();
+
+/** The address a server that asked for `endpoint` would report. */
+function requestedAddress(endpoint: Endpoint): AddressInfo | string | null {
+  if (endpoint.path !== undefined) return endpoint.path;
+  const address = endpoint.host && isIP(endpoint.host) ? endpoint.host : '::';
+  return { address, family: isIP(address) === 4 ? 'IPv4' : 'IPv6', port: endpoint.port ?? 0 };
+}
+
 type Role =
   /** The app's server: served on kelpie's binds. */
   | 'main'
@@ -69,7 +82,9 @@ type Role =
   /** A second HTTP server on another port, refused by --extra-listen refuse. */
   | 'refused'
   /** Left to bind as asked: not HTTP, or --extra-listen bind. */
-  | 'pass';
+  | 'pass'
+  /** --extra-listen bind on a fixed port where Node has SO_REUSEPORT: every worker binds it. */
+  | 'shared';
 
 export interface ListenCapture {
   readonly mechanism: ListenMechanism;
@@ -261,10 +276,17 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
       return 'alias';
     }
     if (extraListen === 'bind') {
+      const shared = REUSE_PORT && Boolean(endpoint.port) && endpoint.path === undefined && endpoint.fd === undefined;
       log.warning(
-        `The app opened a second HTTP server on ${describe(endpoint)}: opened as asked (--extra-listen bind), in every worker, outside kelpie's limits, logs and drain`,
+        `The app opened a second HTTP server on ${describe(endpoint)}: opened as asked (--extra-listen bind), in every worker, outside kelpie's limits, logs and drain${
+          shared
+            ? ', each worker with SO_REUSEPORT'
+            : endpoint.port
+              ? '; without SO_REUSEPORT (Node 22.12 or later) one worker only can hold the port'
+              : ''
+        }`,
       );
-      return 'pass';
+      return shared ? 'shared' : 'pass';
     }
     log.warning(
       `The app opened a second HTTP server on ${describe(endpoint)}: not opened; kelpie serves the app's first server on its binds (--extra-listen bind opens others in every worker)`,
@@ -272,12 +294,13 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
     return 'refused';
   };
 
-  const capture = (server: object, endpoint: Endpoint): boolean => {
-    if (OWN.has(server)) return false;
+  const capture = (server: object, endpoint: Endpoint): Role => {
+    if (OWN.has(server)) return 'pass';
     const role = decide(server, endpoint);
-    if (role === 'pass') return false;
-    adopt(server as HttpServer, address);
-    return true;
+    if (role === 'pass' || role === 'shared') return role;
+    // A refused server reports what it asked for: it is nowhere else either.
+    adopt(server as HttpServer, role === 'refused' ? () => requestedAddress(endpoint) : address);
+    return role;
   };
 
   let mechanism: ListenMechanism = options.mechanism ?? (channelPublishesListen() ? 'channel' : 'patch');
@@ -287,7 +310,9 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
       const { server, options: listenOptions } = message as { server: NetServer; options: Record<string, unknown> };
       if (OWN.has(server)) return;
       const endpoint = endpointOfOptions(listenOptions);
-      if (!capture(server, endpoint)) return;
+      const role = capture(server, endpoint);
+      if (role === 'shared') listenOptions.reusePort = true;
+      if (role === 'pass' || role === 'shared') return;
       // No name lookup for a host that is not used (Node reads it before listen() returns; the
       // object may be the app's own, so it gets its host back right after). Every path then ends
       // in the bind step, which for this server does nothing: adopt() emits 'listening'.
@@ -309,7 +334,15 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
       if (OWN.has(this)) return listen.apply(this, args as never);
       const last = args[args.length - 1];
       const callback = typeof last === 'function' ? (last as () => void) : undefined;
-      if (!capture(this, endpointOfArgs(callback ? args.slice(0, -1) : args))) return listen.apply(this, args as never);
+      const given = callback ? args.slice(0, -1) : args;
+      const endpoint = endpointOfArgs(given);
+      const role = capture(this, endpoint);
+      if (role === 'pass') return listen.apply(this, args as never);
+      if (role === 'shared') {
+        const options =
+          given[0] !== null && typeof given[0] === 'object' ? given[0] : { port: endpoint.port, host: endpoint.host };
+        return listen.call(this, { ...(options as object), reusePort: true }, ...(callback ? [callback] : []));
+      }
       if (callback) this.once('listening', callback);
       return this;
     };

@@ -2,6 +2,9 @@ import { type Dirent, type FSWatcher, readdirSync, statSync, watch } from 'node:
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from './logger.js';
 
+/** Logs (and rotated ones), pidfiles and sockets: changes to them never mean new code. */
+const OUTPUT_FILE = /\.(log|pid|sock|ctl)(\.\d+)?$/;
+
 /** Folders watched at most, so a huge tree cannot exhaust the inotify watches. */
 const MAX_FOLDERS = 4000;
 
@@ -31,7 +34,9 @@ export function watchForChanges(
       onChange(first);
     }, quietMs);
   };
+  // Files the server itself writes (logs, rotated logs, pidfiles, sockets) are not code.
   const ignored = (relative: string) =>
+    OUTPUT_FILE.test(relative) ||
     relative.split(/[\\/]/).some((part) => part === 'node_modules' || (part.startsWith('.') && part.length > 1));
   const open = (target: string, accept: (name: string) => string | undefined): FSWatcher | undefined => {
     try {

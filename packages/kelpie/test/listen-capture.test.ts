@@ -266,16 +266,28 @@ describe('apps that start their own server', () => {
     expect(kp.log()).toMatch(
       new RegExp(`second HTTP server on port ${adminPort} \\(host 127\\.0\\.0\\.1\\): not opened`),
     );
+    // It reports what it asked for, not kelpie's address: it is reachable nowhere.
+    await waitUntil(() => kp.stdout().includes('admin listening'), { what: "the admin server's listen callback" });
+    expect(kp.stdout()).toContain(`admin listening true {"address":"127.0.0.1","family":"IPv4","port":${adminPort}}`);
     await expect(get(`http://127.0.0.1:${adminPort}/`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     expect([...listeningPorts([kp.pid, ...workerPids(kp)])]).toEqual([port(kp)]);
     await kp.stop();
 
-    const bound = await startKelpie(['-w', '1', '--extra-listen', 'bind', app('extra-listen.mjs')], {
+    // Every worker binds it where Node has SO_REUSEPORT; elsewhere one worker holds it.
+    const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+    const reusePort = major >= 24 || (major === 22 && minor >= 12) || (major === 23 && minor >= 1);
+    const bound = await startKelpie(['-w', '2', '--extra-listen', 'bind', app('extra-listen.mjs')], {
       env: { ADMIN_PORT: String(adminPort) },
     });
     expect(bound.log()).toMatch(new RegExp(`second HTTP server on port ${adminPort} .*opened as asked`));
     expect((await get(`http://127.0.0.1:${adminPort}/`)).body).toMatch(/^admin \d+\n$/);
     expect((await get(bound.url)).body).toMatch(/^main \d+\n$/);
+    if (reusePort) {
+      expect(bound.log()).toMatch(/each worker with SO_REUSEPORT/);
+      expect((await pidsUntil(`http://127.0.0.1:${adminPort}/`, 2)).size).toBe(2);
+    } else {
+      expect(bound.log()).toMatch(/one worker only can hold the port/);
+    }
   });
 
   it('a module that exports an app and starts its server is served once, with a warning', async () => {

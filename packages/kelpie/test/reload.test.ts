@@ -1,9 +1,9 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are the sources of config files and apps
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
+import { freePort, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { get } from './helpers.js';
 
@@ -101,6 +101,39 @@ describe('reload', () => {
     await kp.waitForLog(/Worker reloading: .*app\.mjs modified/, { from: kp.log().lastIndexOf('helper.mjs') });
     expect(kp.log()).not.toMatch(/Worker reloading: .*node_modules/);
     await waitUntil(async () => (await get(kp.url)).body === 'b', { what: 'the new code' });
+  });
+
+  it('--reload ignores the log files and pidfile the server writes in the app folder', async () => {
+    const dir = project({ 'app.mjs': answering('a') });
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const log = () => {
+      try {
+        return readFileSync(join(dir, 'kelpie.log'), 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    await startKelpie(
+      [
+        '-b',
+        url.slice('http://'.length),
+        '--reload',
+        '--error-logfile',
+        'kelpie.log',
+        '--pid',
+        'kelpie.pid',
+        'app.mjs',
+      ],
+      { cwd: dir, autoBind: false, waitFor: 'nothing' },
+    );
+    await waitUntil(() => /Ready: 1 worker serving/.test(log()), { what: 'the server to be ready' });
+    // Writes to the log and a rotated log: no reload. Then a change of code, which reloads: the
+    // one reload seen must be that one.
+    for (let i = 0; i < 5; i++) await get(url);
+    writeFileSync(join(dir, 'kelpie.log.1'), 'rotated\n');
+    writeFileSync(join(dir, 'app.mjs'), answering('b'));
+    await waitUntil(() => /Worker reloading: .*app\.mjs modified/.test(log()), { what: 'the reload for app.mjs' });
+    expect(log()).not.toMatch(/Worker reloading: .*kelpie\.(log|pid)/);
   });
 
   it('a second USR2 while the preExec hook runs is ignored: one new arbiter', async () => {
