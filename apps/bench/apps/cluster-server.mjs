@@ -2,7 +2,10 @@
 // (see serve-app.mjs), over TLS when the peer sets BENCH_TLS_CERT. Node reads
 // NODE_CLUSTER_SCHED_POLICY (rr or none) when node:cluster loads, so the peer picks the policy
 // through the environment. Prints one "ready" line once every worker listens; SIGTERM stops the
-// workers, then the primary.
+// workers, then the primary. With BENCH_APP_MAIN (an app that calls its own listen(), such as
+// listen/server.js), each worker runs that file as its main module, unchanged, as `node file`
+// would, with BENCH_PRELOAD (listen/loopback.cjs) required first; its listen() goes through
+// cluster's shared handle.
 import cluster from 'node:cluster';
 import { appFromEnv, serveApp } from './serve-app.mjs';
 
@@ -39,6 +42,10 @@ if (cluster.isPrimary) {
   process.on('SIGTERM', () => stop(0));
   process.on('SIGINT', () => stop(0));
 
+  const { BENCH_APP_MAIN: main, BENCH_PRELOAD: preload } = process.env;
+  if (main) {
+    cluster.setupPrimary({ exec: main, execArgv: [...process.execArgv, ...(preload ? ['--require', preload] : [])] });
+  }
   for (let i = 0; i < workers; i++) cluster.fork();
 } else {
   serveApp(kind, port, tls).catch((error) => {

@@ -5,9 +5,11 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureCommand } from '@kelpie/testkit/apt';
+import { cpuSeconds, cpuSnapshot } from './cpu.js';
 import { describeMachine, timeStamp } from './machine.js';
 import { rssOf } from './memory.js';
 import { peers } from './peers/index.js';
+import { benchNode, registryNode } from './peers/node-runtime.js';
 import { stopTree, waitForHttp } from './peers/spawn.js';
 import { reloadTable, runReloadBench } from './reload.js';
 import { formatReport, markdownTables } from './report.js';
@@ -15,7 +17,7 @@ import { type BenchReport, type GroupResult, median, type SideResult } from './r
 import { quickScenarios, scenarios } from './scenarios.js';
 import { chartSvg } from './svg.js';
 import { runTlsBench, tlsTables } from './tls.js';
-import type { PeerName, RunningServer, Scenario } from './types.js';
+import type { NodeRuntime, PeerName, RunningServer, Scenario } from './types.js';
 import { runWrk } from './wrk.js';
 import { holdWsConnections, runWsLoad } from './ws-load-runner.js';
 
@@ -26,7 +28,11 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
 
   --quick      smoke run, 2 workers, 1 round of 2 s: hello, kelpie vs node:cluster, and kelpie with
                --access-logfile vs without (under 90 s)
-  --scenario   only these scenarios (${scenarios.map((s) => s.name).join(', ')})
+  --scenario   only these scenarios (${scenarios.map((s) => s.name).join(', ')});
+               listen-express runs one unchanged Express file that calls app.listen() under kelpie,
+               PM2 and node:cluster; listen-express-26 the same plus Platformatic Watt, every side
+               on Node 26 (node@26 and wattpm from npm, installed once into the bench's cache folder:
+               $KELPIE_BENCH_CACHE, else ~/.cache/kelpie-bench)
   --peers      only these peers (${Object.keys(peers).join(', ')})
   --workers    worker counts, overriding each scenario's own
   --rounds     rounds; in each, kelpie and each peer are loaded back to back (default 3)
@@ -183,6 +189,11 @@ async function main(): Promise<number> {
   for (const name of new Set<PeerName>(['kelpie', ...chosen.flatMap((s) => s.peers)])) {
     skipReasons.set(name, await peers[name].prepare());
   }
+  // The Node majors from the registry that scenarios run on (Node 26 for Watt), or why not.
+  const runtimes = new Map<number, NodeRuntime | { reason: string }>();
+  for (const major of new Set(chosen.flatMap((s) => (s.node === undefined ? [] : [s.node])))) {
+    runtimes.set(major, await registryNode(major));
+  }
 
   const report: BenchReport = {
     date: timeStamp(),
@@ -198,25 +209,32 @@ async function main(): Promise<number> {
   );
 
   for (const scenario of chosen) {
+    const runtime = scenario.node === undefined ? benchNode : runtimes.get(scenario.node);
+    const node = runtime && 'path' in runtime ? runtime : undefined;
+    const noNode = runtime && 'reason' in runtime ? `no Node ${scenario.node}: ${runtime.reason}` : undefined;
     for (const workers of scenario.workers) {
       const group: GroupResult = {
         scenario: scenario.name,
-        title: scenario.title,
+        // A scenario on another Node says which, in every table.
+        title:
+          scenario.node === undefined ? scenario.title : `${scenario.title}, Node ${node?.version ?? scenario.node}`,
         workers,
         connections: scenario.connections,
-        sides: (['kelpie', ...scenario.peers] as PeerName[]).map(
-          (name): SideResult => ({
+        ...(node && scenario.node !== undefined ? { node: node.version } : {}),
+        sides: (['kelpie', ...scenario.peers] as PeerName[]).map((name): SideResult => {
+          const skipped = noNode ?? skipReasons.get(name);
+          return {
             side: name,
             label: peers[name].label,
             rounds: [],
             startupMs: [],
             rss: [],
-            ...(skipReasons.get(name) ? { skipped: skipReasons.get(name) } : {}),
-          }),
-        ),
+            ...(skipped ? { skipped } : {}),
+          };
+        }),
       };
       report.groups.push(group);
-      await runGroup(scenario, workers, group, { rounds, seconds, warmup, threads, env });
+      await runGroup(scenario, workers, group, { rounds, seconds, warmup, threads, env, ...(node ? { node } : {}) });
     }
   }
 
@@ -277,6 +295,8 @@ interface RunOptions {
   warmup: number;
   threads: number;
   env?: Record<string, string>;
+  /** The Node the sides run on. Default: the bench's own. */
+  node?: NodeRuntime;
 }
 
 /**
@@ -294,7 +314,13 @@ async function runGroup(scenario: Scenario, workers: number, group: GroupResult,
       const port = await freePort();
       const started = performance.now();
       try {
-        const server = await peers[side.side].start({ scenario, workers, port, env: options.env ?? {} });
+        const server = await peers[side.side].start({
+          scenario,
+          workers,
+          port,
+          env: { ...options.env, ...scenario.env },
+          ...(options.node ? { node: options.node } : {}),
+        });
         running.add(server);
         side.startupMs.push(performance.now() - started);
         servers.set(side, { server, url: `http://127.0.0.1:${port}${scenario.path}` });
@@ -302,8 +328,10 @@ async function runGroup(scenario: Scenario, workers: number, group: GroupResult,
         side.skipped = `failed to start: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
       }
     }
-    const load = (url: string, seconds: number) =>
-      (scenario.load === 'ws-echo' ? runWsLoad : runWrk)({
+    /** One run against `target`, with the CPU its process tree spent per request. */
+    const load = async ({ server, url }: { server: RunningServer; url: string }, seconds: number) => {
+      const before = cpuSnapshot(server.pids());
+      const result = await (scenario.load === 'ws-echo' ? runWsLoad : runWrk)({
         url,
         seconds,
         connections: scenario.connections,
@@ -311,17 +339,20 @@ async function runGroup(scenario: Scenario, workers: number, group: GroupResult,
         method: scenario.method,
         ...(scenario.bodyBytes ? { bodyBytes: scenario.bodyBytes } : {}),
       });
-    if (options.warmup > 0) for (const { url } of servers.values()) await load(url, options.warmup);
+      const cpu = cpuSeconds(before, cpuSnapshot(server.pids()));
+      return result.requests > 0 ? { ...result, cpuUsPerRequest: (cpu * 1e6) / result.requests } : result;
+    };
+    if (options.warmup > 0) for (const target of servers.values()) await load(target, options.warmup);
     const kelpieSide = group.sides[0] as SideResult;
     const kelpie = servers.get(kelpieSide);
     if (!kelpie) return;
     for (let round = 1; round <= options.rounds; round++) {
-      for (const [side, { url }] of servers) {
+      for (const [side, target] of servers) {
         if (side === kelpieSide) continue;
         // Alternate which of the pair goes first, so neither side always gets the warmer slot.
         const kelpieFirst = round % 2 === 1;
-        const first = await load(kelpieFirst ? kelpie.url : url, options.seconds);
-        const second = await load(kelpieFirst ? url : kelpie.url, options.seconds);
+        const first = await load(kelpieFirst ? kelpie : target, options.seconds);
+        const second = await load(kelpieFirst ? target : kelpie, options.seconds);
         const [mine, theirs] = kelpieFirst ? [first, second] : [second, first];
         kelpieSide.rounds.push(mine);
         side.kelpieRounds = [...(side.kelpieRounds ?? []), mine];

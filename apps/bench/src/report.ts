@@ -1,5 +1,6 @@
 import {
   type BenchReport,
+  cpuRatios,
   type GroupResult,
   median,
   medianRps,
@@ -18,19 +19,29 @@ function ratioCell(side: SideResult): string {
   return `${fmt(pairedRatio(side), 2)}x (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)})`;
 }
 
+/** The peer's CPU per request over kelpie's: median of the paired runs, and their range. */
+function cpuRatioCell(side: SideResult): string {
+  if (side.side === 'kelpie' || side.skipped) return '';
+  const ratios = cpuRatios(side);
+  if (!ratios.length) return '';
+  return `${fmt(median(ratios), 2)}x (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)})`;
+}
+
 function rows(group: GroupResult): string[][] {
   return group.sides.map((side) => {
-    if (side.skipped) return [side.label, `skipped: ${side.skipped}`, '', '', '', '', '', ''];
+    if (side.skipped) return [side.label, `skipped: ${side.skipped}`, '', '', '', '', '', '', '', ''];
     const workerRss = side.rss.flatMap((r) => r.workers);
     return [
       side.label,
       fmt(medianRps(side)),
       fmt(median(side.rounds.map((r) => r.p50)), 2),
       fmt(median(side.rounds.map((r) => r.p99)), 2),
+      fmt(median(side.rounds.map((r) => r.cpuUsPerRequest ?? Number.NaN)), 1),
       String(side.rounds.reduce((sum, r) => sum + r.errors, 0)),
       fmt(median(side.startupMs)),
       workerRss.length ? fmt(median(workerRss) / MB, 1) : '-',
       ratioCell(side),
+      cpuRatioCell(side),
     ];
   });
 }
@@ -51,7 +62,8 @@ export function paddedMarkdownTable(header: string[], body: string[][]): string 
 
 const RSS_NOTE =
   "RSS/worker MB* is sampled after each side's rounds; kelpie runs once per peer, so it has served more. " +
-  'The memory line compares equal loads.';
+  "The memory line compares equal loads. CPU us/req is the CPU time of the side's whole process tree " +
+  'per request; CPU/req side/kelpie above 1 means kelpie spends less.';
 
 function wsHoldLine({ connections, workers, kelpie, cluster }: NonNullable<BenchReport['wsHold']>): string {
   const perConnection = (side: { before: number; holding: number }) =>
@@ -70,7 +82,18 @@ function memoryLine({ bareNode, kelpieArbiter, kelpieWorkers }: NonNullable<Benc
   );
 }
 
-const HEADER = ['side', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'start ms', 'RSS/worker MB*', 'kelpie/side (rounds)'];
+const HEADER = [
+  'side',
+  'req/s',
+  'p50 ms',
+  'p99 ms',
+  'CPU us/req',
+  'errors',
+  'start ms',
+  'RSS/worker MB*',
+  'kelpie/side (rounds)',
+  'CPU/req side/kelpie',
+];
 
 /** The terminal report. */
 export function formatReport(report: BenchReport): string {

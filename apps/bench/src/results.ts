@@ -23,6 +23,8 @@ export interface SideResult {
 export interface GroupResult {
   scenario: string;
   title: string;
+  /** The Node its sides ran on, when not the bench's own (`machine.node`). */
+  node?: string;
   workers: number;
   connections: number;
   sides: SideResult[];
@@ -64,6 +66,16 @@ export function roundRatios(side: SideResult): number[] {
 /** kelpie's median over the peer's median, from the paired runs only. */
 export function pairedRatio(side: SideResult): number {
   return median((side.kelpieRounds ?? []).map((r) => r.rps)) / medianRps(side);
+}
+
+/**
+ * The peer's CPU time per request over kelpie's, run pair by run pair (above 1: kelpie spends
+ * less CPU per request). Steadier than the req/s ratio when neighbours take cores away.
+ */
+export function cpuRatios(side: SideResult): number[] {
+  return side.rounds
+    .map((round, i) => (round.cpuUsPerRequest ?? Number.NaN) / (side.kelpieRounds?.[i]?.cpuUsPerRequest ?? Number.NaN))
+    .filter((ratio) => Number.isFinite(ratio));
 }
 
 export function medianRps(side: SideResult): number {

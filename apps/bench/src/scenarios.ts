@@ -17,6 +17,21 @@ function againstBaseline(name: string, what: string, extra: Pick<Scenario, 'acce
   };
 }
 
+/** The unchanged `app.listen()` file, 2 workers, against `peers` and kelpie serving it exported. */
+function listenScenario(name: string, peers: PeerName[]): Scenario {
+  return {
+    name,
+    title: 'unchanged Express app.listen() file, hello',
+    app: 'express-listen',
+    path: '/hello',
+    method: 'GET',
+    connections: 100,
+    peers: ['kelpie-export', ...peers],
+    workers: [2],
+    env: { NODE_ENV: 'production' },
+  };
+}
+
 /**
  * Every scenario the bench knows. To add one: an entry here, and the route in each app under
  * apps/ (handlers.mjs, express.mjs, koa.mjs, hono.mjs, wsgi.py) that its peers serve.
@@ -113,6 +128,14 @@ export const scenarios: Scenario[] = [
     peers: ['hono-cluster-rr', 'hono-cluster-none'],
     workers: [2],
   },
+  // The same unchanged file under every side: apps/listen/server.js, an Express app that ends in
+  // app.listen(process.env.PORT || 3000). kelpie serves the server it listens on; PM2 and
+  // node:cluster run it in cluster workers; Watt rewrites its listen. kelpie-export is kelpie
+  // serving the same app exported, the reference for what serving the app's own server costs.
+  // NODE_ENV=production on every side, as kelpie sets it when unset and `wattpm start` runs.
+  listenScenario('listen-express', [...NODE_PEERS]),
+  // Watt needs Node >= 22.19: every side of this one runs on Node 26 from the npm registry.
+  { ...listenScenario('listen-express-26', [...NODE_PEERS, 'watt']), node: 26 },
   // WebSocket echo round trips (src/ws-load.ts), -k ws against a raw ws server in node:cluster.
   {
     name: 'ws-echo',

@@ -4,12 +4,17 @@
  * entry in scenarios.ts; adding a peer is one file in peers/ and one line in peers/index.ts.
  */
 
-export type AppKind = 'plain' | 'express' | 'koa' | 'hono' | 'ws' | 'fastify';
+/**
+ * `express-listen` is apps/listen/server.js: an Express app that calls its own `app.listen()`,
+ * run unchanged by every side (kelpie serves the server it listens on; the peers let it bind).
+ */
+export type AppKind = 'plain' | 'express' | 'koa' | 'hono' | 'ws' | 'fastify' | 'express-listen';
 
 export type PeerName =
   | 'kelpie'
   | 'kelpie-threads-1'
   | 'kelpie-baseline'
+  | 'kelpie-export'
   | 'cluster-rr'
   | 'cluster-none'
   | 'pm2'
@@ -18,7 +23,8 @@ export type PeerName =
   | 'nginx'
   | 'hono-cluster-rr'
   | 'hono-cluster-none'
-  | 'ws-cluster';
+  | 'ws-cluster'
+  | 'watt';
 
 export interface Scenario {
   /** Short id used on the command line and in results: `hello`. */
@@ -46,6 +52,13 @@ export interface Scenario {
   accessLog?: boolean;
   /** Serve over TLS (the TLS bench); the sides that cannot refuse to start. Default: plain HTTP. */
   tls?: ScenarioTls;
+  /**
+   * Run every side on this Node major from the npm registry's `node` package (installed into the
+   * bench's cache folder), instead of the Node running the bench. Default: the bench's own Node.
+   */
+  node?: number;
+  /** Environment for every side's server processes, on top of the bench's own. */
+  env?: Record<string, string>;
 }
 
 export interface ScenarioTls {
@@ -64,6 +77,15 @@ export interface StartOptions {
   port: number;
   /** Extra environment for the server processes (e.g. BENCH_CPU_ITERATIONS). */
   env: Record<string, string>;
+  /** The Node to run the server with (the scenario's `node`). Default: the one running the bench. */
+  node?: NodeRuntime;
+}
+
+export interface NodeRuntime {
+  /** Path of the executable. */
+  path: string;
+  /** Its `process.version`: `v26.10.0`. */
+  version: string;
 }
 
 export interface RunningServer {

@@ -25,6 +25,8 @@ export interface LoadResult {
   errors: number;
   /** wrk's own words for them: `connect 0, read 3, write 0, timeout 0; non-2xx 0`. */
   errorDetail: string;
+  /** CPU time the server's processes spent per request, in microseconds (src/cpu.ts), where measured. */
+  cpuUsPerRequest?: number;
 }
 
 function toMs(value: string, unit: string): number {

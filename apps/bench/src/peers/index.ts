@@ -2,14 +2,16 @@
 import type { Peer, PeerName } from '../types.js';
 import { clusterNone, clusterRr, honoClusterNone, honoClusterRr, wsCluster } from './cluster.js';
 import { gunicornGthread, gunicornSync } from './gunicorn.js';
-import { kelpie, kelpieBaseline, kelpieThreads1 } from './kelpie.js';
+import { kelpie, kelpieBaseline, kelpieExport, kelpieThreads1 } from './kelpie.js';
 import { nginx } from './nginx.js';
 import { pm2 } from './pm2.js';
+import { watt } from './watt.js';
 
 export const peers: Record<PeerName, Peer> = {
   kelpie,
   'kelpie-threads-1': kelpieThreads1,
   'kelpie-baseline': kelpieBaseline,
+  'kelpie-export': kelpieExport,
   'cluster-rr': clusterRr,
   'cluster-none': clusterNone,
   pm2,
@@ -19,4 +21,5 @@ export const peers: Record<PeerName, Peer> = {
   'hono-cluster-rr': honoClusterRr,
   'hono-cluster-none': honoClusterNone,
   'ws-cluster': wsCluster,
+  watt,
 };

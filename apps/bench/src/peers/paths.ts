@@ -37,11 +37,35 @@ const APP_FILES: Record<AppKind, string> = {
   hono: 'hono.mjs',
   ws: 'ws-echo.mjs',
   fastify: 'fastify.mjs',
+  'express-listen': join('listen', 'server.js'),
 };
 
-/** The module whose default export is the app of this kind (what kelpie is given). */
+/**
+ * The same app exported instead of listened, for the apps that call their own listen(): what
+ * kelpie serves as the reference for what capturing that listen costs.
+ */
+const EXPORTED_TWINS: Partial<Record<AppKind, string>> = {
+  'express-listen': join('listen', 'export.js'),
+};
+
+/** The apps that call their own listen(), which each side runs as its main module. */
+export const LISTENING_APPS: AppKind[] = ['express-listen'];
+
+/** Preloaded (`--require`) where an app binds for itself: keeps it on loopback, says when it listens. */
+export const loopbackPreload = join(appsDir, 'listen', 'loopback.cjs');
+
+/**
+ * The file kelpie is given for this kind of app: a module whose default export is the app, or for
+ * the apps that listen by themselves, the file that does.
+ */
 export function appFile(kind: AppKind): string {
   return join(appsDir, APP_FILES[kind]);
+}
+
+/** The exported twin of an app that listens by itself (see EXPORTED_TWINS), or undefined. */
+export function exportedTwin(kind: AppKind): string | undefined {
+  const file = EXPORTED_TWINS[kind];
+  return file && join(appsDir, file);
 }
 
 /** A script shipped by a dependency of the bench, resolved the way Node would from this package. */
