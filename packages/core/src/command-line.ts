@@ -250,8 +250,8 @@ export function helpText(): string {
     'usage: kelpie [OPTIONS] APP_MODULE',
     '',
     'APP_MODULE is path/to/file[:export] or package[:export]; :factory() calls a factory.',
-    "It may also be a file that starts its own server (app.listen(), a NestJS or Next.js entry):",
-    "its listen binds nothing and kelpie serves that server on its own binds (docs/frameworks.md).",
+    'It may also be a file that starts its own server (app.listen(), a NestJS or Next.js entry):',
+    'its listen binds nothing and kelpie serves that server on its own binds (docs/frameworks.md).',
     '',
   ];
   const sections = new Map<string, string[][]>();
