@@ -168,6 +168,14 @@ describe('apps that start their own server', () => {
     expect((await get(kp.url)).body).toMatch(/^late \d+\n$/);
   });
 
+  it('a bootstrap that fails before it listens is an app-load error (exit 4), not a crash loop', async () => {
+    const kp = await startKelpie(['-w', '1', app('boot-fails.cjs')], { waitFor: 'nothing' });
+    expect((await kp.exited(20_000)).code).toBe(4);
+    expect(kp.log()).toMatch(/Unhandled promise rejection while the app was loading/);
+    expect(kp.log()).toMatch(/cannot reach the database/);
+    expect(kp.countLog(/Booting worker with pid/)).toBe(1);
+  });
+
   it('quick stop (INT): the app shutdown does not run', async () => {
     const log = shutdownLog();
     const kp = await startKelpie(['-w', '1', app('plain.mjs')], { env: { SHUTDOWN_LOG: log } });
