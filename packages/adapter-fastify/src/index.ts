@@ -26,12 +26,24 @@ interface FastifyInstance {
   initialConfig?: { trustProxy?: unknown };
 }
 
+/**
+ * The instance's trustProxy option: Fastify 4 shows it in `initialConfig`, Fastify 5 keeps it only
+ * among the options it was created with (its `fastify.options` symbol).
+ */
+function trustProxyOf(app: FastifyInstance): unknown {
+  if (app.initialConfig?.trustProxy !== undefined) return app.initialConfig.trustProxy;
+  const options = Object.getOwnPropertySymbols(app).find((symbol) => symbol.description === 'fastify.options');
+  return options
+    ? (app as unknown as Record<symbol, { trustProxy?: unknown } | undefined>)[options]?.trustProxy
+    : undefined;
+}
+
 export const fastifyAdapter: Adapter = {
   meta: { name: 'fastify', version: pkg.version, core: '^0.1.0' },
   matches: (value) => frameworkOf(value) === 'fastify',
   adapt(value: unknown, { log, trusted }: AdapterContext) {
     const app = value as FastifyInstance;
-    if (!app.initialConfig?.trustProxy) {
+    if (!trustProxyOf(app)) {
       log.info(
         'This Fastify instance was created without trustProxy: X-Forwarded-* headers are ignored. Create it with trustProxy: true to have kelpie trust --forwarded-allow-ips.',
       );

@@ -130,6 +130,8 @@ describe('the Fastify adapter with Fastify 5', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(echoed).toEqual({ status: 200, body: { c: 3 } });
+    // Created with trustProxy: true, which Fastify 5 no longer shows in initialConfig.
+    expect(kp.log()).not.toMatch(/created without trustProxy/);
   });
 
   it('logs an async error, answers 500, and the worker serves on', async () => {
