@@ -260,7 +260,7 @@ export async function loadApp(text: string, cwd: string, options: LoadAppOptions
  * What keeps the event loop alive, by kind (`Timeout`, `TCPWrap`, `FSReqCallback`...), where
  * Node can say (`process.getActiveResourcesInfo`, Node 17.3+).
  */
-function pendingWork(): Map<string, number> | undefined {
+export function pendingWork(): Map<string, number> | undefined {
   const info = (process as { getActiveResourcesInfo?: () => string[] }).getActiveResourcesInfo?.();
   if (!info) return undefined;
   const counts = new Map<string, number>();

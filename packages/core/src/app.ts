@@ -145,15 +145,14 @@ export function toApp(value: unknown, options: AppOptions = {}, moduleHooks?: un
  * had accepted the connection. The module's exported hooks apply as for any app.
  */
 export function serverApp(server: Server, moduleHooks?: unknown): App {
-  const hooks = hooksOf(moduleHooks);
+  // Upgrades are the server's own listeners', not exported handlers'.
+  const { startup, shutdown, attach } = hooksOf(moduleHooks);
   const listener: RequestListener = (req, res) => {
     if (server.emit('request', req, res)) return;
     res.statusCode = 500;
     res.end("The app's server has no request listener.\n");
   };
-  const app: App = { ...hooks, kind: 'server', listener, value: server };
-  delete app.upgrade;
-  delete app.websocket;
+  const app: App = { startup, shutdown, attach, kind: 'server', listener, value: server };
   if (server.listenerCount('upgrade') > 0) {
     app.upgrade = (req, socket, head) => server.emit('upgrade', req, socket, head);
   }

@@ -275,6 +275,7 @@ export function helpText(): string {
   lines.push('Environment: PORT, WEB_CONCURRENCY, KELPIE_CMD_ARGS (extra options, as on the command line),');
   lines.push('  KELPIE_CONFIG_TIMEOUT (seconds kelpie waits for config-file code and awaited hooks; 60, 0 for none).');
   lines.push('Workers get PORT and HOST (the first TCP bind) and NODE_ENV=production unless it is set.');
+  lines.push("KELPIE_LISTEN_CAPTURE=channel|patch forces how an app's own listen() is captured (SPEC.md 1.11).");
   lines.push('A running server: kelpie ctl status|top|reload|workers add N|... (kelpie ctl --help).');
   return `${lines.join('\n')}\n`;
 }

@@ -90,9 +90,7 @@ export {
   writeUpgradeRefusal,
 } from './http-server.js';
 export {
-  activeListenCapture,
   type ExtraListenPolicy,
-  isHttpServer,
   type ListenCapture,
   type ListenCaptureOptions,
   type ListenMechanism,

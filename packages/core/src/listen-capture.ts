@@ -2,6 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { type AddressInfo, isIP, Server as NetServer } from 'node:net';
+import { reusePortSupported } from './command-line.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -59,12 +60,6 @@ export function isHttpServer(server: unknown): server is HttpServer {
   return name === 'Http2Server' || name === 'Http2SecureServer' || 'headersTimeout' in server;
 }
 
-/** Whether this Node can listen with SO_REUSEPORT (`reusePort`: 22.12+, 23.1+, 24+). */
-const REUSE_PORT = (() => {
-  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-  return major >= 24 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
-})();
-
 /** The address a server that asked for `endpoint` would report. */
 function requestedAddress(endpoint: Endpoint): AddressInfo | string | null {
   if (endpoint.path !== undefined) return endpoint.path;
@@ -98,12 +93,8 @@ export interface ListenCapture {
   dispose(): void;
 }
 
+/** The capture running in this process or thread (one at a time). */
 let active: ListenCapture | undefined;
-
-/** The capture running in this process or thread, if any. */
-export function activeListenCapture(): ListenCapture | undefined {
-  return active;
-}
 
 /** Whether Node publishes `tracing:net.server.listen` before binding (checked without binding). */
 function channelPublishesListen(): boolean {
@@ -276,7 +267,8 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
       return 'alias';
     }
     if (extraListen === 'bind') {
-      const shared = REUSE_PORT && Boolean(endpoint.port) && endpoint.path === undefined && endpoint.fd === undefined;
+      const shared =
+        reusePortSupported() && Boolean(endpoint.port) && endpoint.path === undefined && endpoint.fd === undefined;
       log.warning(
         `The app opened a second HTTP server on ${describe(endpoint)}: opened as asked (--extra-listen bind), in every worker, outside kelpie's limits, logs and drain${
           shared

@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { pendingWork } from './app-loader.js';
 import { type AppSignals, routeAppSignals } from './app-signals.js';
 import { loadConfigFile } from './config-file.js';
 import { exitCodeOf, isKelpieError, KelpieError } from './errors.js';
@@ -140,10 +141,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
       deadline.unref();
       // Said once, so that a stop that lasts to --graceful-timeout is explained.
       const notice = setTimeout(() => {
-        const held = (process as { getActiveResourcesInfo?: () => string[] }).getActiveResourcesInfo?.() ?? [];
-        const counts = new Map<string, number>();
-        for (const kind of held) counts.set(kind, (counts.get(kind) ?? 0) + 1);
-        const list = [...counts].map(([kind, count]) => `${kind} x${count}`).join(', ');
+        const list = [...(pendingWork() ?? [])].map(([kind, count]) => `${kind} x${count}`).join(', ');
         log.info(
           `The app's own shutdown (its signal listener) is still running after ${APP_SHUTDOWN_NOTICE_MS / 1000} s: the worker exits when the app calls process.exit() or holds nothing open (it holds ${list || 'nothing kelpie can name'}), at the latest at --graceful-timeout`,
         );

@@ -211,6 +211,9 @@ export async function startApp(
 ): Promise<App> {
   refuseClusterFork();
   const forced = process.env.KELPIE_LISTEN_CAPTURE;
+  if (forced && forced !== 'channel' && forced !== 'patch') {
+    log.warning(`KELPIE_LISTEN_CAPTURE="${forced}" is not channel or patch; using the default`);
+  }
   const capture = startListenCapture({
     log,
     urls: options.urls ?? [],

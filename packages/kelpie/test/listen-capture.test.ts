@@ -4,6 +4,7 @@ import { connect as http2Connect } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { reusePortSupported } from '@kelpie/core';
 import { freePort, type KelpieProcess, startKelpie, startLoad, stopAll, waitUntil } from '@kelpie/testkit';
 import { makeCertificates } from '@kelpie/testkit/certificates';
 import { io } from 'socket.io-client';
@@ -282,8 +283,7 @@ describe('apps that start their own server', () => {
     await kp.stop();
 
     // Every worker binds it where Node has SO_REUSEPORT; elsewhere one worker holds it.
-    const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-    const reusePort = major >= 24 || (major === 22 && minor >= 12) || (major === 23 && minor >= 1);
+    const reusePort = reusePortSupported();
     const bound = await startKelpie(['-w', '2', '--extra-listen', 'bind', app('extra-listen.mjs')], {
       env: { ADMIN_PORT: String(adminPort) },
     });
