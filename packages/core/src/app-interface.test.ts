@@ -67,6 +67,8 @@ describe('decideInterface', () => {
   it('takes an app with use() and handle() (Express, Connect) for a Node listener, and --interface over every sign', () => {
     const app = Object.assign((a: unknown, b: unknown, c: unknown) => [a, b, c], { use() {}, handle() {} });
     expect(decideInterface(app)).toMatchObject({ interface: 'node', certain: true });
+    const adapter = Object.assign((request: unknown) => request, { fetch() {}, handle() {} });
+    expect(decideInterface(adapter)).toMatchObject({ interface: 'fetch', certain: true });
     expect(decideInterface((req: unknown, res: unknown) => [req, res], 'fetch')).toMatchObject({ interface: 'fetch' });
     expect(decideInterface((request: unknown) => request, 'node')).toMatchObject({ interface: 'node' });
   });

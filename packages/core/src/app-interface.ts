@@ -38,6 +38,10 @@ export function decideInterface(
   if (typeof members.handle === 'function' && typeof members.use === 'function') {
     return { interface: 'node', reason: 'an Express or Connect app (it has use and handle)', certain: true };
   }
+  // @whatwg-node server adapters (GraphQL Yoga) are functions that also have fetch().
+  if (typeof members.fetch === 'function') {
+    return { interface: 'fetch', reason: 'it has a fetch method', certain: true };
+  }
   const names = parameterNames(fn);
   const second = names?.[1];
   if (second !== undefined && RESPONSE_PARAMETER.test(second)) {
