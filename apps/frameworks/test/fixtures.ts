@@ -31,6 +31,7 @@ export const FIXTURES: readonly Fixture[] = [
   { name: 'next', outputs: ['.next'], entry: '.next/standalone/server.js' },
   { name: 'nitro', outputs: ['.output', '.nitro'], entry: '.output/server/index.mjs' },
   { name: 'sveltekit', outputs: ['build', '.svelte-kit'], entry: 'build/index.js' },
+  { name: 'react-router', outputs: ['build', '.react-router'], entry: 'build/server/index.js' },
 ];
 
 const INSTALL_STAMP = join('node_modules', '.kelpie-install-stamp');

@@ -1,7 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { frameworkOf } from './adapter.js';
-import { createFetchListener, type FetchHandler } from './fetch-bridge.js';
+import { type AppInterface, decideInterface, hintingListener, hintingReporter } from './app-interface.js';
+import { createFetchListener, type FetchHandler, logToStderr } from './fetch-bridge.js';
 
 /**
  * The app shapes kelpie accepts (SPEC.md, "App interface"), normalized to one Node request
@@ -85,6 +86,8 @@ export interface App extends AppHooks, AppWebSockets {
 export interface AppOptions {
   /** Errors a fetch handler throws or rejects with; the bridge answers 500. */
   onFetchError?: (error: unknown, req: IncomingMessage) => void;
+  /** How a bare function is called (--interface, app-interface.ts); default auto. */
+  interface?: AppInterface;
 }
 
 const isFunction = (value: unknown): value is (...args: unknown[]) => unknown => typeof value === 'function';
@@ -111,18 +114,28 @@ export function usesWebSockets(app: AppWebSockets): boolean {
 }
 
 /**
- * Recognize an app shape. A bare function is a Node listener when it declares two or more
- * parameters (`(req, res)`, Express's `(req, res, next)`), and a fetch handler otherwise
- * (`(request) => Response`). Objects are recognized by their `fetch` or `callback` method.
- * Returns undefined for anything else.
+ * Recognize an app shape. A bare function is a Node listener `(req, res)` or a fetch handler
+ * `(request, ...context)` as `options.interface` says, or as decideInterface() finds (SPEC.md
+ * 1.5.1). Objects are recognized by their `fetch` or `callback` method. Returns undefined for
+ * anything else.
  */
 export function toApp(value: unknown, options: AppOptions = {}, moduleHooks?: unknown): App | undefined {
   const hooks = hooksOf(value, moduleHooks);
   const fetchOptions = options.onFetchError ? { onError: options.onFetchError } : {};
   if (isFunction(value)) {
-    if (value.length >= 2) return { kind: 'listener', listener: value as RequestListener, value, ...hooks };
+    const decision = decideInterface(value, options.interface);
+    if (decision.interface === 'node') {
+      const listener = decision.certain
+        ? (value as RequestListener)
+        : hintingListener(value as RequestListener, decision);
+      return { kind: 'listener', listener, value, ...hooks };
+    }
     const fetch = value as FetchHandler;
-    return { kind: 'fetch', listener: createFetchListener(fetch, fetchOptions), fetch, value, ...hooks };
+    const onError = decision.certain
+      ? options.onFetchError
+      : hintingReporter(options.onFetchError ?? logToStderr, decision);
+    const listener = createFetchListener(fetch, onError ? { onError } : {});
+    return { kind: 'fetch', listener, fetch, value, ...hooks };
   }
   if (value === null || typeof value !== 'object') return undefined;
   const candidate = value as { fetch?: unknown; callback?: unknown };
@@ -192,5 +205,5 @@ export function describeValue(value: unknown): string {
 
 export const ACCEPTED_SHAPES =
   'a Node request listener (req, res) such as an Express or Connect app; an object with callback() such as a Koa app; ' +
-  'a fetch handler (request) => Response; an object with a fetch(request) method such as a Hono app; ' +
+  'a fetch handler (request, ...context) => Response (see --interface); an object with a fetch(request) method such as a Hono app; ' +
   'or a Fastify instance (served through @kelpie/adapter-fastify)';

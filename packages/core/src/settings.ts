@@ -1,6 +1,7 @@
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { ACCESS_LOG_ATOMS, compileAccessLogFormat, DEFAULT_ACCESS_LOG_FORMAT } from './access-log.js';
+import { APP_INTERFACES, type AppInterface } from './app-interface.js';
 import { KelpieError } from './errors.js';
 import { isAddressPattern } from './proxy.js';
 import { parseStatsdAddress } from './statsd.js';
@@ -468,6 +469,16 @@ export const settings = {
     defaultText: '2',
     parse: secondsPlusOne,
     help: 'Seconds to wait for the next request on a keep-alive connection; 0 turns keep-alive off.',
+  }),
+  interface: define<AppInterface>({
+    section: 'Frameworks',
+    flags: ['--interface'],
+    meta: 'INTERFACE',
+    default: () => 'auto',
+    defaultText: 'auto',
+    parse: oneOf(APP_INTERFACES),
+    help: 'How an app that is a bare function is called: auto (decided from the function), node (a Node listener (req, res)) or fetch (a fetch handler (request, ...context) => Response).',
+    doc: "As uvicorn's `--interface`. Objects are recognized by their methods whatever this says (`fetch`, `callback()`, a Fastify instance). With `auto`, an Express or Connect app and a function whose second parameter is named like a response (`res`, `response`, `reply`) are Node listeners; one whose second parameter is named like a context (`env`, `ctx`, `context`, `loadContext`, `initialContext`, `info`, `server`, `platform`), such as React Router's `createRequestHandler(build)`, is a fetch handler; otherwise a function declaring two or more parameters is a Node listener and one declaring fewer a fetch handler (SPEC.md 1.5.1). When only the parameter count decided and a request then fails in a way that says the guess was wrong (`Invalid URL`, a Response returned to a Node call, `res.end is not a function`), the error log line names the value that fixes it, once per worker.",
   }),
   adapter: define<string>({
     section: 'Frameworks',

@@ -222,6 +222,7 @@ export async function startApp(
   });
   const loaded = await loadApp(appModule, cwd, {
     onFetchError: (error, req) => log.error(`Error handling request ${req.method} ${req.url}`, error),
+    interface: settings.interface,
     capture,
     listenWait: settings.timeout > 0 ? settings.timeout : 30,
     log,
