@@ -70,6 +70,11 @@ describe('@fastify/websocket through the Fastify adapter', () => {
     ws.close(1000);
     expect(await gone).toBe(1000);
   });
+  it('answers the upgrade 426 under -k async, and HTTP routes as before', async () => {
+    const kp = await startKelpie([app('fastify-websocket.mjs')]);
+    expect(await refusal(wsUrl(kp.url, '/echo'))).toBe(426);
+    expect((await get(`${kp.url}/http`)).status).toBe(200);
+  });
 });
 
 describe('crossws (h3, Nitro and Nuxt node-listener builds)', () => {
