@@ -24,6 +24,7 @@ export {
   type AppOptions,
   type AppWebSocket,
   type AppWebSockets,
+  type CrosswsOptions,
   isAppShape,
   type RequestListener,
   serverApp,
@@ -31,7 +32,9 @@ export {
   type UpgradeListener,
   type UpgradeRefusal,
   usesWebSockets,
+  WEBSOCKET_HANDLER_NAMES,
   type WebSocketHandlers,
+  websocketOf,
 } from './app.js';
 export { type AppModuleSpec, type LoadAppOptions, loadApp, parseAppModule, resolveAppFile } from './app-loader.js';
 export { type AppSignals, routeAppSignals } from './app-signals.js';

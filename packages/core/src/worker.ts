@@ -232,18 +232,18 @@ export async function startApp(
     loaded.kind === 'server'
       ? withoutUntrustedForwarding(loaded, trustFunction(settings.forwardedAllowIps))
       : await applyAdapter(loaded, settings, log, searchFrom);
-  const { requestHooks } = options;
-  const app = requestHooks ? withRequestHooks(adapted, requestHooks.hooks, requestHooks.view, log) : adapted;
-  if (app.startup) {
+  // Before the app is wrapped: an adapter's startup may give it its upgrade listener (adapter.ts).
+  if (adapted.startup) {
     try {
-      await app.startup();
+      await adapted.startup();
     } catch (error) {
       throw new KelpieError('KELPIE_ERR_APP_HOOK', `The app's startup hook threw: ${String(error)}`, {
         cause: error,
       });
     }
   }
-  return app;
+  const { requestHooks } = options;
+  return requestHooks ? withRequestHooks(adapted, requestHooks.hooks, requestHooks.view, log) : adapted;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
   type AppWebSocket,
+  type CrosswsOptions,
   HttpServers,
   type Logger,
   type UpgradeListener,
@@ -22,7 +23,9 @@ import pkg from '../package.json' with { type: 'json' };
  *   refuse, then `open`, `message`, `close` and `error` for each connection;
  * - an `upgrade(req, socket, head)` listener: the app does the handshake itself;
  * - `attach(server)`: called once per server, for libraries that install their own upgrade
- *   handling (socket.io, graphql-ws).
+ *   handling (socket.io, graphql-ws);
+ * - crossws's options as `websocket` (Nitro and Nuxt node-listener builds, h3): served through
+ *   crossws's node adapter on kelpie's `ws` server, so its limits, pings and close 1001 apply.
  *
  * Sockets of `websocket` handlers are kelpie's to manage: pings find dead peers
  * (`--ws-ping-interval`), a slow reader is dropped past `--ws-max-buffered`, and a graceful stop
@@ -44,9 +47,10 @@ export class WsWorker extends Worker {
   readonly #alive = new WeakSet<WebSocket>();
 
   async serve(): Promise<void> {
-    const { websocket, upgrade, attach } = this.app;
+    const { websocket, upgrade, attach, crossws } = this.app;
     let onUpgrade: UpgradeListener | undefined;
     if (upgrade) onUpgrade = upgrade;
+    else if (crossws) onUpgrade = await this.#crossws(crossws);
     else if (websocket) onUpgrade = this.#handlers(websocket);
     this.#http = new HttpServers({
       settings: this.settings,
@@ -62,8 +66,8 @@ export class WsWorker extends Worker {
     await this.#http.listen();
   }
 
-  /** The upgrade listener for `websocket` handlers, on one `ws` server without its own socket. */
-  #handlers(handlers: WebSocketHandlers): UpgradeListener {
+  /** kelpie's one `ws` server per worker, without a socket of its own, with the ws-* settings applied. */
+  #server(): WebSocketServer {
     const { settings, log } = this;
     const wss = new WebSocketServer({
       noServer: true,
@@ -77,6 +81,40 @@ export class WsWorker extends Worker {
       this.#pinger = setInterval(() => this.#ping(), settings.wsPingInterval * 1000);
       this.#pinger.unref();
     }
+    return wss;
+  }
+
+  /** A new connection: counted as a request, watched by the pings, closed at once when draining. */
+  #opened(ws: WebSocket): void {
+    this.countRequest();
+    this.#alive.add(ws);
+    ws.on('pong', () => this.#alive.add(ws));
+    if (this.#stopping) ws.close(1001, 'Server shutting down');
+  }
+
+  /**
+   * crossws's hooks, through its own node adapter: it builds the web Request, calls the `upgrade`
+   * hook and the peers' hooks; kelpie lends it the `ws` server, so the ws-* settings and the
+   * graceful close apply to its connections as to those of `websocket` handlers.
+   */
+  async #crossws(options: CrosswsOptions): Promise<UpgradeListener> {
+    const { default: nodeAdapter } = await import('crossws/adapters/node');
+    const wss = this.#server();
+    wss.on('connection', (ws: WebSocket) => this.#opened(ws));
+    const adapter = nodeAdapter({ ...(options as Parameters<typeof nodeAdapter>[0]), wss } as never);
+    return (req, socket, head) => {
+      socket.on('error', () => socket.destroy());
+      if (this.#stopping) return writeUpgradeRefusal(socket, 503);
+      adapter.handleUpgrade(req, socket, head).then(undefined, (error: unknown) => {
+        this.#upgradeFailed(req, socket, error, 'the crossws upgrade hook');
+      });
+    };
+  }
+
+  /** The upgrade listener for `websocket` handlers, on kelpie's `ws` server. */
+  #handlers(handlers: WebSocketHandlers): UpgradeListener {
+    const { log } = this;
+    const wss = this.#server();
     const call = (name: string, ws: AppWebSocket, run: () => unknown) => {
       try {
         const result = run() as PromiseLike<unknown> | undefined;
@@ -89,10 +127,7 @@ export class WsWorker extends Worker {
     };
     const accept = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       wss.handleUpgrade(req, socket, head, (ws) => {
-        this.countRequest();
-        this.#alive.add(ws);
-        ws.on('pong', () => this.#alive.add(ws));
-        if (this.#stopping) ws.close(1001, 'Server shutting down');
+        this.#opened(ws);
         ws.on('message', (data, isBinary) => {
           call('message', ws, () => handlers.message?.(ws, toBuffer(data), isBinary));
         });
@@ -124,9 +159,9 @@ export class WsWorker extends Worker {
     };
   }
 
-  #upgradeFailed(req: IncomingMessage, socket: Duplex, error: unknown): void {
-    this.log.error(`Error in websocket.upgrade() for ${req.url}`, error);
-    writeUpgradeRefusal(socket, 500);
+  #upgradeFailed(req: IncomingMessage, socket: Duplex, error: unknown, where = 'websocket.upgrade()'): void {
+    this.log.error(`Error in ${where} for ${req.url}`, error);
+    if (!socket.destroyed) writeUpgradeRefusal(socket, 500);
   }
 
   /** A handler threw: log it and close that connection with 1011 (internal error), as RFC 6455 says. */
@@ -154,6 +189,12 @@ export class WsWorker extends Worker {
     this.#stopping = true;
     clearInterval(this.#pinger);
     for (const ws of this.#wss?.clients ?? []) ws.close(1001, 'Server shutting down');
+    // A WebSocket library the app exported (a crossws adapter) closes its own connections.
+    try {
+      await this.app.closeWebSockets?.();
+    } catch (error) {
+      this.log.error('Error closing the WebSockets of the app', error);
+    }
     // The HTTP drain waits for every connection, the upgraded ones included.
     await this.#http?.drain();
   }
