@@ -9,7 +9,13 @@ import { ExitCode } from './exit-codes.js';
 import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
 import { bindListeners, type ClientHandle, inheritListeners, type Listener } from './listeners.js';
 import { type Logger, LogThrottle, reopenLogFiles } from './logger.js';
-import { type BootMessage, crashDrainSeconds, FIRST_LISTENER_FD, type InheritedListener } from './messages.js';
+import {
+  type BootMessage,
+  type ConnectionMessage,
+  crashDrainSeconds,
+  FIRST_LISTENER_FD,
+  type InheritedListener,
+} from './messages.js';
 import { type MetricsServer, type MetricsSnapshot, openMetricsServer } from './metrics.js';
 import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
@@ -17,6 +23,15 @@ import type { ResolvedWorker } from './resolve-worker.js';
 import { MAX_WORKERS, type Settings } from './settings.js';
 import { addStatusDelta, addStatuses, type StatusStats, statusTotals, type WorkerStats } from './stats.js';
 import { statsdClient } from './statsd.js';
+import {
+  addressHash,
+  checkSticky,
+  chooseWorker,
+  freeSlot,
+  type StickyConnection,
+  type StickyReader,
+  stickyReader,
+} from './sticky.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
 import { workerEnvironment } from './worker-env.js';
@@ -24,7 +39,8 @@ import { BadMessageLog, MAX_ACCEPT_COUNT, onWorkerMessages } from './worker-mess
 
 /**
  * The arbiter: binds the listeners, keeps `workers` worker processes alive, and turns signals
- * into lifecycle actions, as Gunicorn's arbiter does. It never accepts a connection itself.
+ * into lifecycle actions, as Gunicorn's arbiter does. It accepts connections only for worker
+ * classes that ask it to (`accept = 'arbiter'`) and under --sticky.
  *
  * Everything is event-driven: signals and child exits arrive as events, one timer checks
  * heartbeats. See SPEC.md for the signal table and the messages.
@@ -99,6 +115,8 @@ interface WorkerRecord {
   /** After an uncaught exception: SIGKILL if it outlives its drain deadline. */
   drainTimer: NodeJS.Timeout | undefined;
   killedAfterDrain: boolean;
+  /** --sticky: its place in the pool (sticky.ts); a replacement takes the slot its predecessor left. */
+  slot: number;
 }
 
 /**
@@ -120,6 +138,8 @@ const SPAWN_BATCH = 4;
 interface QueuedConnection {
   client: ClientHandle;
   listener: number;
+  /** --sticky: the client's address and what was read, waiting for a worker to be ready. */
+  sticky?: StickyConnection;
 }
 
 const SIGNALS = [
@@ -202,6 +222,13 @@ export class Arbiter {
   #restartDelays = 0;
   /** More workers to spawn on the next turn of the event loop. */
   #spawnTurn: NodeJS.Immediate | undefined;
+  /** --sticky: finds a connection's client address (PROXY header) for the settings in effect. */
+  #stickyReader: { settings: Settings; read: StickyReader } | undefined;
+  /** --sticky: PROXY headers being read, each with what abandons it. */
+  readonly #stickyReads = new Set<() => void>();
+  /** --sticky: where the next connection without a client address goes (they are spread). */
+  #spread = 0;
+  #warnedNoAddress = false;
 
   constructor(options: ArbiterOptions) {
     this.#options = options;
@@ -229,6 +256,7 @@ export class Arbiter {
     }
     await runHook(this.#hooks, 'onStarting', log, this.view());
     try {
+      checkSticky(this.#settings, this.#options.worker.workerClass);
       this.#identity = resolveIdentity(this.#settings.user, this.#settings.group);
       const parent = Number(process.env.KELPIE_PID);
       if (parent > 0 && parent === process.ppid) this.#upgradeParent = parent;
@@ -250,17 +278,21 @@ export class Arbiter {
       log.info('NODE_ENV is not set: workers run with NODE_ENV=production (-e NODE_ENV=... sets another)');
     }
     checkOpenFilesLimit(
-      { ...this.#settings, workerClass: this.#options.worker.meta.name, arbiterAccepts: this.#dispatching },
+      { ...this.#settings, workerClass: this.#options.worker.meta.name, arbiterAccepts: this.#accepting },
       log,
     );
-    if (this.#dispatching) {
+    if (this.#accepting) {
       this.#listeners.forEach((listener, index) => {
         listener.accept(
           (client) => this.#onConnection(client, index),
           (code) => log.warning(`Error accepting a connection on ${listener.url}: ${code}`),
         );
       });
-      log.debug('The arbiter accepts connections and hands them to idle workers');
+      log.debug(
+        this.#sticky
+          ? '--sticky: the arbiter accepts connections and sends each client to the same worker'
+          : 'The arbiter accepts connections and hands them to idle workers',
+      );
     }
     this.#state = 'running';
     if (this.#stopWhileStarting !== null) {
@@ -532,12 +564,22 @@ export class Arbiter {
     return this.#options.worker.workerClass.accept === 'arbiter';
   }
 
+  /** --sticky with a class that accepts on its own otherwise (checkSticky refuses the others at start). */
+  get #sticky(): boolean {
+    return this.#settings.sticky && !this.#dispatching;
+  }
+
+  /** The arbiter accepts the connections (and the workers do not). */
+  get #accepting(): boolean {
+    return this.#dispatching || this.#sticky;
+  }
+
   #onConnection(client: ClientHandle, listener: number): void {
     if (this.#state !== 'running') {
       client.close();
       return;
     }
-    if (this.#queue.length >= this.#settings.backlog) {
+    if (this.#queue.length + this.#stickyReads.size >= this.#settings.backlog) {
       client.close();
       const skipped = this.#backlogDrops.take();
       if (skipped !== undefined) {
@@ -547,8 +589,89 @@ export class Arbiter {
       }
       return;
     }
+    if (this.#sticky) {
+      this.#onStickyConnection(client, listener);
+      return;
+    }
     this.#queue.push({ client, listener });
     this.#dispatch();
+  }
+
+  /** --sticky: find the client's address (reading a PROXY header first, when there is one to read), then send it on. */
+  #onStickyConnection(client: ClientHandle, listener: number): void {
+    if (this.#stickyReader?.settings !== this.#settings) {
+      this.#stickyReader = { settings: this.#settings, read: stickyReader(this.#settings, this.#log) };
+    }
+    let reading = true;
+    let abandon: (() => void) | undefined;
+    abandon = this.#stickyReader.read(client, (connection) => {
+      reading = false;
+      if (abandon) this.#stickyReads.delete(abandon);
+      if (!connection) return;
+      if (this.#state !== 'running') {
+        connection.close();
+        return;
+      }
+      this.#sendSticky(connection, listener, 0);
+    });
+    if (reading) this.#stickyReads.add(abandon);
+  }
+
+  /**
+   * --sticky: send a connection to its client's worker (sticky.ts), or queue it (within --backlog)
+   * while no worker is ready. A connection without a client address (a unix socket's peer, no
+   * PROXY header) cannot be sticky: those are spread over the ready workers in turn.
+   */
+  #sendSticky(connection: StickyConnection, listener: number, attempt: number): void {
+    const worker = this.#stickyWorker(connection.address, listener);
+    if (!worker || attempt >= 3) {
+      if (worker || this.#queue.length >= this.#settings.backlog) connection.close();
+      else this.#queue.push({ client: connection.handle, listener, sticky: connection });
+      return;
+    }
+    const message: ConnectionMessage = {
+      type: 'kelpie:connection',
+      listener,
+      ...(connection.read ? { read: connection.read } : {}),
+    };
+    const sent = (error: Error | null) => {
+      if (!error) {
+        // The worker has its own descriptor now.
+        connection.close();
+        return;
+      }
+      // The worker is gone: the client's next choice takes it, unless the arbiter is stopping.
+      if (this.#state !== 'running') connection.close();
+      else this.#sendSticky(connection, listener, attempt + 1);
+    };
+    try {
+      worker.child.send(message, connection.handle as never, sent);
+    } catch (error) {
+      sent(error as Error);
+    }
+  }
+
+  /** The worker for a client address, among the ready workers that are not stopping. */
+  #stickyWorker(address: string | undefined, listener: number): WorkerRecord | undefined {
+    const ready = [...this.#workers.values()].filter((w) => w.ready && !w.retiring && w.child.connected);
+    if (address !== undefined) return chooseWorker(addressHash(address), ready);
+    if (!this.#warnedNoAddress && ready.length > 1) {
+      this.#warnedNoAddress = true;
+      this.#log.warning(
+        `--sticky: connections on ${this.#listeners[listener]?.url ?? 'a unix socket'} carry no client address (a unix socket without a PROXY header): they are spread over the workers, not sticky. Have the proxy in front send the PROXY protocol (--proxy-protocol), or see docs/frameworks.md`,
+      );
+    }
+    this.#spread = (this.#spread + 1) % 0x40000000;
+    return ready[this.#spread % ready.length];
+  }
+
+  /** --sticky: connections that waited for a ready worker go now. */
+  #dispatchSticky(): void {
+    if (this.#queue.length === 0 || this.#state !== 'running') return;
+    for (const { client, listener, sticky } of this.#queue.splice(0)) {
+      if (sticky) this.#sendSticky(sticky, listener, 0);
+      else client.close();
+    }
   }
 
   /** Hand queued connections to workers that asked for them, the longest idle first. */
@@ -773,6 +896,7 @@ export class Arbiter {
         'pidfile',
         'umask',
         'reusePort',
+        'sticky',
         'errorLogfile',
         'logFormat',
         'metricsBind',
@@ -823,8 +947,9 @@ export class Arbiter {
     for (const listener of this.#listeners) listener.close({ keepFile });
     if (this.#queue.length > 0) {
       this.#log.info(`Closing ${this.#queue.length} connection(s) no worker had taken yet`);
-      for (const { client } of this.#queue.splice(0)) client.close();
+      for (const { client, sticky } of this.#queue.splice(0)) (sticky ?? client).close();
     }
+    for (const abandon of [...this.#stickyReads]) abandon();
     this.#signalAll(graceful ? 'SIGTERM' : 'SIGQUIT');
     // Workers end their own drain at --graceful-timeout; the arbiter's SIGKILL comes a second
     // later, for workers that could not (a blocked event loop).
@@ -983,6 +1108,7 @@ export class Arbiter {
     const age = ++this.#age;
     // Its slot's count of quick exits, when it replaces a worker that died young.
     const quickExits = this.#dueQuickExits.shift() ?? 0;
+    const slot = freeSlot([...this.#workers.values()].filter((w) => !w.outdated && !w.retiring).map((w) => w.slot));
     const inherited: InheritedListener[] = this.#listeners.map((listener, i) => ({
       fd: FIRST_LISTENER_FD + i,
       bind: listener.address.text,
@@ -1040,6 +1166,7 @@ export class Arbiter {
       quickExits,
       drainTimer: undefined,
       killedAfterDrain: false,
+      slot,
     };
     this.#workers.set(pid, record);
     runHookNow(this.#hooks, 'postFork', this.#log, this.view(), { pid, age });
@@ -1120,6 +1247,7 @@ export class Arbiter {
       }
     }
     this.#retireOutdated();
+    if (this.#sticky) this.#dispatchSticky();
   }
 
   #reap(worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {

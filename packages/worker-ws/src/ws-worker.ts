@@ -1,9 +1,12 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   type AppWebSocket,
   HttpServers,
+  type InheritedListener,
   type Logger,
+  type ReadAhead,
   type UpgradeListener,
   type UpgradeRefusal,
   type WebSocketHandlers,
@@ -35,6 +38,9 @@ export class WsWorker extends Worker {
     core: '^0.1.0',
     description: 'HTTP as -k async serves it, plus WebSocket upgrades on the ws package',
   };
+
+  /** --sticky: the arbiter accepts and sends each client's connections here (connection()). */
+  static override sticky = true;
 
   #http: HttpServers | undefined;
   #wss: WebSocketServer | undefined;
@@ -148,6 +154,12 @@ export class WsWorker extends Worker {
       this.#alive.delete(ws);
       ws.ping();
     }
+  }
+
+  /** --sticky: a connection the arbiter chose this worker for. */
+  override connection(socket: Socket, listener: InheritedListener, read?: ReadAhead): void {
+    if (!this.#http) socket.destroy();
+    else this.#http.take(socket, this.listeners.indexOf(listener), read);
   }
 
   async drain(): Promise<void> {
