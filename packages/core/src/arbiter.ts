@@ -655,10 +655,11 @@ export class Arbiter {
   #stickyWorker(address: string | undefined, listener: number): WorkerRecord | undefined {
     const ready = [...this.#workers.values()].filter((w) => w.ready && !w.retiring && w.child.connected);
     if (address !== undefined) return chooseWorker(addressHash(address), ready);
-    if (!this.#warnedNoAddress && ready.length > 1) {
+    // A TCP peer without an address is one already gone; a unix socket's peer never has one.
+    if (!this.#warnedNoAddress && ready.length > 1 && this.#listeners[listener]?.address.kind !== 'tcp') {
       this.#warnedNoAddress = true;
       this.#log.warning(
-        `--sticky: connections on ${this.#listeners[listener]?.url ?? 'a unix socket'} carry no client address (a unix socket without a PROXY header): they are spread over the workers, not sticky. Have the proxy in front send the PROXY protocol (--proxy-protocol), or see docs/frameworks.md`,
+        `--sticky: connections on ${this.#listeners[listener]?.url} carry no client address (a unix socket without a PROXY header): they are spread over the workers, not sticky. Have the proxy in front send the PROXY protocol (--proxy-protocol), or see docs/frameworks.md`,
       );
     }
     this.#spread = (this.#spread + 1) % 0x40000000;

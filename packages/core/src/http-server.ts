@@ -736,6 +736,8 @@ export class HttpServers {
       server?.emit('drop');
       return;
     }
+    // As the servers set it on connections they accept themselves (createConfiguredServer).
+    socket.setNoDelay(true);
     if (!read) {
       this.accept(socket, index);
       return;

@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startKelpie, stopAll } from '@kelpie/testkit';
 import { type Socket as IoSocket, io } from 'socket.io-client';
@@ -46,11 +48,10 @@ function hello(client: IoSocket, name: string): Promise<string> {
   });
 }
 
-/** One request on a fresh connection that starts with `head` (a PROXY header); the pid that answered. */
-function pidBehind(url: string, head: string): Promise<string> {
-  const { port } = new URL(url);
+/** One request on a fresh connection (to a URL or a unix socket path) that starts with `head` (a PROXY header); the pid that answered. */
+function pidBehind(target: string, head: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1');
+    const socket = target.startsWith('http:') ? connect(Number(new URL(target).port), '127.0.0.1') : connect(target);
     let text = '';
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
@@ -133,6 +134,26 @@ describe('--sticky', () => {
     expect(new Set([...byAddress.values()].map((pids) => [...pids][0])).size).toBe(2);
     // A connection without a header, from the allowed loopback peer, is served as a direct client.
     expect((await get(kp.url)).status).toBe(200);
+  });
+
+  it('on a unix socket, routes by the PROXY header, and spreads connections without one (with a warning)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kelpie-sticky-'));
+    try {
+      const path = join(dir, 'k.sock');
+      const kp = await startKelpie(['-w', '2', '--sticky', '--proxy-protocol', 'v1', '-b', `unix:${path}`, APP]);
+      const sources = ['192.0.2.1', '192.0.2.2', '198.51.100.7', '203.0.113.9', '10.1.2.3', '172.16.5.4'];
+      const first = new Map<string, string>();
+      for (const source of sources) first.set(source, await pidBehind(path, proxyV1(source)));
+      for (const source of sources) expect(await pidBehind(path, proxyV1(source))).toBe(first.get(source));
+      expect(new Set(first.values()).size).toBe(2);
+      // No header, no address: taken in turn by the ready workers, and said once.
+      const spread = new Set<string>();
+      for (let i = 0; i < 4; i++) spread.add(await pidBehind(path, ''));
+      expect(spread.size).toBe(2);
+      await kp.waitForLog(/--sticky: connections on unix:.* carry no client address/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('holds --worker-connections: a connection over the limit is closed and logged', async () => {
