@@ -19,7 +19,10 @@ describe('sticky slot choice (rendezvous hashing)', () => {
 
   it('spreads addresses evenly over the slots', () => {
     const counts = [0, 0, 0, 0];
-    for (const address of addresses) counts[choose(address, slots(4)) as number]++;
+    for (const address of addresses) {
+      const slot = choose(address, slots(4)) as number;
+      counts[slot] = (counts[slot] ?? 0) + 1;
+    }
     for (const count of counts) expect(Math.abs(count - 1000)).toBeLessThan(150);
   });
 
