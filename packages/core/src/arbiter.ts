@@ -9,13 +9,7 @@ import { ExitCode } from './exit-codes.js';
 import { hasWorkerHooks, runHook, runHookNow, type ServerHooks, type ServerView } from './hooks.js';
 import { bindListeners, type ClientHandle, inheritListeners, type Listener } from './listeners.js';
 import { type Logger, LogThrottle, reopenLogFiles } from './logger.js';
-import {
-  type BootMessage,
-  type ConnectionMessage,
-  crashDrainSeconds,
-  FIRST_LISTENER_FD,
-  type InheritedListener,
-} from './messages.js';
+import { type BootMessage, crashDrainSeconds, FIRST_LISTENER_FD, type InheritedListener } from './messages.js';
 import { type MetricsServer, type MetricsSnapshot, openMetricsServer } from './metrics.js';
 import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
@@ -23,15 +17,7 @@ import type { ResolvedWorker } from './resolve-worker.js';
 import { MAX_WORKERS, type Settings } from './settings.js';
 import { addStatusDelta, addStatuses, type StatusStats, statusTotals, type WorkerStats } from './stats.js';
 import { statsdClient } from './statsd.js';
-import {
-  addressHash,
-  checkSticky,
-  chooseWorker,
-  freeSlot,
-  type StickyConnection,
-  type StickyReader,
-  stickyReader,
-} from './sticky.js';
+import { checkSticky, freeSlot, StickyDispatch } from './sticky.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
 import { workerEnvironment } from './worker-env.js';
@@ -138,8 +124,6 @@ const SPAWN_BATCH = 4;
 interface QueuedConnection {
   client: ClientHandle;
   listener: number;
-  /** --sticky: the client's address and what was read, waiting for a worker to be ready. */
-  sticky?: StickyConnection;
 }
 
 const SIGNALS = [
@@ -222,13 +206,8 @@ export class Arbiter {
   #restartDelays = 0;
   /** More workers to spawn on the next turn of the event loop. */
   #spawnTurn: NodeJS.Immediate | undefined;
-  /** --sticky: finds a connection's client address (PROXY header) for the settings in effect. */
-  #stickyReader: { settings: Settings; read: StickyReader } | undefined;
-  /** --sticky: PROXY headers being read, each with what abandons it. */
-  readonly #stickyReads = new Set<() => void>();
-  /** --sticky: where the next connection without a client address goes (they are spread). */
-  #spread = 0;
-  #warnedNoAddress = false;
+  /** --sticky: connections from accept to their client's worker (sticky.ts). */
+  readonly #stickyDispatch: StickyDispatch<WorkerRecord>;
 
   constructor(options: ArbiterOptions) {
     this.#options = options;
@@ -237,6 +216,16 @@ export class Arbiter {
     this.#configFile = options.configFile;
     this.#log = options.log;
     this.#badMessages = new BadMessageLog(options.log);
+    this.#stickyDispatch = new StickyDispatch<WorkerRecord>({
+      log: this.#log,
+      workers: () => this.#workers.values(),
+      settings: () => this.#settings,
+      listener: (index) => {
+        const listener = this.#listeners[index];
+        return listener && { url: listener.url, tcp: listener.address.kind === 'tcp' };
+      },
+      running: () => this.#state === 'running',
+    });
     this.#numWorkers = options.settings.workers;
     this.#finished = new Promise((resolve) => {
       this.#done = resolve;
@@ -579,7 +568,7 @@ export class Arbiter {
       client.close();
       return;
     }
-    if (this.#queue.length + this.#stickyReads.size >= this.#settings.backlog) {
+    if (this.#queue.length + this.#stickyDispatch.pending >= this.#settings.backlog) {
       client.close();
       const skipped = this.#backlogDrops.take();
       if (skipped !== undefined) {
@@ -590,89 +579,11 @@ export class Arbiter {
       return;
     }
     if (this.#sticky) {
-      this.#onStickyConnection(client, listener);
+      this.#stickyDispatch.accept(client, listener);
       return;
     }
     this.#queue.push({ client, listener });
     this.#dispatch();
-  }
-
-  /** --sticky: find the client's address (reading a PROXY header first, when there is one to read), then send it on. */
-  #onStickyConnection(client: ClientHandle, listener: number): void {
-    if (this.#stickyReader?.settings !== this.#settings) {
-      this.#stickyReader = { settings: this.#settings, read: stickyReader(this.#settings, this.#log) };
-    }
-    let reading = true;
-    let abandon: (() => void) | undefined;
-    abandon = this.#stickyReader.read(client, (connection) => {
-      reading = false;
-      if (abandon) this.#stickyReads.delete(abandon);
-      if (!connection) return;
-      if (this.#state !== 'running') {
-        connection.close();
-        return;
-      }
-      this.#sendSticky(connection, listener, 0);
-    });
-    if (reading) this.#stickyReads.add(abandon);
-  }
-
-  /**
-   * --sticky: send a connection to its client's worker (sticky.ts), or queue it (within --backlog)
-   * while no worker is ready. A connection without a client address (a unix socket's peer, no
-   * PROXY header) cannot be sticky: those are spread over the ready workers in turn.
-   */
-  #sendSticky(connection: StickyConnection, listener: number, attempt: number): void {
-    const worker = this.#stickyWorker(connection.address, listener);
-    if (!worker || attempt >= 3) {
-      if (worker || this.#queue.length >= this.#settings.backlog) connection.close();
-      else this.#queue.push({ client: connection.handle, listener, sticky: connection });
-      return;
-    }
-    const message: ConnectionMessage = {
-      type: 'kelpie:connection',
-      listener,
-      ...(connection.read ? { read: connection.read } : {}),
-    };
-    const sent = (error: Error | null) => {
-      if (!error) {
-        // The worker has its own descriptor now.
-        connection.close();
-        return;
-      }
-      // The worker is gone: the client's next choice takes it, unless the arbiter is stopping.
-      if (this.#state !== 'running') connection.close();
-      else this.#sendSticky(connection, listener, attempt + 1);
-    };
-    try {
-      worker.child.send(message, connection.handle as never, sent);
-    } catch (error) {
-      sent(error as Error);
-    }
-  }
-
-  /** The worker for a client address, among the ready workers that are not stopping. */
-  #stickyWorker(address: string | undefined, listener: number): WorkerRecord | undefined {
-    const ready = [...this.#workers.values()].filter((w) => w.ready && !w.retiring && w.child.connected);
-    if (address !== undefined) return chooseWorker(addressHash(address), ready);
-    // A TCP peer without an address is one already gone; a unix socket's peer never has one.
-    if (!this.#warnedNoAddress && ready.length > 1 && this.#listeners[listener]?.address.kind !== 'tcp') {
-      this.#warnedNoAddress = true;
-      this.#log.warning(
-        `--sticky: connections on ${this.#listeners[listener]?.url} carry no client address (a unix socket without a PROXY header): they are spread over the workers, not sticky. Have the proxy in front send the PROXY protocol (--proxy-protocol), or see docs/frameworks.md`,
-      );
-    }
-    this.#spread = (this.#spread + 1) % 0x40000000;
-    return ready[this.#spread % ready.length];
-  }
-
-  /** --sticky: connections that waited for a ready worker go now. */
-  #dispatchSticky(): void {
-    if (this.#queue.length === 0 || this.#state !== 'running') return;
-    for (const { client, listener, sticky } of this.#queue.splice(0)) {
-      if (sticky) this.#sendSticky(sticky, listener, 0);
-      else client.close();
-    }
   }
 
   /** Hand queued connections to workers that asked for them, the longest idle first. */
@@ -946,11 +857,9 @@ export class Arbiter {
     this.#maybePromote();
     const keepFile = Boolean(this.#upgradeChild || this.#upgradeParent);
     for (const listener of this.#listeners) listener.close({ keepFile });
-    if (this.#queue.length > 0) {
-      this.#log.info(`Closing ${this.#queue.length} connection(s) no worker had taken yet`);
-      for (const { client, sticky } of this.#queue.splice(0)) (sticky ?? client).close();
-    }
-    for (const abandon of [...this.#stickyReads]) abandon();
+    const waiting = this.#queue.length + this.#stickyDispatch.close();
+    if (waiting > 0) this.#log.info(`Closing ${waiting} connection(s) no worker had taken yet`);
+    for (const { client } of this.#queue.splice(0)) client.close();
     this.#signalAll(graceful ? 'SIGTERM' : 'SIGQUIT');
     // Workers end their own drain at --graceful-timeout; the arbiter's SIGKILL comes a second
     // later, for workers that could not (a blocked event loop).
@@ -1248,7 +1157,7 @@ export class Arbiter {
       }
     }
     this.#retireOutdated();
-    if (this.#sticky) this.#dispatchSticky();
+    if (this.#sticky) this.#stickyDispatch.dispatchWaiting();
   }
 
   #reap(worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';
 import { KelpieError } from './errors.js';
 import type { ClientHandle } from './listeners.js';
@@ -239,4 +240,135 @@ export function readAheadOf(read: ConnectionMessage['read']): ReadAhead | undefi
   if (typeof read !== 'object' || read === null || typeof read.rest !== 'string') return undefined;
   const header = typeof read.header === 'object' && read.header !== null ? read.header : undefined;
   return { ...(header ? { header } : {}), rest: Buffer.from(read.rest, 'base64') };
+}
+
+/** What the dispatch needs of the arbiter's record of a worker. */
+export interface StickyWorker extends StickyCandidate {
+  ready: boolean;
+  retiring: boolean;
+  child: Pick<ChildProcess, 'connected' | 'send'>;
+}
+
+export interface StickyDispatchOptions<W extends StickyWorker> {
+  log: Logger;
+  /** Every worker the arbiter has (the dispatch picks the ready ones). */
+  workers: () => Iterable<W>;
+  /** The settings in effect (HUP may change --proxy-protocol, --proxy-allow-from, --backlog). */
+  settings: () => Settings;
+  /** Listener `index`'s URL and whether it is TCP, for the warning about connections without an address. */
+  listener: (index: number) => { url: string; tcp: boolean } | undefined;
+  /** The arbiter still serves: a connection that comes back from a failed send is closed otherwise. */
+  running: () => boolean;
+}
+
+/** How often a connection whose send failed is tried with the client's next choice. */
+const SEND_ATTEMPTS = 3;
+
+/**
+ * The arbiter's --sticky path, from an accepted connection to the worker that has it: the read
+ * of a PROXY header (stickyReader), the choice (chooseWorker), the send over IPC, and the
+ * connections that wait while no worker is ready (up to --backlog with the headers being read).
+ */
+export class StickyDispatch<W extends StickyWorker> {
+  readonly #options: StickyDispatchOptions<W>;
+  #reader: { settings: Settings; read: StickyReader } | undefined;
+  /** PROXY headers being read, each with what abandons it. */
+  readonly #reads = new Set<() => void>();
+  /** Connections waiting for a ready worker, oldest first. */
+  #waiting: { connection: StickyConnection; listener: number }[] = [];
+  /** Where the next connection without a client address goes (they are spread). */
+  #spread = 0;
+  #warnedNoAddress = false;
+
+  constructor(options: StickyDispatchOptions<W>) {
+    this.#options = options;
+  }
+
+  /** Connections the arbiter holds: headers being read and connections waiting for a worker. */
+  get pending(): number {
+    return this.#reads.size + this.#waiting.length;
+  }
+
+  /** A connection accepted on listener `listener`: find its client's address, then send it on. */
+  accept(client: ClientHandle, listener: number): void {
+    const settings = this.#options.settings();
+    if (this.#reader?.settings !== settings)
+      this.#reader = { settings, read: stickyReader(settings, this.#options.log) };
+    let reading = true;
+    let abandon: (() => void) | undefined;
+    abandon = this.#reader.read(client, (connection) => {
+      reading = false;
+      if (abandon) this.#reads.delete(abandon);
+      if (!connection) return;
+      if (this.#options.running()) this.#send(connection, listener, 0);
+      else connection.close();
+    });
+    if (reading) this.#reads.add(abandon);
+  }
+
+  /** A worker became ready: the connections that waited go now. */
+  dispatchWaiting(): void {
+    if (this.#waiting.length === 0 || !this.#options.running()) return;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const { connection, listener } of waiting) this.#send(connection, listener, 0);
+  }
+
+  /** Stop: close the connections waiting and those whose header is being read; how many there were. */
+  close(): number {
+    const count = this.pending;
+    for (const { connection } of this.#waiting.splice(0)) connection.close();
+    for (const abandon of [...this.#reads]) abandon();
+    return count;
+  }
+
+  /** Send a connection to its client's worker, or keep it (within --backlog) while no worker is ready. */
+  #send(connection: StickyConnection, listener: number, attempt: number): void {
+    const worker = this.#choose(connection.address, listener);
+    if (!worker || attempt >= SEND_ATTEMPTS) {
+      if (worker || this.pending >= this.#options.settings().backlog) connection.close();
+      else this.#waiting.push({ connection, listener });
+      return;
+    }
+    const message: ConnectionMessage = {
+      type: 'kelpie:connection',
+      listener,
+      ...(connection.read ? { read: connection.read } : {}),
+    };
+    const sent = (error: Error | null) => {
+      // Sent: the worker has its own descriptor now.
+      if (!error) connection.close();
+      // The worker is gone: the client's next choice takes it, unless the arbiter is stopping.
+      else if (this.#options.running()) this.#send(connection, listener, attempt + 1);
+      else connection.close();
+    };
+    try {
+      worker.child.send(message, connection.handle as never, sent);
+    } catch (error) {
+      sent(error as Error);
+    }
+  }
+
+  /**
+   * The worker for a client address, among the ready workers that are not stopping. A connection
+   * without an address (a unix socket's peer, no PROXY header) cannot be sticky: those are spread
+   * over the ready workers in turn, and the arbiter says so once.
+   */
+  #choose(address: string | undefined, listener: number): W | undefined {
+    const ready: W[] = [];
+    for (const worker of this.#options.workers()) {
+      if (worker.ready && !worker.retiring && worker.child.connected) ready.push(worker);
+    }
+    if (address !== undefined) return chooseWorker(addressHash(address), ready);
+    const where = this.#options.listener(listener);
+    // A TCP peer without an address is one already gone; a unix socket's peer never has one.
+    if (!this.#warnedNoAddress && ready.length > 1 && where && !where.tcp) {
+      this.#warnedNoAddress = true;
+      this.#options.log.warning(
+        `--sticky: connections on ${where.url} carry no client address (a unix socket without a PROXY header): they are spread over the workers, not sticky. Have the proxy in front send the PROXY protocol (--proxy-protocol), or see docs/frameworks.md`,
+      );
+    }
+    this.#spread = (this.#spread + 1) % 0x40000000;
+    return ready[this.#spread % ready.length];
+  }
 }

@@ -156,6 +156,33 @@ describe('--sticky', () => {
     }
   });
 
+  it('reads the PROXY header in the arbiter with bounds: a malformed header and a silent client are closed and logged', async () => {
+    const kp = await startKelpie(['-w', '2', '--sticky', '--proxy-protocol', 'v1', '--header-timeout', '1', APP]);
+    const { port } = new URL(kp.url);
+    const closedAfter = (bytes: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(bytes));
+        let text = '';
+        socket.on('data', (chunk) => {
+          text += chunk.toString('latin1');
+        });
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(text));
+      });
+    expect(await closedAfter('PROXY TCP4 not-an-address 127.0.0.1 1 2\r\n')).toBe('');
+    await kp.waitForLog(/Invalid PROXY header from ip=127\.0\.0\.1: PROXY v1 addresses are not TCP4/);
+    expect(await closedAfter('')).toBe('');
+    await kp.waitForLog(/Invalid PROXY header from ip=127\.0\.0\.1: no complete PROXY header within 1 s/);
+    // The arbiter serves on.
+    expect(await pidBehind(kp.url, proxyV1('192.0.2.1'))).toMatch(/^\d+$/);
+  });
+
+  it('keeps connections that arrive before any worker is ready, and sends them once one is', async () => {
+    const kp = await startKelpie(['-w', '2', '--sticky', APP], { waitFor: 'listening' });
+    const early = get(kp.url);
+    expect((await early).status).toBe(200);
+  });
+
   it('holds --worker-connections: a connection over the limit is closed and logged', async () => {
     const kp = await startKelpie(['-w', '1', '--sticky', '--worker-connections', '2', APP]);
     const { port } = new URL(kp.url);
