@@ -228,6 +228,7 @@ describe('--sticky', () => {
   it.each([
     [['-k', 'sync'], /--sticky with -k sync/],
     [['-k', 'threads', '--threads', '2'], /--sticky with -k threads/],
+    [['--check-config', '-k', 'sync'], /--sticky with -k sync/],
   ])('is refused with %j at start, naming both settings', async (args, message) => {
     const kp = await startKelpie([...args, '--sticky', APP], { waitFor: 'nothing' });
     const { code } = await kp.exited();
