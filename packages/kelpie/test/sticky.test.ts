@@ -93,7 +93,7 @@ describe('socket.io with its default transports across two workers', () => {
     }
   });
 
-  it('fails without it (connect_error "xhr post error" or "xhr poll error"), and the docs name --sticky for that error', async () => {
+  it('fails without it (connect_error "xhr post error" or "xhr poll error"); the log and the docs name --sticky', async () => {
     const docs = readFileSync(fileURLToPath(new URL('../../../docs/frameworks.md', import.meta.url)), 'utf8');
     const section = docs.slice(docs.indexOf('xhr post error') - 2000, docs.indexOf('xhr post error') + 2000);
     expect(section).toMatch(/--sticky/);
@@ -108,6 +108,10 @@ describe('socket.io with its default transports across two workers', () => {
       else opened.client.close();
     }
     expect(failures[0]?.message).toMatch(/xhr (post|poll) error|disconnected: transport error/);
+    // The worker that answered 400 says what to do, once.
+    await kp.waitForLog(
+      /answered 400 \(\w+ \/socket\.io\/, socket\.io\/engine\.io "Session ID unknown"\).*Run with --sticky/,
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -65,6 +65,9 @@ export class WsWorker extends Worker {
       accept: { duplicateListener: (index) => this.channel.duplicateListener(index) },
     });
     if (attach) for (const server of this.#http.servers) await attach(server);
+    if (attach && this.settings.workers > 1 && !this.settings.sticky) {
+      for (const server of this.#http.servers) watchForLostSessions(server, this.log);
+    }
     await this.#http.listen();
   }
 
@@ -176,6 +179,30 @@ export class WsWorker extends Worker {
     for (const ws of this.#wss?.clients ?? []) ws.terminate();
     this.#http?.close();
   }
+}
+
+/**
+ * Without --sticky, an engine.io (socket.io) long-polling request that reaches another worker
+ * than its session's is answered 400 ("Session ID unknown"), and the client sees
+ * `xhr post error`. Such a 400 on a polling request with a session id is said once per worker,
+ * with the fix. Only apps with `attach` under several workers pay for the look, and only on
+ * requests whose URL names a session.
+ */
+function watchForLostSessions(server: Server, log: Logger): void {
+  let said = false;
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '';
+    if (!url.includes('sid=') || !url.includes('transport=polling')) return;
+    res.once('finish', () => {
+      if (res.statusCode !== 400 || said) return;
+      said = true;
+      server.off('request', onRequest);
+      log.warning(
+        `A long-polling request of a session this worker does not know was answered 400 (${req.method} ${url.split('?')[0]}, socket.io/engine.io "Session ID unknown"), most likely because a client's requests reach several workers. Run with --sticky, or see docs/frameworks.md (socket.io)`,
+      );
+    });
+  };
+  server.on('request', onRequest);
 }
 
 /**
