@@ -14,7 +14,8 @@ import type { WorkerClass } from './worker.js';
  * does for `accept = 'arbiter'` classes), finds the client's address (the peer's, or the PROXY
  * header's, which it then reads itself), and picks the worker by rendezvous hashing of that
  * address over the slots of the workers that are ready. This file holds the start-time checks,
- * the choice, and the arbiter's bounded read of a PROXY header; the arbiter does the sending.
+ * the choice, the arbiter's bounded read of a PROXY header, and `StickyDispatch`, which takes a
+ * connection from accept to its worker; the arbiter gives it the workers and their slots.
  *
  * Rendezvous (highest random weight) hashing: each address scores every slot and goes to the
  * highest score. A slot that is missing for a while (its worker is being replaced, or stopping)
