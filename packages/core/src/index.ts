@@ -158,6 +158,7 @@ export {
   useRequestStatsBuffer,
   type WorkerStats,
 } from './stats.js';
+export { checkSticky, type ReadAhead } from './sticky.js';
 export { loadTlsMaterial, type TlsMaterial, tlsServerOptions } from './tls.js';
 export { VERSION } from './version.js';
 export {

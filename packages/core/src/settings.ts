@@ -310,6 +310,12 @@ export const settings = {
     parse: addressPatterns,
     help: 'Peers allowed to send a PROXY protocol header: IPs, CIDR ranges, or * for any.',
   }),
+  sticky: switchSetting(
+    'Server Socket',
+    ['--sticky'],
+    "Sticky sessions: every connection of one client goes to the same worker, chosen by the client's address (socket.io's long-polling needs this with several workers).",
+    "The arbiter accepts every connection instead of the workers and hands it to a worker over IPC, chosen by rendezvous hashing of the client address over the worker slots: the peer address, or the address in the PROXY header under --proxy-protocol (from peers in --proxy-allow-from; the arbiter reads that header itself, within --header-timeout). A replaced worker's successor takes its slot, and its clients come back to it once it is ready; meanwhile, and for a worker that is stopping, they go to their second choice. TTIN moves about 1/N of the clients to the new worker, TTOU only those of the worker that leaves; after HUP the new generation takes the same slots. X-Forwarded-For is not used: a proxy's keep-alive connection carries many clients. Behind an HTTP proxy, every connection comes from the proxy's address and lands on one worker: have the proxy send the PROXY protocol, or balance by client address in front of several instances (nginx `ip_hash`); docs/frameworks.md has the recipes. For -k async and -k ws (and third-party classes that declare `static sticky = true`); refused with -k sync, -k threads and --reuse-port. A worker at --worker-connections closes a connection sent to it. Not changed by HUP. Costs throughput on short connections: every connection passes through the arbiter (docs/benchmarks.md).",
+  ),
   certfile: define<string | null>({
     section: 'SSL',
     flags: ['--certfile'],

@@ -10,6 +10,7 @@ import type { InheritedListener } from './messages.js';
 import { dropUntrustedForwarding, trustFunction } from './proxy.js';
 import type { Settings } from './settings.js';
 import { type RequestStats, requestStats } from './stats.js';
+import type { ReadAhead } from './sticky.js';
 
 /**
  * The worker contract (SPEC.md, "Worker contract"). A worker class extends `Worker`, declares
@@ -82,6 +83,12 @@ export abstract class Worker {
   static meta: WorkerMeta;
   /** Who accepts connections for this class; see AcceptMode. */
   static accept: AcceptMode = 'worker';
+  /**
+   * An `accept = 'worker'` class that serves --sticky: it then accepts nothing on the shared
+   * sockets itself and takes each connection the arbiter sends in `connection()` (HttpServers
+   * does both: `listen()` and `take()`).
+   */
+  static sticky = false;
 
   readonly settings: Settings;
   readonly log: Logger;
@@ -175,8 +182,10 @@ export abstract class Worker {
   /**
    * `accept = 'arbiter'` classes: a connection the arbiter accepted on `listener`, sent because
    * this worker asked with `channel.requestConnections()`. It has not been read from yet.
+   * `sticky` classes under --sticky: a connection the arbiter chose this worker for; `read` is
+   * what the arbiter read of it first (a PROXY header, and the bytes after it), if anything.
    */
-  connection(socket: Socket, listener: InheritedListener): void {
+  connection(socket: Socket, listener: InheritedListener, _read?: ReadAhead): void {
     socket.destroy();
     this.log.error(
       `Worker class ${(this.constructor as WorkerClass).meta?.name} was sent a connection from ${listener.url} but does not take them (accept = 'worker')`,
@@ -286,6 +295,8 @@ export interface WorkerClass {
   readonly meta: WorkerMeta;
   /** Absent means 'worker'. */
   readonly accept?: AcceptMode;
+  /** Takes connections from the arbiter under --sticky (see Worker.sticky); absent means no. */
+  readonly sticky?: boolean;
   /** Arbiter side, before any worker starts: refuse settings this class cannot honour. */
   checkConfig?(settings: Settings, log: Logger): void;
   new (context: WorkerContext): Worker;

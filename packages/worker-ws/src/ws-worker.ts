@@ -1,10 +1,13 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   type AppWebSocket,
   type CrosswsOptions,
   HttpServers,
+  type InheritedListener,
   type Logger,
+  type ReadAhead,
   type UpgradeListener,
   type UpgradeRefusal,
   type WebSocketHandlers,
@@ -39,6 +42,9 @@ export class WsWorker extends Worker {
     description: 'HTTP as -k async serves it, plus WebSocket upgrades on the ws package',
   };
 
+  /** --sticky: the arbiter accepts and sends each client's connections here (connection()). */
+  static override sticky = true;
+
   #http: HttpServers | undefined;
   #wss: WebSocketServer | undefined;
   #pinger: NodeJS.Timeout | undefined;
@@ -63,6 +69,9 @@ export class WsWorker extends Worker {
       accept: { duplicateListener: (index) => this.channel.duplicateListener(index) },
     });
     if (attach) for (const server of this.#http.servers) await attach(server);
+    if (attach && this.settings.workers > 1 && !this.settings.sticky) {
+      for (const server of this.#http.servers) watchForLostSessions(server, this.log);
+    }
     await this.#http.listen();
   }
 
@@ -185,6 +194,12 @@ export class WsWorker extends Worker {
     }
   }
 
+  /** --sticky: a connection the arbiter chose this worker for. */
+  override connection(socket: Socket, listener: InheritedListener, read?: ReadAhead): void {
+    if (!this.#http) socket.destroy();
+    else this.#http.take(socket, this.listeners.indexOf(listener), read);
+  }
+
   async drain(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#pinger);
@@ -205,6 +220,30 @@ export class WsWorker extends Worker {
     for (const ws of this.#wss?.clients ?? []) ws.terminate();
     this.#http?.close();
   }
+}
+
+/**
+ * Without --sticky, an engine.io (socket.io) long-polling request that reaches another worker
+ * than its session's is answered 400 ("Session ID unknown"), and the client sees
+ * `xhr post error`. Such a 400 on a polling request with a session id is said once per worker,
+ * with the fix. Only apps with `attach` under several workers pay for the look, and only on
+ * requests whose URL names a session.
+ */
+function watchForLostSessions(server: Server, log: Logger): void {
+  let said = false;
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '';
+    if (!url.includes('sid=') || !url.includes('transport=polling')) return;
+    res.once('finish', () => {
+      if (res.statusCode !== 400 || said) return;
+      said = true;
+      server.off('request', onRequest);
+      log.warning(
+        `A long-polling request of a session this worker does not know was answered 400 (${req.method} ${url.split('?')[0]}, socket.io/engine.io "Session ID unknown"), most likely because a client's requests reach several workers. Run with --sticky, or see docs/frameworks.md (socket.io)`,
+      );
+    });
+  };
+  server.on('request', onRequest);
 }
 
 /**
