@@ -1,7 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { toApp } from './app.js';
-import { decideInterface, hintingListener, hintingReporter, misfitError, parameterNames } from './app-interface.js';
+import {
+  decideInterface,
+  hintingListener,
+  hintingReporter,
+  misfitError,
+  parameterNames,
+  takesOwnContext,
+} from './app-interface.js';
 
 type Fn = (...args: never[]) => unknown;
 
@@ -71,6 +78,31 @@ describe('decideInterface', () => {
     expect(decideInterface(adapter)).toMatchObject({ interface: 'fetch', certain: true });
     expect(decideInterface((req: unknown, res: unknown) => [req, res], 'fetch')).toMatchObject({ interface: 'fetch' });
     expect(decideInterface((request: unknown) => request, 'node')).toMatchObject({ interface: 'node' });
+  });
+});
+
+describe('takesOwnContext', () => {
+  it("is true for React Router's and Remix's (request, initialContext | loadContext) only", () => {
+    expect(takesOwnContext(async (request: unknown, initialContext: unknown) => [request, initialContext])).toBe(true);
+    expect(takesOwnContext((request: unknown, loadContext: unknown) => [request, loadContext])).toBe(true);
+    expect(takesOwnContext((request: unknown, env: unknown) => [request, env])).toBe(false);
+    expect(takesOwnContext((request: unknown, ctx: unknown) => [request, ctx])).toBe(false);
+    expect(takesOwnContext((request: unknown) => request)).toBe(false);
+  });
+
+  it('calls such a handler with the request alone, and other fetch handlers with the request info', async () => {
+    const seen: unknown[] = [];
+    const own = toApp((request: Request, loadContext?: unknown) => {
+      seen.push(loadContext);
+      return new Response(request.method);
+    });
+    const info = toApp((request: Request, env?: unknown) => {
+      seen.push(env);
+      return new Response(request.method);
+    });
+    await own?.fetch?.(new Request('http://x/'));
+    await info?.fetch?.(new Request('http://x/'), 'info');
+    expect(seen).toEqual([undefined, 'info']);
   });
 });
 

@@ -27,6 +27,22 @@ const RESPONSE_PARAMETER = /^_*(?:res|resp|response|reply|rep|serverresponse|out
  */
 const CONTEXT_PARAMETER = /^_*(?:env|bindings|info|server|platform|\w*context|\w*ctx)$/i;
 
+/**
+ * Second parameters that name a context the app makes itself: React Router's and Remix's
+ * `initialContext`/`loadContext`, which React Router 8 (and 7 with `future.v8_middleware`) only
+ * accepts as its own `RouterContextProvider`. Such handlers are called with the request alone.
+ */
+const OWN_CONTEXT_PARAMETER = /^_*(?:initial|load)Context$/i;
+
+/**
+ * Whether a fetch handler declares a context of its own kind as its second parameter (see
+ * OWN_CONTEXT_PARAMETER): kelpie then passes it no second argument (SPEC.md 1.5.1).
+ */
+export function takesOwnContext(fn: (...args: never[]) => unknown): boolean {
+  const second = parameterNames(fn)?.[1];
+  return second !== undefined && OWN_CONTEXT_PARAMETER.test(second);
+}
+
 /** Decide how a bare function app is called (`requested` is the --interface setting). */
 export function decideInterface(
   fn: (...args: never[]) => unknown,

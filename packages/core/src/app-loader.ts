@@ -3,7 +3,16 @@ import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ACCEPTED_SHAPES, type App, type AppOptions, describeValue, isAppShape, serverApp, toApp } from './app.js';
+import {
+  ACCEPTED_SHAPES,
+  type App,
+  type AppOptions,
+  describeValue,
+  isAppShape,
+  serverApp,
+  toApp,
+  webSocketOnlyApp,
+} from './app.js';
 import { KelpieError } from './errors.js';
 import type { ListenCapture } from './listen-capture.js';
 import type { Logger } from './logger.js';
@@ -134,7 +143,7 @@ async function importModule(file: string, asMain: boolean): Promise<Record<strin
 function frameworkHint(mod: Record<string, unknown>, target: string): string | undefined {
   const isObject = (value: unknown) => value !== null && typeof value === 'object';
   if (isObject(mod.routes) && isObject(mod.entry) && isObject(mod.assets)) {
-    return `It looks like a React Router (or Remix) server build: serve a module that exports createRequestListener({ build }) from @react-router/node (or run the build's own server file).`;
+    return `It looks like a React Router (or Remix) server build: serve a module that exports createRequestHandler(build) from react-router (docs/frameworks.md, React Router), or run the build's own server file.`;
   }
   for (const name of ['listener', 'handler', 'middleware']) {
     if (typeof mod[name] === 'function') {
@@ -144,7 +153,9 @@ function frameworkHint(mod: Record<string, unknown>, target: string): string | u
           : name === 'handler'
             ? ' (SvelteKit build/handler.js, Astro middleware mode)'
             : '';
-      return `It exports a request handler "${name}"${which}: run kelpie ${target}:${name}`;
+      // Nitro's node-listener build exports its WebSocket hooks beside the listener.
+      const ws = mod.websocket !== undefined && mod.websocket !== null ? ' -k ws' : '';
+      return `It exports a request handler "${name}"${which}: run kelpie${ws} ${target}:${name}.`;
     }
   }
   return undefined;
@@ -216,6 +227,14 @@ export async function loadApp(text: string, cwd: string, options: LoadAppOptions
     if (!found) {
       const exports = `looked for "default", "app", then "default.app"; found: ${listExports(mod)}`;
       const hint = frameworkHint(mod, spec.target);
+      const webSocketsOnly = hint ? undefined : webSocketOnlyApp(mod);
+      if (webSocketsOnly) {
+        options.log?.debug(
+          `The app module ${file} exports WebSocket parts and no HTTP app: plain HTTP requests no library takes are answered 404`,
+        );
+        capture?.servingExport();
+        return webSocketsOnly;
+      }
       if (!capture || hint) {
         throw new KelpieError(
           'KELPIE_ERR_APP_EXPORT',

@@ -1,7 +1,13 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { frameworkOf } from './adapter.js';
-import { type AppInterface, decideInterface, hintingListener, hintingReporter } from './app-interface.js';
+import {
+  type AppInterface,
+  decideInterface,
+  hintingListener,
+  hintingReporter,
+  takesOwnContext,
+} from './app-interface.js';
 import { KelpieError } from './errors.js';
 import { createFetchListener, type FetchHandler, logToStderr } from './fetch-bridge.js';
 
@@ -210,7 +216,10 @@ export function toApp(value: unknown, options: AppOptions = {}, moduleHooks?: un
         : hintingListener(value as RequestListener, decision);
       return { kind: 'listener', listener, value, ...hooks };
     }
-    const fetch = value as FetchHandler;
+    // React Router's handler makes its own context when given none; kelpie's would be refused.
+    const fetch: FetchHandler = takesOwnContext(value)
+      ? (request) => (value as FetchHandler)(request)
+      : (value as FetchHandler);
     const onError = decision.certain
       ? options.onFetchError
       : hintingReporter(options.onFetchError ?? logToStderr, decision);
@@ -251,6 +260,23 @@ export function serverApp(server: Server, moduleHooks?: unknown): App {
   }
   return app;
 }
+
+/**
+ * A module that exports WebSocket parts (`attach`, `upgrade`, `websocket`) and no HTTP app: a
+ * socket.io server `attach`ed, for instance. Plain HTTP requests that no library takes are
+ * answered 404. Undefined when the module exports none of them.
+ */
+export function webSocketOnlyApp(moduleHooks: unknown): App | undefined {
+  const hooks = hooksOf(moduleHooks);
+  if (!usesWebSockets(hooks)) return undefined;
+  return { ...hooks, kind: 'listener', listener: notFound, value: moduleHooks };
+}
+
+const notFound: RequestListener = (_req, res) => {
+  res.statusCode = 404;
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.end('Not Found\n');
+};
 
 /** The listener of a framework app no adapter has taken over (applyAdapter refuses to serve it). */
 const needsAdapter: RequestListener = (_req, res) => {

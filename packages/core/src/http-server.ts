@@ -12,7 +12,7 @@ import { createServer as createNetServer, Server as NetServer, type Socket } fro
 import type { Duplex } from 'node:stream';
 import { AcceptGate, type AcceptGateOptions } from './accept-gate.js';
 import { accessLogger } from './access-log.js';
-import type { RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
+import type { AppWebSockets, RequestListener, UpgradeListener, UpgradeRefusal } from './app.js';
 import {
   authorityConflict,
   forbiddenTrailer,
@@ -528,7 +528,14 @@ export function writeUpgradeRefusal(socket: Duplex, refusal: UpgradeRefusal): vo
  * For worker classes without WebSocket support: an app that uses WebSockets gets every upgrade
  * request refused with 426 and a warning that says which worker class serves them.
  */
-export function refuseUpgrades(log: Logger, workerClass: string): UpgradeListener {
+export function refuseUpgrades(log: Logger, workerClass: string, app?: AppWebSockets): UpgradeListener {
+  // attach(server) is for libraries (socket.io) that also answer plain HTTP requests, long-polling:
+  // without it those reach the app's listener, and no upgrade ever comes to be refused.
+  if (app?.attach) {
+    log.warning(
+      `The app exports attach(server), which -k ${workerClass} does not call: libraries it attaches (socket.io) are not served, their requests reach the app. Run it with -k ws`,
+    );
+  }
   return (req, socket) => {
     log.warning(
       `WebSocket upgrade refused for ${req.url}: the app defines WebSocket handlers, which -k ${workerClass} does not serve; run it with -k ws`,

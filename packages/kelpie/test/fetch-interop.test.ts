@@ -77,11 +77,30 @@ describe('Response-like results', () => {
 });
 
 describe('fetch handlers with a context', () => {
-  it("serves React Router's createRequestHandler(build) as a fetch handler, the request info as its loadContext", async () => {
+  it("serves React Router's createRequestHandler(build) as a fetch handler, with React Router's own context, middleware or not", async () => {
     const kp = await startKelpie(['-w', '1', app('react-router-handler.mjs')]);
     const reply = await get(`${kp.url}/info`);
     expect(reply.status).toBe(200);
-    expect(JSON.parse(reply.body)).toEqual({ url: `${kp.url}/info`, clientAddress: '127.0.0.1', scheme: 'http' });
+    expect(JSON.parse(reply.body)).toEqual({ url: `${kp.url}/info`, context: 'Object' });
+    await kp.stop();
+    // future.v8_middleware (React Router 8's default) refuses any context but its own.
+    const middleware = await startKelpie(['-w', '1', app('react-router-handler.mjs:withMiddleware')]);
+    const second = await get(`${middleware.url}/info`);
+    expect(second.status).toBe(200);
+    expect(JSON.parse(second.body)).toEqual({
+      url: `${middleware.url}/info`,
+      context: 'RouterContextProvider',
+      client: null,
+    });
+    await middleware.stop();
+    // The docs' recipe for loaders that want the client address.
+    const withClient = await startKelpie(['-w', '1', app('react-router-handler.mjs:withClient')]);
+    const third = await get(`${withClient.url}/info`);
+    expect(JSON.parse(third.body)).toEqual({
+      url: `${withClient.url}/info`,
+      context: 'RouterContextProvider',
+      client: { clientAddress: '127.0.0.1', scheme: 'http' },
+    });
   });
 
   it("serves a bare Hono app.fetch with Hono's own behaviour, the request info as its env", async () => {

@@ -115,6 +115,45 @@ describe('socket.io with its default transports across two workers', () => {
   });
 });
 
+describe('socket.io setups that need a word from kelpie', () => {
+  it('serves a module that exports only attach(server): socket.io connects, other HTTP requests get 404', async () => {
+    const kp = await startKelpie(['-k', 'ws', '-w', '1', fixture('socketio-attach-only.js')]);
+    const opened = await session(kp.url);
+    if (opened.error) throw opened.error;
+    try {
+      expect(await hello(opened.client, 'only')).toMatch(/^hello only from \d+$/);
+    } finally {
+      opened.client.close();
+    }
+    expect((await get(kp.url)).status).toBe(404);
+  });
+
+  it('warns at start when attach(server) is exported under a class that does not call it', async () => {
+    const kp = await startKelpie(['-w', '1', APP]);
+    await kp.waitForLog(/exports attach\(server\), which -k async does not call.*Run it with -k ws/);
+  });
+
+  it("names --sticky when socket.io runs on the app's own server (listen()) across two workers", async () => {
+    const kp = await startKelpie(['-k', 'ws', '-w', '2', fixture('socketio-listen.js')]);
+    const failures: Error[] = [];
+    for (let i = 0; i < 20 && failures.length === 0; i++) {
+      const opened = await session(kp.url);
+      if (opened.error) failures.push(opened.error);
+      else opened.client.close();
+    }
+    expect(failures[0]?.message).toMatch(/xhr (post|poll) error|disconnected: transport error/);
+    await kp.waitForLog(/"Session ID unknown"\).*Run with --sticky/);
+    await kp.stop();
+    const sticky = await startKelpie(['-k', 'ws', '-w', '2', '--sticky', fixture('socketio-listen.js')]);
+    for (let i = 0; i < 4; i++) {
+      const opened = await session(sticky.url);
+      if (opened.error) throw opened.error;
+      expect(await hello(opened.client, `s${i}`)).toMatch(/^hello s\d from \d+$/);
+      opened.client.close();
+    }
+  });
+});
+
 describe('--sticky', () => {
   it('sends every connection from one peer address to the same worker', async () => {
     const kp = await startKelpie(['-w', '2', '--sticky', APP]);

@@ -44,7 +44,7 @@ export class AsyncWorker extends Worker {
       log: this.log,
       listener: this.app.listener,
       listeners: this.listeners,
-      upgrade: usesWebSockets(this.app) ? refuseUpgrades(this.log, 'async') : undefined,
+      upgrade: usesWebSockets(this.app) ? refuseUpgrades(this.log, 'async', this.app) : undefined,
       onRequest: () => {
         this.countRequest();
       },

@@ -77,7 +77,7 @@ export class SyncWorker extends Worker {
       log: this.log,
       listener,
       listeners: this.listeners,
-      upgrade: usesWebSockets(this.app) ? refuseUpgrades(this.log, 'sync') : undefined,
+      upgrade: usesWebSockets(this.app) ? refuseUpgrades(this.log, 'sync', this.app) : undefined,
     });
     this.channel.requestConnections(1);
   }

@@ -123,7 +123,7 @@ function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): 
     log,
     listener: handler,
     listeners,
-    upgrade: usesWebSockets(app as App) ? refuseUpgrades(log, 'threads') : undefined,
+    upgrade: usesWebSockets(app as App) ? refuseUpgrades(log, 'threads', app as App) : undefined,
     serverOptions: { ServerResponse: TrackedResponse as unknown as typeof ServerResponse },
     accept: { duplicateListener, onAccept: policy.onAccept, onChange: (on) => policy.accepting(on) },
   });

@@ -69,7 +69,9 @@ export class WsWorker extends Worker {
       accept: { duplicateListener: (index) => this.channel.duplicateListener(index) },
     });
     if (attach) for (const server of this.#http.servers) await attach(server);
-    if (attach && this.settings.workers > 1 && !this.settings.sticky) {
+    // socket.io attaches through attach(server), or to the app's own server (listen capture).
+    const mayHoldSessions = attach !== undefined || this.app.kind === 'server';
+    if (mayHoldSessions && this.settings.workers > 1 && !this.settings.sticky) {
       for (const server of this.#http.servers) watchForLostSessions(server, this.log);
     }
     await this.#http.listen();
@@ -226,8 +228,8 @@ export class WsWorker extends Worker {
  * Without --sticky, an engine.io (socket.io) long-polling request that reaches another worker
  * than its session's is answered 400 ("Session ID unknown"), and the client sees
  * `xhr post error`. Such a 400 on a polling request with a session id is said once per worker,
- * with the fix. Only apps with `attach` under several workers pay for the look, and only on
- * requests whose URL names a session.
+ * with the fix. Only apps with `attach` or a server of their own under several workers pay for
+ * the look, and only on requests whose URL names a session.
  */
 function watchForLostSessions(server: Server, log: Logger): void {
   let said = false;
