@@ -338,6 +338,7 @@ async function runGroup(scenario: Scenario, workers: number, group: GroupResult,
         threads: options.threads,
         method: scenario.method,
         ...(scenario.bodyBytes ? { bodyBytes: scenario.bodyBytes } : {}),
+        ...(scenario.closeConnections ? { closeConnections: true } : {}),
       });
       const cpu = cpuSeconds(before, cpuSnapshot(server.pids()));
       return result.requests > 0 ? { ...result, cpuUsPerRequest: (cpu * 1e6) / result.requests } : result;

@@ -3,7 +3,11 @@ import type { PeerName, Scenario } from './types.js';
 const NODE_PEERS: PeerName[] = ['cluster-rr', 'cluster-none', 'pm2'];
 
 /** Hello world, 2 workers, kelpie with `what` turned on against kelpie with its defaults. */
-function againstBaseline(name: string, what: string, extra: Pick<Scenario, 'accessLog' | 'kelpieArgs'>): Scenario {
+function againstBaseline(
+  name: string,
+  what: string,
+  extra: Partial<Pick<Scenario, 'accessLog' | 'kelpieArgs' | 'closeConnections' | 'workers'>>,
+): Scenario {
   return {
     name,
     title: `hello world, kelpie with ${what} vs without`,
@@ -224,6 +228,16 @@ export const scenarios: Scenario[] = [
   againstBaseline('hello-metrics', '--metrics-bind', { kelpieArgs: ['--metrics-bind', '127.0.0.1:0'] }),
   againstBaseline('hello-statsd', '--metrics-bind and --statsd-host', {
     kelpieArgs: ['--metrics-bind', '127.0.0.1:0', '--statsd-host', '127.0.0.1:9'],
+  }),
+  // What --sticky costs: every connection passes through the arbiter (accept, choose, IPC hand-off).
+  // All of wrk's connections come from 127.0.0.1, so under --sticky they all go to one worker:
+  // -w 1 measures the hand-off alone, -w 2 what one client address gets of two workers. The
+  // second scenario opens a connection per request, where the cost is paid on every request.
+  againstBaseline('hello-sticky', '--sticky', { kelpieArgs: ['--sticky'], workers: [1, 2] }),
+  againstBaseline('hello-sticky-close', '--sticky, a connection per request,', {
+    kelpieArgs: ['--sticky'],
+    workers: [1, 2],
+    closeConnections: true,
   }),
   // Thread scaling: one process, 2 threads against 1 thread, on CPU-bound work (target 1.7x).
   {

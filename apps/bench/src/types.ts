@@ -44,6 +44,11 @@ export interface Scenario {
   peers: PeerName[];
   /** Worker counts to run it at. */
   workers: number[];
+  /**
+   * wrk sends `Connection: close`: a new connection for every request, for costs paid per
+   * connection (--sticky's hand-off through the arbiter). Default: keep-alive.
+   */
+  closeConnections?: boolean;
   /** The load: wrk's HTTP requests (default), or WebSocket echo round trips (src/ws-load.ts). */
   load?: 'http' | 'ws-echo';
   /** Extra flags for the kelpie side: the worker class under test (`-k sync`). Default: `-k async`. */

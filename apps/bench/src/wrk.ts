@@ -13,6 +13,8 @@ export interface LoadOptions {
   seconds: number;
   method: 'GET' | 'POST';
   bodyBytes?: number;
+  /** Send `Connection: close`: one connection per request. */
+  closeConnections?: boolean;
 }
 
 export interface LoadResult {
@@ -76,6 +78,7 @@ export async function runWrk(options: LoadOptions): Promise<LoadResult> {
     '5s',
     '--latency',
   ];
+  if (options.closeConnections) args.push('-H', 'Connection: close');
   let dir: string | undefined;
   if (options.method === 'POST') {
     dir = mkdtempSync(join(tmpdir(), 'kelpie-bench-wrk-'));

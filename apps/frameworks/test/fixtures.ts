@@ -29,8 +29,9 @@ export interface Fixture {
 export const FIXTURES: readonly Fixture[] = [
   { name: 'nest', outputs: ['dist'], entry: 'dist/main.js' },
   { name: 'next', outputs: ['.next'], entry: '.next/standalone/server.js' },
-  { name: 'nitro', outputs: ['.output', '.nitro'], entry: '.output/server/index.mjs' },
+  { name: 'nitro', outputs: ['.output', '.output-listener', '.nitro'], entry: '.output-listener/server/index.mjs' },
   { name: 'sveltekit', outputs: ['build', '.svelte-kit'], entry: 'build/index.js' },
+  { name: 'react-router', outputs: ['build', '.react-router'], entry: 'build/server/index.js' },
 ];
 
 const INSTALL_STAMP = join('node_modules', '.kelpie-install-stamp');

@@ -103,4 +103,23 @@ export const FRAMEWORKS: readonly Framework[] = [
     page: /<h1>Rendered by SvelteKit on the server<\/h1>/,
     shutdown: 'shutdown SIGTERM',
   },
+  {
+    // React Router's build has no server of its own: server.mjs exports createRequestHandler(build),
+    // a fetch handler declared (request, loadContext) (SPEC.md 1.5.1).
+    label: 'React Router 7 (server.mjs: createRequestHandler(build) over build/server/index.js)',
+    fixture: 'react-router',
+    entry: 'server.mjs',
+    hello: 'Hello from React Router',
+    notFound: (reply) => {
+      expect(reply.status).toBe(404);
+      expect(reply.body).toMatch(/<h1>404<!-- --> <!-- -->Not Found<\/h1>/);
+    },
+    serverError: (reply) => {
+      // A resource route's loader that throws: React Router hides the message in production.
+      expect(reply.status).toBe(500);
+      expect(reply.body).toBe('Unexpected Server Error');
+    },
+    page: /<h1>Rendered by React Router on the server<\/h1>/,
+    shutdown: 'shutdown hook',
+  },
 ];

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { type Adapter, type AdapterContext, frameworkOf, settleForwardedFor } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -7,7 +7,9 @@ import pkg from '../package.json' with { type: 'json' };
  *
  * - `ready()` is awaited before the worker serves (plugins loaded, routes compiled), and
  *   `close()` runs on a graceful stop, after the worker has drained, so onClose hooks run;
- * - requests reach Fastify's router (`routing`) from kelpie's own server;
+ * - requests reach Fastify's router (`routing`) from kelpie's own server; upgrade requests are
+ *   emitted on `fastify.server` when a plugin listens there once the instance is ready
+ *   (@fastify/websocket), so WebSocket routes work under `-k ws`;
  * - errors are logged in kelpie's log (an onError hook; Fastify still answers them);
  * - forwarded headers: Fastify fixes `trustProxy` when the instance is created, so create it
  *   with `trustProxy: true` and kelpie does the trusting: headers from peers outside
@@ -19,6 +21,7 @@ interface FastifyInstance {
   ready(): PromiseLike<unknown>;
   close(): PromiseLike<unknown>;
   routing(req: IncomingMessage, res: ServerResponse): void;
+  server: Server;
   addHook(
     name: 'onError',
     hook: (request: { method: string; url: string }, reply: unknown, error: Error, done: () => void) => void,
@@ -58,6 +61,13 @@ export const fastifyAdapter: Adapter = {
         settleForwardedFor(req, trusted);
         app.routing(req, res);
       },
+      upgradeListener: () =>
+        app.server.listenerCount('upgrade') > 0
+          ? (req, socket, head) => {
+              settleForwardedFor(req, trusted);
+              app.server.emit('upgrade', req, socket, head);
+            }
+          : undefined,
       startup: async () => {
         await app.ready();
       },

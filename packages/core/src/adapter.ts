@@ -1,4 +1,4 @@
-import type { App, AppHooks, RequestListener } from './app.js';
+import type { App, AppHooks, RequestListener, UpgradeListener } from './app.js';
 import { KelpieError } from './errors.js';
 import type { Logger } from './logger.js';
 import { findPlugin, importPlugin, pluginCandidates, pluginNotFound } from './plugins.js';
@@ -28,9 +28,15 @@ export interface AdapterContext {
   trusted: (address: string | undefined) => boolean;
 }
 
-/** What an adapter makes of an app: the listener to serve and its lifecycle hooks. */
+/** What an adapter makes of an app: the listener to serve, its lifecycle hooks and its upgrades. */
 export interface AdaptedApp extends AppHooks {
   listener: RequestListener;
+  /**
+   * Asked once, after the adapter's `startup` has run (a framework's plugins install their upgrade
+   * handling as it starts): the listener for upgrade requests, or undefined when the app has none.
+   * Served like an app's `upgrade` export (SPEC.md 1.7).
+   */
+  upgradeListener?: () => UpgradeListener | undefined;
 }
 
 export interface Adapter {
@@ -148,12 +154,21 @@ export async function applyAdapter(
     return inner(req, res);
   };
   log.debug(`Serving the app through adapter ${adapter.meta.name} ${adapter.meta.version}`);
-  return {
-    ...app,
-    listener,
-    startup: chain(adapted.startup, app.startup),
-    shutdown: chain(app.shutdown, adapted.shutdown),
-  };
+  const served: App = { ...app, listener, shutdown: chain(app.shutdown, adapted.shutdown) };
+  const { upgradeListener } = adapted;
+  // Asked after the adapter's startup; startApp runs this before a worker class reads `upgrade`.
+  const setUpgrade = upgradeListener
+    ? () => {
+        const inner = upgradeListener();
+        if (!inner || served.upgrade) return;
+        served.upgrade = (req, socket, head) => {
+          dropUntrustedForwarding(req, trusted);
+          return inner(req, socket, head);
+        };
+      }
+    : undefined;
+  served.startup = chain(adapted.startup, setUpgrade, app.startup);
+  return served;
 }
 
 /** Run hooks one after the other; undefined when there are none. */

@@ -1,7 +1,9 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { frameworkOf } from './adapter.js';
-import { createFetchListener, type FetchHandler } from './fetch-bridge.js';
+import { type AppInterface, decideInterface, hintingListener, hintingReporter } from './app-interface.js';
+import { KelpieError } from './errors.js';
+import { createFetchListener, type FetchHandler, logToStderr } from './fetch-bridge.js';
 
 /**
  * The app shapes kelpie accepts (SPEC.md, "App interface"), normalized to one Node request
@@ -64,12 +66,29 @@ export interface WebSocketHandlers {
 /** A Node-style `'upgrade'` listener, for apps that handle the upgrade themselves. */
 export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
 
+/**
+ * The options of crossws (the WebSocket layer of h3, Nitro and Nuxt): its hooks, or a
+ * `resolve(request)` that finds them per request. A Nitro or Nuxt node-listener build exports
+ * them as `websocket`; the ws worker class serves them through crossws's node adapter.
+ */
+export interface CrosswsOptions {
+  hooks?: object;
+  resolve?: (...args: never[]) => unknown;
+}
+
 /** The WebSocket parts an app may define, each looked up on the app value, then among the module's exports. */
 export interface AppWebSockets {
   websocket?: WebSocketHandlers;
   upgrade?: UpgradeListener;
   /** Called once per worker with each of its `http.Server`s, for libraries that attach to a server (socket.io). */
   attach?: (server: Server) => unknown;
+  /** A `websocket` export holding crossws's options (Nitro, Nuxt, h3), for the ws class to serve. */
+  crossws?: CrosswsOptions;
+  /**
+   * Close the connections of a WebSocket library the app exported (close 1001 to every client),
+   * called when a worker that serves upgrades starts draining.
+   */
+  closeWebSockets?: () => unknown;
 }
 
 export interface App extends AppHooks, AppWebSockets {
@@ -85,44 +104,118 @@ export interface App extends AppHooks, AppWebSockets {
 export interface AppOptions {
   /** Errors a fetch handler throws or rejects with; the bridge answers 500. */
   onFetchError?: (error: unknown, req: IncomingMessage) => void;
+  /** How a bare function is called (--interface, app-interface.ts); default auto. */
+  interface?: AppInterface;
 }
 
 const isFunction = (value: unknown): value is (...args: unknown[]) => unknown => typeof value === 'function';
 
 function hooksOf(...sources: unknown[]): AppHooks & AppWebSockets {
   const hooks: AppHooks & AppWebSockets = {};
+  let served: AppWebSockets | undefined;
   for (const source of sources) {
     if (source === null || (typeof source !== 'object' && typeof source !== 'function')) continue;
     const { startup, shutdown, websocket, upgrade, attach } = source as Record<string, unknown>;
     if (!hooks.startup && isFunction(startup)) hooks.startup = startup.bind(source);
     if (!hooks.shutdown && isFunction(shutdown)) hooks.shutdown = shutdown.bind(source);
-    if (!hooks.upgrade && isFunction(upgrade)) hooks.upgrade = upgrade.bind(source) as UpgradeListener;
-    if (!hooks.attach && isFunction(attach)) hooks.attach = attach.bind(source) as AppWebSockets['attach'];
-    if (!hooks.websocket && websocket !== null && typeof websocket === 'object') {
-      hooks.websocket = websocket as WebSocketHandlers;
-    }
+    if (!hooks.upgrade && upgrade != null) hooks.upgrade = reservedFunction('upgrade', upgrade, source);
+    if (!hooks.attach && attach != null) hooks.attach = reservedFunction('attach', attach, source);
+    if (!served && websocket != null) served = websocketOf(websocket);
   }
+  // An `upgrade` listener anywhere comes before what `websocket` holds (SPEC.md 1.7).
+  if (served?.upgrade && !hooks.upgrade) return { ...hooks, ...served };
+  if (served?.websocket) hooks.websocket = served.websocket;
+  if (served?.crossws) hooks.crossws = served.crossws;
   return hooks;
 }
 
-/** Whether the app wants WebSocket upgrades handled (any of websocket, upgrade, attach). */
-export function usesWebSockets(app: AppWebSockets): boolean {
-  return Boolean(app.websocket || app.upgrade || app.attach);
+/** What kelpie's own `websocket` handlers are called; SPEC.md 1.7. */
+export const WEBSOCKET_HANDLER_NAMES = ['upgrade', 'open', 'message', 'close', 'error'] as const;
+
+const WEBSOCKET_INSTEAD =
+  "Export websocket as kelpie's handlers ({ upgrade?, open, message, close, error }: SPEC.md 1.7), " +
+  'upgrade(req, socket, head) for a library that does the handshake itself, or attach(server) for one that attaches to a server (socket.io).';
+
+/** `upgrade` and `attach` must be functions: anything else under those names is refused, never ignored. */
+function reservedFunction<T>(name: 'upgrade' | 'attach', value: unknown, source: unknown): T {
+  if (isFunction(value)) return value.bind(source) as T;
+  throw new KelpieError(
+    'KELPIE_ERR_APP_EXPORT',
+    `The app's ${name} is ${describeValue(value)}; kelpie reserves that name for ${name === 'upgrade' ? 'an upgrade listener (req, socket, head)' : 'a function called with each http.Server (server)'} (SPEC.md 1.10). ${WEBSOCKET_INSTEAD}`,
+  );
 }
 
 /**
- * Recognize an app shape. A bare function is a Node listener when it declares two or more
- * parameters (`(req, res)`, Express's `(req, res, next)`), and a fetch handler otherwise
- * (`(request) => Response`). Objects are recognized by their `fetch` or `callback` method.
- * Returns undefined for anything else.
+ * Recognize what an app exports as `websocket` (SPEC.md 1.7, by duck typing; core imports no
+ * WebSocket library):
+ *
+ * - an object with `handleUpgrade(req, socket, head)` and no event emitter methods: a crossws
+ *   node adapter (`crossws/adapters/node`), served through its own handleUpgrade, and its
+ *   `closeAll(1001)` on drain;
+ * - an object with a `resolve` function or a `hooks` object: crossws's options (what Nitro and
+ *   Nuxt node-listener builds export), which the ws class serves with crossws's node adapter;
+ * - an object with at least one of kelpie's handler names as a function: kelpie's handlers.
+ *
+ * Anything else (a `ws` WebSocketServer, an object with none of these) is refused with a
+ * message that says what to export: it would accept connections and then do nothing.
+ */
+export function websocketOf(value: unknown): AppWebSockets {
+  const record = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const refuse = (what: string) =>
+    new KelpieError(
+      'KELPIE_ERR_APP_EXPORT',
+      `The app's websocket is ${what}, which kelpie cannot serve. ${WEBSOCKET_INSTEAD}`,
+    );
+  if (typeof value !== 'object' || value === null) throw refuse(describeValue(value));
+  const { handleUpgrade, closeAll, resolve, hooks } = record;
+  if (isFunction(handleUpgrade)) {
+    // `ws`'s WebSocketServer has handleUpgrade(req, socket, head, callback) and emits `connection`.
+    if (isFunction(record.on) || handleUpgrade.length > 3) {
+      throw refuse(
+        `${describeValue(value)} with handleUpgrade(req, socket, head, callback) (a ws WebSocketServer?). Call its handleUpgrade from an upgrade(req, socket, head) export, or export its connection handling as websocket handlers`,
+      );
+    }
+    const served: AppWebSockets = {
+      upgrade: (req, socket, head) => handleUpgrade.call(value, req, socket, head),
+    };
+    if (isFunction(closeAll)) served.closeWebSockets = () => closeAll.call(value, 1001, 'Server shutting down');
+    return served;
+  }
+  if (isFunction(resolve) || (typeof hooks === 'object' && hooks !== null)) return { crossws: value as CrosswsOptions };
+  if (WEBSOCKET_HANDLER_NAMES.some((name) => isFunction(record[name]))) {
+    return { websocket: value as WebSocketHandlers };
+  }
+  throw refuse(`${describeValue(value)}, with none of ${WEBSOCKET_HANDLER_NAMES.join(', ')} as a function`);
+}
+
+/** Whether the app wants WebSocket upgrades handled (any of websocket, upgrade, attach, crossws). */
+export function usesWebSockets(app: AppWebSockets): boolean {
+  return Boolean(app.websocket || app.upgrade || app.attach || app.crossws);
+}
+
+/**
+ * Recognize an app shape. A bare function is a Node listener `(req, res)` or a fetch handler
+ * `(request, ...context)` as `options.interface` says, or as decideInterface() finds (SPEC.md
+ * 1.5.1). Objects are recognized by their `fetch` or `callback` method. Returns undefined for
+ * anything else.
  */
 export function toApp(value: unknown, options: AppOptions = {}, moduleHooks?: unknown): App | undefined {
   const hooks = hooksOf(value, moduleHooks);
   const fetchOptions = options.onFetchError ? { onError: options.onFetchError } : {};
   if (isFunction(value)) {
-    if (value.length >= 2) return { kind: 'listener', listener: value as RequestListener, value, ...hooks };
+    const decision = decideInterface(value, options.interface);
+    if (decision.interface === 'node') {
+      const listener = decision.certain
+        ? (value as RequestListener)
+        : hintingListener(value as RequestListener, decision);
+      return { kind: 'listener', listener, value, ...hooks };
+    }
     const fetch = value as FetchHandler;
-    return { kind: 'fetch', listener: createFetchListener(fetch, fetchOptions), fetch, value, ...hooks };
+    const onError = decision.certain
+      ? options.onFetchError
+      : hintingReporter(options.onFetchError ?? logToStderr, decision);
+    const listener = createFetchListener(fetch, onError ? { onError } : {});
+    return { kind: 'fetch', listener, fetch, value, ...hooks };
   }
   if (value === null || typeof value !== 'object') return undefined;
   const candidate = value as { fetch?: unknown; callback?: unknown };
@@ -192,5 +285,5 @@ export function describeValue(value: unknown): string {
 
 export const ACCEPTED_SHAPES =
   'a Node request listener (req, res) such as an Express or Connect app; an object with callback() such as a Koa app; ' +
-  'a fetch handler (request) => Response; an object with a fetch(request) method such as a Hono app; ' +
+  'a fetch handler (request, ...context) => Response (see --interface); an object with a fetch(request) method such as a Hono app; ' +
   'or a Fastify instance (served through @kelpie/adapter-fastify)';

@@ -17,6 +17,7 @@ import type { ResolvedWorker } from './resolve-worker.js';
 import { MAX_WORKERS, type Settings } from './settings.js';
 import { addStatusDelta, addStatuses, type StatusStats, statusTotals, type WorkerStats } from './stats.js';
 import { statsdClient } from './statsd.js';
+import { checkSticky, freeSlot, StickyDispatch } from './sticky.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
 import { workerEnvironment } from './worker-env.js';
@@ -24,7 +25,8 @@ import { BadMessageLog, MAX_ACCEPT_COUNT, onWorkerMessages } from './worker-mess
 
 /**
  * The arbiter: binds the listeners, keeps `workers` worker processes alive, and turns signals
- * into lifecycle actions, as Gunicorn's arbiter does. It never accepts a connection itself.
+ * into lifecycle actions, as Gunicorn's arbiter does. It accepts connections only for worker
+ * classes that ask it to (`accept = 'arbiter'`) and under --sticky.
  *
  * Everything is event-driven: signals and child exits arrive as events, one timer checks
  * heartbeats. See SPEC.md for the signal table and the messages.
@@ -99,6 +101,8 @@ interface WorkerRecord {
   /** After an uncaught exception: SIGKILL if it outlives its drain deadline. */
   drainTimer: NodeJS.Timeout | undefined;
   killedAfterDrain: boolean;
+  /** --sticky: its place in the pool (sticky.ts); a replacement takes the slot its predecessor left. */
+  slot: number;
 }
 
 /**
@@ -202,6 +206,8 @@ export class Arbiter {
   #restartDelays = 0;
   /** More workers to spawn on the next turn of the event loop. */
   #spawnTurn: NodeJS.Immediate | undefined;
+  /** --sticky: connections from accept to their client's worker (sticky.ts). */
+  readonly #stickyDispatch: StickyDispatch<WorkerRecord>;
 
   constructor(options: ArbiterOptions) {
     this.#options = options;
@@ -210,6 +216,16 @@ export class Arbiter {
     this.#configFile = options.configFile;
     this.#log = options.log;
     this.#badMessages = new BadMessageLog(options.log);
+    this.#stickyDispatch = new StickyDispatch<WorkerRecord>({
+      log: this.#log,
+      workers: () => this.#workers.values(),
+      settings: () => this.#settings,
+      listener: (index) => {
+        const listener = this.#listeners[index];
+        return listener && { url: listener.url, tcp: listener.address.kind === 'tcp' };
+      },
+      running: () => this.#state === 'running',
+    });
     this.#numWorkers = options.settings.workers;
     this.#finished = new Promise((resolve) => {
       this.#done = resolve;
@@ -229,6 +245,7 @@ export class Arbiter {
     }
     await runHook(this.#hooks, 'onStarting', log, this.view());
     try {
+      checkSticky(this.#settings, this.#options.worker.workerClass);
       this.#identity = resolveIdentity(this.#settings.user, this.#settings.group);
       const parent = Number(process.env.KELPIE_PID);
       if (parent > 0 && parent === process.ppid) this.#upgradeParent = parent;
@@ -250,17 +267,21 @@ export class Arbiter {
       log.info('NODE_ENV is not set: workers run with NODE_ENV=production (-e NODE_ENV=... sets another)');
     }
     checkOpenFilesLimit(
-      { ...this.#settings, workerClass: this.#options.worker.meta.name, arbiterAccepts: this.#dispatching },
+      { ...this.#settings, workerClass: this.#options.worker.meta.name, arbiterAccepts: this.#accepting },
       log,
     );
-    if (this.#dispatching) {
+    if (this.#accepting) {
       this.#listeners.forEach((listener, index) => {
         listener.accept(
           (client) => this.#onConnection(client, index),
           (code) => log.warning(`Error accepting a connection on ${listener.url}: ${code}`),
         );
       });
-      log.debug('The arbiter accepts connections and hands them to idle workers');
+      log.debug(
+        this.#sticky
+          ? '--sticky: the arbiter accepts connections and sends each client to the same worker'
+          : 'The arbiter accepts connections and hands them to idle workers',
+      );
     }
     this.#state = 'running';
     if (this.#stopWhileStarting !== null) {
@@ -532,12 +553,22 @@ export class Arbiter {
     return this.#options.worker.workerClass.accept === 'arbiter';
   }
 
+  /** --sticky with a class that accepts on its own otherwise (checkSticky refuses the others at start). */
+  get #sticky(): boolean {
+    return this.#settings.sticky && !this.#dispatching;
+  }
+
+  /** The arbiter accepts the connections (and the workers do not). */
+  get #accepting(): boolean {
+    return this.#dispatching || this.#sticky;
+  }
+
   #onConnection(client: ClientHandle, listener: number): void {
     if (this.#state !== 'running') {
       client.close();
       return;
     }
-    if (this.#queue.length >= this.#settings.backlog) {
+    if (this.#queue.length + this.#stickyDispatch.pending >= this.#settings.backlog) {
       client.close();
       const skipped = this.#backlogDrops.take();
       if (skipped !== undefined) {
@@ -545,6 +576,10 @@ export class Arbiter {
           `Every worker is busy and ${this.#settings.backlog} connections (--backlog) are waiting: closed ${skipped + 1} new connection(s)`,
         );
       }
+      return;
+    }
+    if (this.#sticky) {
+      this.#stickyDispatch.accept(client, listener);
       return;
     }
     this.#queue.push({ client, listener });
@@ -773,6 +808,7 @@ export class Arbiter {
         'pidfile',
         'umask',
         'reusePort',
+        'sticky',
         'errorLogfile',
         'logFormat',
         'metricsBind',
@@ -821,10 +857,9 @@ export class Arbiter {
     this.#maybePromote();
     const keepFile = Boolean(this.#upgradeChild || this.#upgradeParent);
     for (const listener of this.#listeners) listener.close({ keepFile });
-    if (this.#queue.length > 0) {
-      this.#log.info(`Closing ${this.#queue.length} connection(s) no worker had taken yet`);
-      for (const { client } of this.#queue.splice(0)) client.close();
-    }
+    const waiting = this.#queue.length + this.#stickyDispatch.close();
+    if (waiting > 0) this.#log.info(`Closing ${waiting} connection(s) no worker had taken yet`);
+    for (const { client } of this.#queue.splice(0)) client.close();
     this.#signalAll(graceful ? 'SIGTERM' : 'SIGQUIT');
     // Workers end their own drain at --graceful-timeout; the arbiter's SIGKILL comes a second
     // later, for workers that could not (a blocked event loop).
@@ -983,6 +1018,7 @@ export class Arbiter {
     const age = ++this.#age;
     // Its slot's count of quick exits, when it replaces a worker that died young.
     const quickExits = this.#dueQuickExits.shift() ?? 0;
+    const slot = freeSlot([...this.#workers.values()].filter((w) => !w.outdated && !w.retiring).map((w) => w.slot));
     const inherited: InheritedListener[] = this.#listeners.map((listener, i) => ({
       fd: FIRST_LISTENER_FD + i,
       bind: listener.address.text,
@@ -1040,6 +1076,7 @@ export class Arbiter {
       quickExits,
       drainTimer: undefined,
       killedAfterDrain: false,
+      slot,
     };
     this.#workers.set(pid, record);
     runHookNow(this.#hooks, 'postFork', this.#log, this.view(), { pid, age });
@@ -1120,6 +1157,7 @@ export class Arbiter {
       }
     }
     this.#retireOutdated();
+    if (this.#sticky) this.#stickyDispatch.dispatchWaiting();
   }
 
   #reap(worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {

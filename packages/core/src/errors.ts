@@ -17,6 +17,8 @@ export const ErrorCodes = {
   KELPIE_ERR_APP_EXPORT: 'The app module has no export of an accepted app shape',
   KELPIE_ERR_APP_FACTORY: 'The app factory named in APP_MODULE threw or returned no usable app',
   KELPIE_ERR_APP_HOOK: "The app's startup hook threw",
+  KELPIE_ERR_APP_INTERFACE:
+    'A request failed in a way that says the app was called with the wrong interface (see --interface)',
   KELPIE_ERR_ADAPTER_NOT_FOUND: 'No package or file provides the adapter --adapter names',
   KELPIE_ERR_ADAPTER_INVALID: 'The adapter module is not an adapter, supports another core, or does not match the app',
   KELPIE_ERR_PLATFORM: 'This Node.js build lacks something kelpie needs',

@@ -1,13 +1,21 @@
 import { once } from 'node:events';
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { inspect } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Response as NodeFetchResponse } from 'node-fetch';
+import { Response as UndiciResponse } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFetchListener, type FetchBridgeOptions, type FetchHandler } from './fetch-bridge.js';
+
+// Loaded without its types, which pull in the DOM library and change the global fetch types.
+const { Response: WhatwgResponse } = createRequire(import.meta.url)('@whatwg-node/fetch') as {
+  Response: new (body: string, init: ResponseInit) => object;
+};
 
 const MB = 1024 * 1024;
 const BIG = 50 * MB;
@@ -693,4 +701,147 @@ describe('buffered body', () => {
     });
     expect(JSON.parse(await upload(origin, BIG))).toEqual({ bytes: BIG });
   }, 20_000);
+});
+
+describe('Response-like results (other Response classes)', () => {
+  it.each([
+    [
+      'undici',
+      (body: string) =>
+        new UndiciResponse(body, {
+          status: 201,
+          statusText: 'Made',
+          headers: [
+            ['set-cookie', 'a=1; Path=/'],
+            ['set-cookie', 'b=2; HttpOnly'],
+            ['x-kind', 'undici'],
+          ],
+        }),
+    ],
+    [
+      '@whatwg-node/fetch',
+      (body: string) =>
+        new WhatwgResponse(body, {
+          status: 201,
+          statusText: 'Made',
+          headers: [
+            ['set-cookie', 'a=1; Path=/'],
+            ['set-cookie', 'b=2; HttpOnly'],
+            ['x-kind', 'whatwg'],
+          ],
+        }),
+    ],
+    [
+      'node-fetch',
+      (body: string) =>
+        new NodeFetchResponse(body, {
+          status: 201,
+          statusText: 'Made',
+          headers: [
+            ['set-cookie', 'a=1; Path=/'],
+            ['set-cookie', 'b=2; HttpOnly'],
+            ['x-kind', 'node-fetch'],
+          ],
+        }),
+    ],
+  ])('serves a %s Response: status, status text, headers, separate cookies, body', async (_name, make) => {
+    const { origin, errors } = await serve(async () => make('héllo') as unknown as Response);
+    const reply = await get(origin);
+    expect(errors).toEqual([]);
+    expect(reply.status).toBe(201);
+    expect(reply.body).toBe('héllo');
+    expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
+    expect(reply.headers['x-kind']).toBeDefined();
+  });
+
+  it('streams each body kind: web stream, Node Readable, async iterable, string, ArrayBuffer, view, null', async () => {
+    const headers = {
+      forEach: (cb: (v: string, n: string) => void) => cb('text/plain', 'content-type'),
+      get: () => null,
+    };
+    const like = (body: unknown) => ({ status: 200, headers, body, text: async () => '' });
+    async function* pieces() {
+      yield 'one ';
+      yield new TextEncoder().encode('two ');
+      yield new Uint16Array([0x6874, 0x6572]).buffer; // 'three' bytes would need more; 'thre' on little-endian
+    }
+    const bodies: Array<[unknown, string]> = [
+      [new UndiciResponse('web stream').body, 'web stream'],
+      [Readable.from([Buffer.from('node '), 'readable']), 'node readable'],
+      [pieces(), 'one two thre'],
+      ['a string', 'a string'],
+      [new TextEncoder().encode('an array buffer').buffer, 'an array buffer'],
+      [Buffer.from('a view'), 'a view'],
+      [null, ''],
+    ];
+    let next = 0;
+    const { origin, errors } = await serve(() => like(bodies[next++]?.[0]) as unknown as Response);
+    for (const [, text] of bodies) expect((await get(origin)).body).toBe(text);
+    expect(errors).toEqual([]);
+  });
+
+  it('keeps set-cookie headers separate with getSetCookie(), and cancels the body of a HEAD request', async () => {
+    const cancelled = deferred();
+    const { origin } = await serve(() => {
+      const body = new ReadableStream({
+        pull: (controller) => controller.enqueue(new TextEncoder().encode('never sent')),
+        cancel: () => cancelled.resolve(),
+      });
+      return new UndiciResponse(body, {
+        headers: [
+          ['set-cookie', 'a=1; Path=/'],
+          ['set-cookie', 'b=2; HttpOnly'],
+        ],
+      }) as unknown as Response;
+    });
+    const reply = await new Promise<IncomingMessage>((resolve, reject) => {
+      httpRequest(origin, { method: 'HEAD' }, resolve).on('error', reject).end();
+    });
+    reply.resume();
+    expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
+    await cancelled.promise;
+  });
+
+  it('destroys a Node Readable body when the client goes away mid-download', async () => {
+    const closed = deferred();
+    const { port } = await serve(() => {
+      let n = 0;
+      const body = new Readable({
+        read() {
+          this.push(Buffer.alloc(CHUNK, n++ % 256));
+        },
+      });
+      body.on('close', () => closed.resolve());
+      return { status: 200, headers: new Headers(), body, text: async () => '' } as unknown as Response;
+    });
+    const socket = await rawSocket(port);
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await once(socket, 'data');
+    socket.destroy();
+    await closed.promise;
+  });
+
+  it('refuses with a message saying what was expected: plain objects, status 0, bodies of other kinds', async () => {
+    const headers = new Headers();
+    const values: unknown[] = [
+      { status: 200, body: 'x' },
+      { status: 200, headers: {}, body: 'x', text: async () => 'x' },
+      { status: 0, type: 'error', headers, body: null, text: async () => '' },
+      { status: 200, headers, body: 42, text: async () => '' },
+      { status: 200, headers, body: { nope: true }, text: async () => '' },
+    ];
+    let next = 0;
+    const { origin, errors } = await serve(() => values[next++] as Response);
+    for (let i = 0; i < values.length; i++) expect(await get(origin)).toMatchObject({ status: 500 });
+    const messages = errors.map((error) => (error as Error).message);
+    expect(messages[0]).toMatch(
+      /must return a Response, or an object like one \(a numeric status, headers with forEach\(\) and get\(\), a body, and text\(\)\), got Object/,
+    );
+    expect(messages[1]).toMatch(/must return a Response, or an object like one/);
+    expect(messages[2]).toMatch(/status 0 \(Response.error\(\)\), not a status between 200 and 599/);
+    expect(messages[3]).toMatch(
+      /body is number: expected a ReadableStream, a Node Readable, an async iterable, a string, bytes or null/,
+    );
+    expect(messages[4]).toMatch(/body is Object/);
+  });
 });

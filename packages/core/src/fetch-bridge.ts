@@ -2,6 +2,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import { type HeadersInput, installLightResponse, type SimpleResponse, simpleParts } from './light-response.js';
 import { LazyRequestInfo, requestInfo } from './request-info.js';
+import {
+  type BodyReader,
+  bodyReader,
+  isResponseLike,
+  RESPONSE_LIKE,
+  type ResponseLike,
+  setCookies,
+  toChunk,
+  unservable,
+  wholeBody,
+} from './response-like.js';
 
 const defaultScheme = (req: IncomingMessage): 'http' | 'https' => requestInfo(req).scheme;
 
@@ -294,8 +305,12 @@ function respond(value: unknown, req: IncomingMessage, res: ServerResponse, onEr
       if (!clientGone(req, res)) writeSimple(simple, req, res);
       return;
     }
+    if (!(value instanceof Response)) {
+      respondLike(value, req, res, onError);
+      return;
+    }
     // Response.error() has status 0 and cannot be put on the wire.
-    if (!(value instanceof Response) || value.type === 'error') {
+    if (value.type === 'error') {
       throw new TypeError(`The fetch handler must return a Response, got ${describe(value)}`);
     }
     const body = value.body;
@@ -318,16 +333,47 @@ function respond(value: unknown, req: IncomingMessage, res: ServerResponse, onEr
 }
 
 /**
+ * A response of another class than the global one (response-like.ts): @whatwg-node's, undici's,
+ * node-fetch's. Its body may be a web stream of any implementation, a Node Readable, an async
+ * iterable, a string or bytes.
+ */
+function respondLike(value: unknown, req: IncomingMessage, res: ServerResponse, onError: ErrorReporter): void {
+  if (!isResponseLike(value)) {
+    throw new TypeError(`The fetch handler must return ${RESPONSE_LIKE}, got ${describe(value)}`);
+  }
+  const refusal = unservable(value);
+  if (refusal !== undefined) throw new TypeError(`The fetch handler returned a response with ${refusal}`);
+  const body = value.body ?? null;
+  const whole = body === null ? null : wholeBody(body);
+  const reader = whole === undefined ? bodyReader(body) : undefined;
+  if (whole === undefined && reader === undefined) {
+    throw new TypeError(
+      `The fetch handler returned a response whose body is ${describe(body)}: expected a ReadableStream, a Node Readable, an async iterable, a string, bytes or null`,
+    );
+  }
+  if (clientGone(req, res) || req.method === 'HEAD' || whole !== undefined) {
+    if (reader !== undefined) reader.cancel().catch(noop);
+    if (clientGone(req, res)) return;
+    applyHead(res, value);
+    if (whole === null || whole === undefined || req.method === 'HEAD') res.end();
+    else res.end(whole);
+    return;
+  }
+  streamBody(reader as BodyReader, value, req, res, onError).catch((error: unknown) => fail(error, req, res, onError));
+}
+
+/**
  * Copies status and headers onto `res` without writeHead(): Node then picks the framing itself
  * when the body is written, and can send a Content-Length for a body passed whole to end().
  */
-function applyHead(res: ServerResponse, response: Response): void {
+function applyHead(res: ServerResponse, response: Response | ResponseLike): void {
   res.statusCode = response.status;
-  if (response.statusText !== '') res.statusMessage = response.statusText;
+  const { statusText } = response;
+  if (statusText !== '' && statusText !== undefined) res.statusMessage = statusText;
   response.headers.forEach((value, name) => {
     if (name !== 'set-cookie') res.setHeader(name, value);
   });
-  const cookies = response.headers.getSetCookie();
+  const cookies = response instanceof Response ? response.headers.getSetCookie() : setCookies(response.headers);
   if (cookies.length > 0) res.setHeader('set-cookie', cookies);
 }
 
@@ -378,8 +424,8 @@ function hasContentLength(head: Record<string, unknown>): boolean {
 const PENDING = Symbol('pending');
 
 async function streamBody(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  response: Response,
+  reader: BodyReader,
+  response: Response | ResponseLike,
   req: IncomingMessage,
   res: ServerResponse,
   onError: ErrorReporter,
@@ -420,7 +466,7 @@ async function streamBody(
     ]).finally(() => clearImmediate(timer));
     if (gone) return;
     if (peeked !== PENDING && peeked.done) {
-      res.end(first.value);
+      res.end(toChunk(first.value));
       return;
     }
     // res.write() returning false means the socket buffer is full: wait for 'drain' (or a
@@ -429,10 +475,10 @@ async function streamBody(
       new Promise<void>((resolve) => {
         wake = resolve;
       });
-    if (!res.write(first.value)) await drained();
+    if (!res.write(toChunk(first.value))) await drained();
     let result = peeked === PENDING ? await pending : peeked;
     while (!gone && !result.done) {
-      if (!res.write(result.value)) await drained();
+      if (!res.write(toChunk(result.value))) await drained();
       if (gone) break;
       result = await reader.read();
     }
@@ -488,6 +534,7 @@ function describe(value: unknown): string {
   return value.constructor?.name ?? 'an object';
 }
 
-function logToStderr(error: unknown, req: IncomingMessage): void {
+/** The default error reporter: stderr. */
+export function logToStderr(error: unknown, req: IncomingMessage): void {
   console.error(`kelpie: error while handling ${req.method} ${req.url}:`, error);
 }

@@ -26,12 +26,13 @@ import { closeServedServer, ownServer } from './listen-capture.js';
 import { type Logger, LogThrottle } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import { UNIX_PEER } from './proxy.js';
-import { inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
+import { applyProxyHeader, inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
 import { configureRequestInfo, defineRequestInfoGetter, forwardedScheme } from './request-info.js';
 import { watchSendProgress } from './send-timeout.js';
 import type { Settings } from './settings.js';
 import { requestCounter, requestStats } from './stats.js';
 import { statsdClient, statsdObserver } from './statsd.js';
+import type { ReadAhead } from './sticky.js';
 import { type TlsMaterial, tlsServerOptions } from './tls.js';
 
 const netServerClose = NetServer.prototype.close;
@@ -796,6 +797,32 @@ export class HttpServers {
   }
 
   /**
+   * --sticky: serve a connection the arbiter chose this worker for, on the server of listener
+   * `index`. --worker-connections holds as when accepting: at the limit the connection is closed
+   * (and logged, as a drop). `read` is what the arbiter read first (sticky.ts): its PROXY header
+   * is applied and its bytes come first, and no header is read again.
+   */
+  take(socket: Socket, index = 0, read?: ReadAhead): void {
+    const server = this.servers[index] ?? this.servers[0];
+    const limit = this.#options.settings.workerConnections;
+    if (!server || (limit > 0 && this.#sockets.size >= limit)) {
+      socket.destroy();
+      server?.emit('drop');
+      return;
+    }
+    // As the servers set it on connections they accept themselves (createConfiguredServer).
+    socket.setNoDelay(true);
+    if (!read) {
+      this.accept(socket, index);
+      return;
+    }
+    this.#startTracking(server);
+    if (read.header) applyProxyHeader(socket, read.header);
+    if (read.rest.length > 0) socket.unshift(read.rest);
+    server.emit('connection', socket);
+  }
+
+  /**
    * Node starts the checks of open connections (--header-timeout) when a server starts
    * listening; a server fed by other means needs them started by hand.
    */
@@ -908,6 +935,11 @@ export class HttpServers {
       this.#startTracking(server);
       return net;
     };
+    // --sticky: the arbiter accepts, and sends this worker its connections (take()).
+    if (settings.sticky) {
+      for (const server of this.servers) this.#startTracking(server);
+      return;
+    }
     await Promise.all(
       this.servers.map(async (server, i) => {
         const listener = listeners[i] as InheritedListener;

@@ -24,6 +24,7 @@ export {
   type AppOptions,
   type AppWebSocket,
   type AppWebSockets,
+  type CrosswsOptions,
   isAppShape,
   type RequestListener,
   serverApp,
@@ -31,7 +32,9 @@ export {
   type UpgradeListener,
   type UpgradeRefusal,
   usesWebSockets,
+  WEBSOCKET_HANDLER_NAMES,
   type WebSocketHandlers,
+  websocketOf,
 } from './app.js';
 export { type AppModuleSpec, type LoadAppOptions, loadApp, parseAppModule, resolveAppFile } from './app-loader.js';
 export { type AppSignals, routeAppSignals } from './app-signals.js';
@@ -155,6 +158,7 @@ export {
   useRequestStatsBuffer,
   type WorkerStats,
 } from './stats.js';
+export { checkSticky, type ReadAhead } from './sticky.js';
 export { loadTlsMaterial, type TlsMaterial, tlsServerOptions } from './tls.js';
 export { VERSION } from './version.js';
 export {

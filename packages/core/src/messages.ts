@@ -1,3 +1,4 @@
+import type { ProxyHeader } from './proxy-protocol.js';
 import type { Settings } from './settings.js';
 import type { WorkerStats } from './stats.js';
 import type { TlsMaterial } from './tls.js';
@@ -40,12 +41,22 @@ export interface BootMessage {
 
 /**
  * Arbiter → worker, for worker classes whose connections the arbiter accepts (`static accept =
- * 'arbiter'`): one accepted connection, its socket handle attached to the message.
+ * 'arbiter'`), and under --sticky: one accepted connection, its socket handle attached to the message.
  */
 export interface ConnectionMessage {
   type: 'kelpie:connection';
   /** Index into the worker's `listeners`: which socket accepted it. */
   listener: number;
+  /**
+   * --sticky with --proxy-protocol: the arbiter read the start of the connection to find the
+   * client's address. What it read is here, and the worker does not read a PROXY header again.
+   */
+  read?: {
+    /** The PROXY header, or null when the connection did not start with one. */
+    header: ProxyHeader | null;
+    /** The bytes read after the header (or all of them, without one), base64: the worker reads them first. */
+    rest: string;
+  };
 }
 
 /** Arbiter → worker: a new descriptor for a listening socket, asked for with `kelpie:dup`. */

@@ -1,6 +1,7 @@
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { ACCESS_LOG_ATOMS, compileAccessLogFormat, DEFAULT_ACCESS_LOG_FORMAT } from './access-log.js';
+import { APP_INTERFACES, type AppInterface } from './app-interface.js';
 import { KelpieError } from './errors.js';
 import { isAddressPattern } from './proxy.js';
 import { parseStatsdAddress } from './statsd.js';
@@ -309,6 +310,12 @@ export const settings = {
     parse: addressPatterns,
     help: 'Peers allowed to send a PROXY protocol header: IPs, CIDR ranges, or * for any.',
   }),
+  sticky: switchSetting(
+    'Server Socket',
+    ['--sticky'],
+    "Sticky sessions: every connection of one client goes to the same worker, chosen by the client's address (socket.io's long-polling needs this with several workers).",
+    "The arbiter accepts every connection instead of the workers and hands it to a worker over IPC, chosen by rendezvous hashing of the client address over the worker slots: the peer address, or the address in the PROXY header under --proxy-protocol (from peers in --proxy-allow-from; the arbiter reads that header itself, within --header-timeout). A replaced worker's successor takes its slot, and its clients come back to it once it is ready; meanwhile, and for a worker that is stopping, they go to their second choice. TTIN moves about 1/N of the clients to the new worker, TTOU only those of the worker that leaves; after HUP the new generation takes the same slots. X-Forwarded-For is not used: a proxy's keep-alive connection carries many clients. Behind an HTTP proxy, every connection comes from the proxy's address and lands on one worker: have the proxy send the PROXY protocol, or balance by client address in front of several instances (nginx `ip_hash`); docs/frameworks.md has the recipes. For -k async and -k ws (and third-party classes that declare `static sticky = true`); refused with -k sync, -k threads and --reuse-port. A worker at --worker-connections closes a connection sent to it. Not changed by HUP. Costs throughput on short connections: every connection passes through the arbiter (docs/benchmarks.md).",
+  ),
   certfile: define<string | null>({
     section: 'SSL',
     flags: ['--certfile'],
@@ -468,6 +475,16 @@ export const settings = {
     defaultText: '2',
     parse: secondsPlusOne,
     help: 'Seconds to wait for the next request on a keep-alive connection; 0 turns keep-alive off.',
+  }),
+  interface: define<AppInterface>({
+    section: 'Frameworks',
+    flags: ['--interface'],
+    meta: 'INTERFACE',
+    default: () => 'auto',
+    defaultText: 'auto',
+    parse: oneOf(APP_INTERFACES),
+    help: 'How an app that is a bare function is called: auto (decided from the function), node (a Node listener (req, res)) or fetch (a fetch handler (request, ...context) => Response).',
+    doc: "As uvicorn's `--interface`. Objects are recognized by their methods whatever this says (`fetch`, `callback()`, a Fastify instance). With `auto`, an Express or Connect app and a function whose second parameter is named like a response (`res`, `response`, `reply`) are Node listeners; one whose second parameter is named like a context (`env`, `ctx`, `context`, `loadContext`, `initialContext`, `info`, `server`, `platform`), such as React Router's `createRequestHandler(build)`, is a fetch handler; otherwise a function declaring two or more parameters is a Node listener and one declaring fewer a fetch handler (SPEC.md 1.5.1). When only the parameter count decided and a request then fails in a way that says the guess was wrong (`Invalid URL`, a Response returned to a Node call, `res.end is not a function`), the error log line names the value that fixes it, once per worker.",
   }),
   adapter: define<string>({
     section: 'Frameworks',

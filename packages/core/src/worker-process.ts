@@ -16,6 +16,7 @@ import {
   type WorkerMessage,
 } from './messages.js';
 import { requestStats, type WorkerStats } from './stats.js';
+import { readAheadOf } from './sticky.js';
 import { isWorkerClass, type Worker, type WorkerChannel, type WorkerClass } from './worker.js';
 
 /**
@@ -283,7 +284,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
       socket.destroy();
       return;
     }
-    worker.connection(socket, listener);
+    worker.connection(socket, listener, readAheadOf(message.read));
   });
 
   // The event loop's delay, sampled every 20 ms; each heartbeat reports the largest since the last.

@@ -11,6 +11,7 @@ import type { InheritedListener } from './messages.js';
 import { dropUntrustedForwarding, trustFunction } from './proxy.js';
 import type { Settings } from './settings.js';
 import { type RequestStats, requestStats } from './stats.js';
+import type { ReadAhead } from './sticky.js';
 
 /**
  * The worker contract (SPEC.md, "Worker contract"). A worker class extends `Worker`, declares
@@ -83,6 +84,12 @@ export abstract class Worker {
   static meta: WorkerMeta;
   /** Who accepts connections for this class; see AcceptMode. */
   static accept: AcceptMode = 'worker';
+  /**
+   * An `accept = 'worker'` class that serves --sticky: it then accepts nothing on the shared
+   * sockets itself and takes each connection the arbiter sends in `connection()` (HttpServers
+   * does both: `listen()` and `take()`).
+   */
+  static sticky = false;
 
   readonly settings: Settings;
   readonly log: Logger;
@@ -189,8 +196,10 @@ export abstract class Worker {
   /**
    * `accept = 'arbiter'` classes: a connection the arbiter accepted on `listener`, sent because
    * this worker asked with `channel.requestConnections()`. It has not been read from yet.
+   * `sticky` classes under --sticky: a connection the arbiter chose this worker for; `read` is
+   * what the arbiter read of it first (a PROXY header, and the bytes after it), if anything.
    */
-  connection(socket: Socket, listener: InheritedListener): void {
+  connection(socket: Socket, listener: InheritedListener, _read?: ReadAhead): void {
     socket.destroy();
     this.log.error(
       `Worker class ${(this.constructor as WorkerClass).meta?.name} was sent a connection from ${listener.url} but does not take them (accept = 'worker')`,
@@ -236,6 +245,7 @@ export async function startApp(
   });
   const loaded = await loadApp(appModule, cwd, {
     onFetchError: (error, req) => log.error(`Error handling request ${req.method} ${req.url}`, error),
+    interface: settings.interface,
     capture,
     listenWait: settings.timeout > 0 ? settings.timeout : 30,
     log,
@@ -245,18 +255,18 @@ export async function startApp(
     loaded.kind === 'server'
       ? withoutUntrustedForwarding(loaded, trustFunction(settings.forwardedAllowIps))
       : await applyAdapter(loaded, settings, log, searchFrom);
-  const { requestHooks } = options;
-  const app = requestHooks ? withRequestHooks(adapted, requestHooks.hooks, requestHooks.view, log) : adapted;
-  if (app.startup) {
+  // Before the app is wrapped: an adapter's startup may give it its upgrade listener (adapter.ts).
+  if (adapted.startup) {
     try {
-      await app.startup();
+      await adapted.startup();
     } catch (error) {
       throw new KelpieError('KELPIE_ERR_APP_HOOK', `The app's startup hook threw: ${String(error)}`, {
         cause: error,
       });
     }
   }
-  return app;
+  const { requestHooks } = options;
+  return requestHooks ? withRequestHooks(adapted, requestHooks.hooks, requestHooks.view, log) : adapted;
 }
 
 /**
@@ -299,6 +309,8 @@ export interface WorkerClass {
   readonly meta: WorkerMeta;
   /** Absent means 'worker'. */
   readonly accept?: AcceptMode;
+  /** Takes connections from the arbiter under --sticky (see Worker.sticky); absent means no. */
+  readonly sticky?: boolean;
   /** Arbiter side, before any worker starts: refuse settings this class cannot honour. */
   checkConfig?(settings: Settings, log: Logger): void;
   new (context: WorkerContext): Worker;

@@ -4,6 +4,7 @@ import {
   Arbiter,
   VERSION as CORE_VERSION,
   type Configuration,
+  checkSticky,
   ExitCode,
   effectiveWorkerClass,
   errorLogSink,
@@ -189,6 +190,7 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
   try {
     worker = await resolveWorker(settings.workerClass, [settings.chdir, OWN_DIR]);
     worker.workerClass.checkConfig?.(settings, log);
+    checkSticky(settings, worker.workerClass);
   } catch (error) {
     log.error(error instanceof Error ? error.message : String(error));
     if (!isKelpieError(error)) log.error('Stack:', error);

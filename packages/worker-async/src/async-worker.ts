@@ -1,6 +1,9 @@
+import type { Socket } from 'node:net';
 import {
   HttpServers,
+  type InheritedListener,
   type Logger,
+  type ReadAhead,
   refuseUpgrades,
   type Settings,
   usesWebSockets,
@@ -30,6 +33,9 @@ export class AsyncWorker extends Worker {
     }
   }
 
+  /** --sticky: the arbiter accepts and sends each client's connections here (connection()). */
+  static override sticky = true;
+
   #http: HttpServers | undefined;
 
   async serve(): Promise<void> {
@@ -46,6 +52,12 @@ export class AsyncWorker extends Worker {
       accept: { duplicateListener: (index) => this.channel.duplicateListener(index) },
     });
     await this.#http.listen();
+  }
+
+  /** --sticky: a connection the arbiter chose this worker for. */
+  override connection(socket: Socket, listener: InheritedListener, read?: ReadAhead): void {
+    if (!this.#http) socket.destroy();
+    else this.#http.take(socket, this.listeners.indexOf(listener), read);
   }
 
   async drain(): Promise<void> {

@@ -1,9 +1,13 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   type AppWebSocket,
+  type CrosswsOptions,
   HttpServers,
+  type InheritedListener,
   type Logger,
+  type ReadAhead,
   type UpgradeListener,
   type UpgradeRefusal,
   type WebSocketHandlers,
@@ -22,7 +26,9 @@ import pkg from '../package.json' with { type: 'json' };
  *   refuse, then `open`, `message`, `close` and `error` for each connection;
  * - an `upgrade(req, socket, head)` listener: the app does the handshake itself;
  * - `attach(server)`: called once per server, for libraries that install their own upgrade
- *   handling (socket.io, graphql-ws).
+ *   handling (socket.io, graphql-ws);
+ * - crossws's options as `websocket` (Nitro and Nuxt node-listener builds, h3): served through
+ *   crossws's node adapter on kelpie's `ws` server, so its limits, pings and close 1001 apply.
  *
  * Sockets of `websocket` handlers are kelpie's to manage: pings find dead peers
  * (`--ws-ping-interval`), a slow reader is dropped past `--ws-max-buffered`, and a graceful stop
@@ -37,6 +43,9 @@ export class WsWorker extends Worker {
     description: 'HTTP as -k async serves it, plus WebSocket upgrades on the ws package',
   };
 
+  /** --sticky: the arbiter accepts and sends each client's connections here (connection()). */
+  static override sticky = true;
+
   #http: HttpServers | undefined;
   #wss: WebSocketServer | undefined;
   #pinger: NodeJS.Timeout | undefined;
@@ -45,9 +54,10 @@ export class WsWorker extends Worker {
   readonly #alive = new WeakSet<WebSocket>();
 
   async serve(): Promise<void> {
-    const { websocket, upgrade, attach } = this.app;
+    const { websocket, upgrade, attach, crossws } = this.app;
     let onUpgrade: UpgradeListener | undefined;
     if (upgrade) onUpgrade = upgrade;
+    else if (crossws) onUpgrade = await this.#crossws(crossws);
     else if (websocket) onUpgrade = this.#handlers(websocket);
     this.#http = new HttpServers({
       settings: this.settings,
@@ -60,11 +70,14 @@ export class WsWorker extends Worker {
       accept: { duplicateListener: (index) => this.channel.duplicateListener(index) },
     });
     if (attach) for (const server of this.#http.servers) await attach(server);
+    if (attach && this.settings.workers > 1 && !this.settings.sticky) {
+      for (const server of this.#http.servers) watchForLostSessions(server, this.log);
+    }
     await this.#http.listen();
   }
 
-  /** The upgrade listener for `websocket` handlers, on one `ws` server without its own socket. */
-  #handlers(handlers: WebSocketHandlers): UpgradeListener {
+  /** kelpie's one `ws` server per worker, without a socket of its own, with the ws-* settings applied. */
+  #server(): WebSocketServer {
     const { settings, log } = this;
     const wss = new WebSocketServer({
       noServer: true,
@@ -78,6 +91,40 @@ export class WsWorker extends Worker {
       this.#pinger = setInterval(() => this.#ping(), settings.wsPingInterval * 1000);
       this.#pinger.unref();
     }
+    return wss;
+  }
+
+  /** A new connection: counted as a request, watched by the pings, closed at once when draining. */
+  #opened(ws: WebSocket): void {
+    this.countRequest();
+    this.#alive.add(ws);
+    ws.on('pong', () => this.#alive.add(ws));
+    if (this.#stopping) ws.close(1001, 'Server shutting down');
+  }
+
+  /**
+   * crossws's hooks, through its own node adapter: it builds the web Request, calls the `upgrade`
+   * hook and the peers' hooks; kelpie lends it the `ws` server, so the ws-* settings and the
+   * graceful close apply to its connections as to those of `websocket` handlers.
+   */
+  async #crossws(options: CrosswsOptions): Promise<UpgradeListener> {
+    const { default: nodeAdapter } = await import('crossws/adapters/node');
+    const wss = this.#server();
+    wss.on('connection', (ws: WebSocket) => this.#opened(ws));
+    const adapter = nodeAdapter({ ...(options as Parameters<typeof nodeAdapter>[0]), wss } as never);
+    return (req, socket, head) => {
+      socket.on('error', () => socket.destroy());
+      if (this.#stopping) return writeUpgradeRefusal(socket, 503);
+      adapter.handleUpgrade(req, socket, head).then(undefined, (error: unknown) => {
+        this.#upgradeFailed(req, socket, error, 'the crossws upgrade hook');
+      });
+    };
+  }
+
+  /** The upgrade listener for `websocket` handlers, on kelpie's `ws` server. */
+  #handlers(handlers: WebSocketHandlers): UpgradeListener {
+    const { log } = this;
+    const wss = this.#server();
     const call = (name: string, ws: AppWebSocket, run: () => unknown) => {
       try {
         const result = run() as PromiseLike<unknown> | undefined;
@@ -90,10 +137,7 @@ export class WsWorker extends Worker {
     };
     const accept = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       wss.handleUpgrade(req, socket, head, (ws) => {
-        this.countRequest();
-        this.#alive.add(ws);
-        ws.on('pong', () => this.#alive.add(ws));
-        if (this.#stopping) ws.close(1001, 'Server shutting down');
+        this.#opened(ws);
         ws.on('message', (data, isBinary) => {
           call('message', ws, () => handlers.message?.(ws, toBuffer(data), isBinary));
         });
@@ -125,9 +169,9 @@ export class WsWorker extends Worker {
     };
   }
 
-  #upgradeFailed(req: IncomingMessage, socket: Duplex, error: unknown): void {
-    this.log.error(`Error in websocket.upgrade() for ${req.url}`, error);
-    writeUpgradeRefusal(socket, 500);
+  #upgradeFailed(req: IncomingMessage, socket: Duplex, error: unknown, where = 'websocket.upgrade()'): void {
+    this.log.error(`Error in ${where} for ${req.url}`, error);
+    if (!socket.destroyed) writeUpgradeRefusal(socket, 500);
   }
 
   /** A handler threw: log it and close that connection with 1011 (internal error), as RFC 6455 says. */
@@ -151,10 +195,22 @@ export class WsWorker extends Worker {
     }
   }
 
+  /** --sticky: a connection the arbiter chose this worker for. */
+  override connection(socket: Socket, listener: InheritedListener, read?: ReadAhead): void {
+    if (!this.#http) socket.destroy();
+    else this.#http.take(socket, this.listeners.indexOf(listener), read);
+  }
+
   async drain(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#pinger);
     for (const ws of this.#wss?.clients ?? []) ws.close(1001, 'Server shutting down');
+    // A WebSocket library the app exported (a crossws adapter) closes its own connections.
+    try {
+      await this.app.closeWebSockets?.();
+    } catch (error) {
+      this.log.error('Error closing the WebSockets of the app', error);
+    }
     // Then libraries' sockets (socket.io, the app's `ws` servers) get their close; the drain
     // waits for requests only, and drainUpgraded() for the WebSockets once the app's shutdown ran.
     await this.#http?.drain();
@@ -166,6 +222,30 @@ export class WsWorker extends Worker {
     for (const ws of this.#wss?.clients ?? []) ws.terminate();
     this.#http?.close();
   }
+}
+
+/**
+ * Without --sticky, an engine.io (socket.io) long-polling request that reaches another worker
+ * than its session's is answered 400 ("Session ID unknown"), and the client sees
+ * `xhr post error`. Such a 400 on a polling request with a session id is said once per worker,
+ * with the fix. Only apps with `attach` under several workers pay for the look, and only on
+ * requests whose URL names a session.
+ */
+function watchForLostSessions(server: Server, log: Logger): void {
+  let said = false;
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '';
+    if (!url.includes('sid=') || !url.includes('transport=polling')) return;
+    res.once('finish', () => {
+      if (res.statusCode !== 400 || said) return;
+      said = true;
+      server.off('request', onRequest);
+      log.warning(
+        `A long-polling request of a session this worker does not know was answered 400 (${req.method} ${url.split('?')[0]}, socket.io/engine.io "Session ID unknown"), most likely because a client's requests reach several workers. Run with --sticky, or see docs/frameworks.md (socket.io)`,
+      );
+    });
+  };
+  server.on('request', onRequest);
 }
 
 /**
