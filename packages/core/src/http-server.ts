@@ -22,7 +22,7 @@ import {
   targetProblem,
   unknownMethodStatus,
 } from './http-fields.js';
-import { ownServer } from './listen-capture.js';
+import { closeServedServer, ownServer } from './listen-capture.js';
 import { type Logger, LogThrottle } from './logger.js';
 import type { InheritedListener } from './messages.js';
 import { UNIX_PEER } from './proxy.js';
@@ -598,6 +598,61 @@ function acceptErrorLogger(log: Logger): (error: NodeJS.ErrnoException) => void 
 /** Node's own fields on a server-side HTTP socket, also read by graceful-shutdown libraries. */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unknown; alpnProtocol?: string | false };
 
+/** What a `ws` WebSocket (the `ws` package, any copy) offers once it has put itself on its socket. */
+interface WsLike {
+  readyState: number;
+  close(code?: number, reason?: string): void;
+}
+
+/**
+ * The `ws` WebSocket on an upgraded socket, if a `ws` server (the app's, a library's) took it:
+ * `ws` sets itself on the socket under a symbol described 'websocket' (its lib/constants.js
+ * kWebSocket, set in WebSocket#setSocket). Read by shape, so core needs no `ws`.
+ */
+function webSocketOn(socket: Duplex): WsLike | undefined {
+  for (const key of Object.getOwnPropertySymbols(socket)) {
+    if (key.description !== 'websocket') continue;
+    const ws = (socket as unknown as Record<symbol, unknown>)[key] as Partial<WsLike> | null | undefined;
+    if (ws && typeof ws.close === 'function' && typeof ws.readyState === 'number') return ws as WsLike;
+  }
+  return undefined;
+}
+
+/** `ws`'s WebSocket.OPEN. */
+const WS_OPEN = 1;
+
+/** Close 1001 on the socket's `ws` WebSocket if it is open; other sockets are left alone. */
+function closeWebSocket(socket: Duplex): void {
+  const ws = webSocketOn(socket);
+  if (ws?.readyState === WS_OPEN) ws.close(1001, 'Server shutting down');
+}
+
+/**
+ * Emit `close` on one of kelpie's servers now, for libraries attached to it (engine.io closes
+ * its clients on it), and not a second time when Node would, once its last connection is gone.
+ */
+function announceClose(server: NetServer): void {
+  if (server.listenerCount('close') === 0) return;
+  type Emit = (this: NetServer, event: string | symbol, ...args: unknown[]) => boolean;
+  const target = server as unknown as { emit: Emit };
+  const emit = target.emit;
+  target.emit = function (event, ...args) {
+    return event === 'close' ? false : emit.call(this, event, ...args);
+  };
+  emit.call(server, 'close');
+}
+
+/** Every HttpServers of this process or thread, for upgradedConnectionsClosed(). */
+const everyHttpServers = new Set<HttpServers>();
+
+/**
+ * Resolves once no connection upgraded away from HTTP (a WebSocket) is open on any HttpServers
+ * of this process or thread: the last step of a graceful stop (Worker.drainUpgraded).
+ */
+export function upgradedConnectionsClosed(): Promise<void> {
+  return Promise.all([...everyHttpServers].map((http) => http.upgradedClosed())).then(() => {});
+}
+
 export class HttpServers {
   readonly servers: Server[];
   readonly #options: HttpServersOptions;
@@ -605,6 +660,13 @@ export class HttpServers {
   readonly #sockets = new Set<Socket>();
   /** HTTP/2 connections: closed with GOAWAY when draining. */
   readonly #sessions = new Set<Http2Session>();
+  /** Connections handed to the upgrade listener (WebSockets): a subset of #sockets. */
+  readonly #upgraded = new Set<Socket>();
+  /**
+   * Connections accepted but not yet HTTP: in the TLS handshake or before their PROXY header.
+   * Tracked only while they are neither, so that a drain waits for them as for requests.
+   */
+  readonly #arriving = new Set<Socket>();
   /**
    * Plain TCP servers that accept for `servers` when something must happen before HTTP or TLS
    * see a connection (--proxy-protocol) or a worker binds its own socket (--reuse-port).
@@ -619,8 +681,10 @@ export class HttpServers {
   #streams = 0;
   /** While draining: connections with no response under way, and since when. */
   #idleSince: Map<Socket, number> | undefined;
-  /** Resolves the drain once the last connection is gone. */
-  readonly #whenEmpty: { resolve: (() => void) | null } = { resolve: null };
+  /** Resolves the drain once no request is left (every connection gone or upgraded). */
+  #whenIdle: (() => void) | undefined;
+  /** Resolve upgradedClosed() once the last upgraded connection is gone. */
+  readonly #whenNoUpgraded: (() => void)[] = [];
   /** Stops the --send-timeout sweeps. */
   readonly #stopSendTimeout: () => void;
   /** Stops and resumes accepting on the listeners this worker shares (--worker-connections, class policies). */
@@ -635,16 +699,21 @@ export class HttpServers {
       log,
       ...options.accept,
     });
+    everyHttpServers.add(this);
     const app = guardListener(options.listener, log);
     const onRequest = options.onRequest;
     const sockets = this.#sockets;
-    const whenEmpty = this.#whenEmpty;
+    const upgraded = this.#upgraded;
+    const arriving = this.#arriving;
+    const settle = () => this.#settle();
     function forget(this: Socket): void {
       sockets.delete(this);
-      if (sockets.size === 0) whenEmpty.resolve?.();
+      upgraded.delete(this);
+      settle();
     }
     const onConnection = (socket: Socket) => {
       sockets.add(socket);
+      if (arriving.size > 0) arriving.delete((socket as Socket & { _parent?: Socket | null })._parent ?? socket);
       if (isUnixPeer(socket)) (socket as Socket & { [UNIX_PEER]?: boolean })[UNIX_PEER] = true;
       socket.once('close', forget);
       // Handed in after the drain began: swept like the others if it stays idle (HTTP/2
@@ -681,6 +750,7 @@ export class HttpServers {
         // TLS connections are tracked once the handshake is done: the TLS socket carries HTTP.
         server.prependListener('secureConnection', inheritProxyHeader);
         server.on('secureConnection', onConnection);
+        server.on('connection', (raw: Socket) => this.#arrive(raw));
       } else server.on('connection', onConnection);
       server.on('session', (session: Http2Session) => {
         this.#sessions.add(session);
@@ -693,6 +763,7 @@ export class HttpServers {
           stream.once('close', () => this.#streams--);
         });
       }
+      this.#trackUpgrades(server);
       if (options.upgrade) server.on('upgrade', checkedUpgrade(options.upgrade, settings, log));
       return server;
     });
@@ -710,7 +781,10 @@ export class HttpServers {
         readers.set(tls, reader);
       }
       const read = reader;
-      this.#handOver.set(server, (socket) => read(socket, emit));
+      this.#handOver.set(server, (socket) => {
+        this.#arrive(socket);
+        read(socket, emit);
+      });
     }
   }
 
@@ -768,6 +842,66 @@ export class HttpServers {
   /** Connections open right now. */
   get connections(): number {
     return this.#sockets.size;
+  }
+
+  /** Connections upgraded away from HTTP (WebSockets) open right now. */
+  get upgradedConnections(): number {
+    return this.#upgraded.size;
+  }
+
+  /**
+   * Know every connection handed to an `upgrade` listener, whoever added it (the worker class,
+   * a library given the server by `attach`): a listener of kelpie's goes first as soon as there
+   * is any. Alone, it does what Node does with none: closes the connection.
+   */
+  #trackUpgrades(server: Server): void {
+    let adding = false;
+    const track = (_req: IncomingMessage, socket: Socket) => {
+      if (server.listenerCount('upgrade') === 1) {
+        socket.destroy();
+        return;
+      }
+      // Its 'close' (forget) removes it; one already gone is not added.
+      if (this.#sockets.has(socket)) this.#upgraded.add(socket);
+      if (!this.#draining) return;
+      this.#settle();
+      // Upgraded while the worker drains: closed like the others once a `ws` WebSocket has it.
+      setImmediate(() => closeWebSocket(socket));
+    };
+    server.on('newListener', (event: string | symbol) => {
+      if (event !== 'upgrade' || adding || server.listeners('upgrade').includes(track)) return;
+      adding = true;
+      server.prependListener('upgrade', track);
+      adding = false;
+    });
+  }
+
+  /** A connection accepted that is not HTTP yet (TLS handshake, PROXY header): a drain waits for it. */
+  #arrive(raw: Socket): void {
+    if (this.#arriving.has(raw) || raw.destroyed) return;
+    this.#arriving.add(raw);
+    raw.once('close', () => {
+      this.#arriving.delete(raw);
+      this.#settle();
+    });
+  }
+
+  /** After a connection closed or changed: resolve the waits that are over. */
+  #settle(): void {
+    if (this.#whenIdle && this.#arriving.size === 0 && this.#sockets.size <= this.#upgraded.size) {
+      const resolve = this.#whenIdle;
+      this.#whenIdle = undefined;
+      resolve();
+    }
+    if (this.#upgraded.size === 0 && this.#whenNoUpgraded.length > 0) {
+      for (const resolve of this.#whenNoUpgraded.splice(0)) resolve();
+    }
+  }
+
+  /** Resolves once no upgraded connection (WebSocket) is open: after drain(), the last step of a graceful stop. */
+  upgradedClosed(): Promise<void> {
+    if (this.#upgraded.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#whenNoUpgraded.push(resolve));
   }
 
   /**
@@ -842,7 +976,16 @@ export class HttpServers {
    * Stop accepting; responses not yet started say `Connection: close`; keep-alive connections
    * close after their next response, or once idle for a grace period (min(--keep-alive, 1 s)).
    * HTTP/2 connections get a GOAWAY and close once their open streams are done.
-   * Resolves when every connection is gone.
+   *
+   * Libraries that manage upgraded connections get the signal they understand, at once: `close`
+   * is emitted on kelpie's servers (those `attach(server)` was given) and on the app's own served
+   * server when a WebSocket library is attached to it (listen-capture.ts closeServedServer), so
+   * engine.io (socket.io) disconnects its clients; then every upgraded connection that a `ws`
+   * WebSocket still holds open is sent close 1001 `Server shutting down`. Other upgraded
+   * connections are left to the app's shutdown.
+   *
+   * Resolves when no request is left: every connection is gone or upgraded (upgradedClosed()
+   * waits for those).
    *
    * Why a grace and not at once: a client reusing a keep-alive connection may already have sent
    * its next request when the server closes the connection, and then sees a reset it must retry.
@@ -891,21 +1034,24 @@ export class HttpServers {
       },
       Math.max(10, grace / 4),
     );
-    const closed = [...this.servers, ...this.#fronts].map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          if (!server.listening) return resolve();
-          // net.Server's close: stop listening, without http.Server's immediate close of idle connections.
-          netServerClose.call(server, () => resolve());
-        }),
-    );
-    // Servers only wait for connections they accepted themselves; handed-in ones are counted here.
-    const empty = new Promise<void>((resolve) => {
-      if (this.#sockets.size === 0) return resolve();
-      this.#whenEmpty.resolve = resolve;
+    for (const server of [...this.servers, ...this.#fronts]) {
+      // net.Server's close: stop listening, without http.Server's immediate close of idle
+      // connections. Its callback would wait for upgraded connections too: the wait is below.
+      if (server.listening) netServerClose.call(server);
+    }
+    this.#closeLibrarySockets();
+    await new Promise<void>((resolve) => {
+      this.#whenIdle = resolve;
+      this.#settle();
     });
-    await Promise.all([...closed, empty]);
     clearInterval(sweep);
+  }
+
+  /** The libraries' signal to close their upgraded connections (see drain()). */
+  #closeLibrarySockets(): void {
+    for (const server of this.servers) announceClose(server);
+    closeServedServer();
+    for (const socket of this.#upgraded) closeWebSocket(socket);
   }
 
   /** Drop every connection now. */

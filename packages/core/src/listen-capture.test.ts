@@ -2,7 +2,13 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ListenCapture, type ListenMechanism, ownServer, startListenCapture } from './listen-capture.js';
+import {
+  closeServedServer,
+  type ListenCapture,
+  type ListenMechanism,
+  ownServer,
+  startListenCapture,
+} from './listen-capture.js';
 import { Logger } from './logger.js';
 
 const URLS = ['http://127.0.0.1:8123', 'unix:/run/app.sock'];
@@ -120,6 +126,31 @@ describe.each(['channel', 'patch'] as const)('listen capture (%s)', (mechanism) 
     await once(own, 'listening');
     expect(await reachable((own.address() as AddressInfo).port)).toBe(true);
     expect(capture?.server).toBeUndefined();
+  });
+
+  it('a graceful stop closes the served server when a WebSocket library listens for upgrades: close once, the app’s own close() then succeeds', async () => {
+    start(mechanism);
+    const server = createServer();
+    let closes = 0;
+    server.on('close', () => closes++);
+    server.listen(3000);
+    await once(server, 'listening');
+    // No upgrade listener: left for the app to close after the drain.
+    closeServedServer();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closes).toBe(0);
+    expect(server.listening).toBe(true);
+    server.on('upgrade', () => {});
+    closeServedServer();
+    expect(server.listening).toBe(false);
+    await once(server, 'close');
+    closeServedServer();
+    const closed = await new Promise<unknown>((resolve) => server.close(resolve));
+    expect(closed).toBeUndefined();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closes).toBe(1);
+    const again = await new Promise<unknown>((resolve) => server.close(resolve));
+    expect(again).toMatchObject({ code: 'ERR_SERVER_NOT_RUNNING' });
   });
 
   it('a module that exports its app: its own server is not served, with a warning', async () => {

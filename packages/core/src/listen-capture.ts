@@ -95,6 +95,8 @@ export interface ListenCapture {
 
 /** The capture running in this process or thread (one at a time). */
 let active: ListenCapture | undefined;
+/** The app's server this process or thread serves, if any (kept after the capture is disposed). */
+let served: () => HttpServer | undefined = () => undefined;
 
 /** Whether Node publishes `tracing:net.server.listen` before binding (checked without binding). */
 function channelPublishesListen(): boolean {
@@ -163,17 +165,34 @@ function addressOf(urls: readonly string[]): AddressInfo | string | null {
   return unix ? unix.slice('unix:'.length) : null;
 }
 
+/** Adopted servers, each with how kelpie's graceful stop closes it (closeServedServer). */
+const STOPPERS = new WeakMap<HttpServer, () => void>();
+
 /**
  * Make `server` behave as if listening, without a socket: `listening`, `address()`, `close()`
  * (the callback gets no error, as after a real listen) and the `listening` event on the next tick.
  */
 function adopt(server: HttpServer, address: () => AddressInfo | string | null): void {
   let listening = true;
+  /** Closed by kelpie's graceful stop (closeServedServer): the app's own close() then just succeeds. */
+  let stopped = false;
   const target = server as unknown as Record<string, unknown>;
   Object.defineProperty(server, 'listening', { configurable: true, get: () => listening });
   target.address = () => (listening ? address() : null);
   const close = Object.getPrototypeOf(server).close as (this: HttpServer) => HttpServer;
+  STOPPERS.set(server, () => {
+    if (!listening) return;
+    listening = false;
+    stopped = true;
+    close.call(server);
+  });
   target.close = function (this: HttpServer, callback?: (error?: Error) => void): HttpServer {
+    if (stopped) {
+      // The close the app asks for has happened: its callback runs, its 'close' listeners ran then.
+      stopped = false;
+      if (typeof callback === 'function') process.nextTick(callback);
+      return this;
+    }
     if (!listening) {
       if (typeof callback === 'function') {
         const error = Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' });
@@ -347,6 +366,7 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
     `Listen capture: ${mechanism === 'channel' ? 'tracing:net.server.listen channel' : 'net.Server.prototype.listen wrapper'}`,
   );
 
+  served = () => (main?.served ? main.server : undefined);
   active = {
     mechanism,
     get server() {
@@ -387,4 +407,19 @@ export function refuseClusterFork(): void {
     );
   };
   cluster.fork = Object.assign(refused, { kelpie: true as const }) as never;
+}
+
+/**
+ * A graceful stop begins (HttpServers.drain): if the app's server that kelpie serves has
+ * `upgrade` listeners (a WebSocket library is attached: socket.io, `ws`, Next.js), it is closed
+ * as `server.close()` would close a server of its own, at once: `listening` becomes false and
+ * `close` is emitted, the signal such libraries understand (engine.io, and so socket.io,
+ * disconnects its clients and answers their polls). The app's own `close()` later calls back
+ * without an error and emits nothing more. A server without upgrade listeners is left for the
+ * app to close after the drain, as before: its `close` listeners are the app's own, which may
+ * expect every request to be done (SPEC.md 1.11).
+ */
+export function closeServedServer(): void {
+  const server = served();
+  if (server && server.listenerCount('upgrade') > 0) STOPPERS.get(server)?.();
 }

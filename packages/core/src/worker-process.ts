@@ -190,11 +190,12 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
     if (retiring) send({ type: 'kelpie:retiring', reason: retiring });
     const crash = retiring === 'crash';
     const seconds = crash ? crashDrainSeconds(settings.gracefulTimeout) : settings.gracefulTimeout;
-    let drained = false;
+    /** Where the stop is: the app's own shutdown is told apart when the deadline comes. */
+    let step: 'drain' | 'app' | 'upgraded' = 'drain';
     const deadline = setTimeout(() => {
       const what = crash ? 'Drain deadline after an uncaught exception' : 'Graceful timeout';
       log.warning(
-        drained
+        step === 'app'
           ? `${what} (${seconds}s) reached during the app's own shutdown; exiting`
           : `${what} (${seconds}s) reached; closing remaining connections`,
       );
@@ -202,13 +203,16 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
       exit(code);
     }, seconds * 1000);
     try {
+      // Requests only: upgraded connections (WebSockets) may be what the app's shutdown closes.
       await worker.drain();
-      drained = true;
+      step = 'app';
       // The last counts, so the arbiter's totals (/metrics) include the requests just finished;
       // sent before the app's own shutdown, which may end the process.
       await finalReport();
       await worker.unload();
       await appShutdown(code, deadline);
+      step = 'upgraded';
+      await worker.drainUpgraded();
     } catch (error) {
       log.error('Error during graceful stop', error);
     }

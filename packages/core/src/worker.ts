@@ -4,6 +4,7 @@ import type { App } from './app.js';
 import { loadApp } from './app-loader.js';
 import { KelpieError } from './errors.js';
 import { runHookNow, type ServerHooks, type WorkerProcessView } from './hooks.js';
+import { upgradedConnectionsClosed } from './http-server.js';
 import { refuseClusterFork, startListenCapture } from './listen-capture.js';
 import type { Logger } from './logger.js';
 import type { InheritedListener } from './messages.js';
@@ -15,8 +16,8 @@ import type { ReadAhead } from './sticky.js';
 /**
  * The worker contract (SPEC.md, "Worker contract"). A worker class extends `Worker`, declares
  * `static meta`, and implements `serve()` and `drain()`. Core drives the lifecycle in the worker
- * process: construct → load() → serve() → heartbeat … → drain() and unload() on TERM, or close()
- * on QUIT/INT, then exit.
+ * process: construct → load() → serve() → heartbeat … → drain(), unload(), the app's own
+ * shutdown and drainUpgraded() on TERM, or close() on QUIT/INT, then exit.
  */
 
 export interface WorkerMeta {
@@ -152,14 +153,27 @@ export abstract class Worker {
   abstract serve(): Promise<void>;
 
   /**
-   * Graceful stop: stop accepting, let in-flight requests finish, close idle connections;
-   * resolve when nothing is left. Core enforces --graceful-timeout around it.
+   * Graceful stop: stop accepting, let in-flight requests finish, close idle connections, give
+   * libraries that manage upgraded connections their signal (`HttpServers.drain()` does all of
+   * this); resolve when no request is left. Upgraded connections (WebSockets) may stay open:
+   * drainUpgraded() waits for them after the app's shutdown, which may be what closes them.
+   * Core enforces --graceful-timeout around the whole stop.
    */
   abstract drain(): Promise<void>;
 
   /** After drain(): run the app's shutdown hook. */
   async unload(): Promise<void> {
     await this.#app?.shutdown?.();
+  }
+
+  /**
+   * Last step of a graceful stop, after unload() and the app's own shutdown: resolve when the
+   * connections upgraded away from HTTP (WebSockets), which drain() does not wait for, are closed.
+   * The base waits for those of every `HttpServers` in this process; a class that holds
+   * upgraded connections elsewhere overrides it. Core bounds it with --graceful-timeout.
+   */
+  async drainUpgraded(): Promise<void> {
+    await upgradedConnectionsClosed();
   }
 
   /**

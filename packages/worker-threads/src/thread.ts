@@ -146,6 +146,8 @@ port.on('message', (message: ToThread) => {
       try {
         await http?.drain();
         await app?.shutdown?.();
+        // Upgrade requests are refused here (426); the drain does not wait for their sockets.
+        await http?.upgradedClosed();
       } catch (error) {
         log.error(`Error during graceful stop of thread ${data.index}`, error);
       }

@@ -32,7 +32,8 @@ import pkg from '../package.json' with { type: 'json' };
  *
  * Sockets of `websocket` handlers are kelpie's to manage: pings find dead peers
  * (`--ws-ping-interval`), a slow reader is dropped past `--ws-max-buffered`, and a graceful stop
- * sends close 1001 ("going away") and waits for the clients, up to `--graceful-timeout`.
+ * sends close 1001 ("going away") and waits for the clients, up to `--graceful-timeout`. Sockets
+ * of the other two are closed by their library on the stop's signals (HttpServers.drain()).
  */
 export class WsWorker extends Worker {
   static override meta: WorkerMeta = {
@@ -212,7 +213,8 @@ export class WsWorker extends Worker {
     } catch (error) {
       this.log.error('Error closing the WebSockets of the app', error);
     }
-    // The HTTP drain waits for every connection, the upgraded ones included.
+    // Then libraries' sockets (socket.io, the app's `ws` servers) get their close; the drain
+    // waits for requests only, and drainUpgraded() for the WebSockets once the app's shutdown ran.
     await this.#http?.drain();
   }
 
