@@ -14,7 +14,7 @@ import { type MetricsServer, type MetricsSnapshot, openMetricsServer } from './m
 import { removePidfile, renamePidfile, writePidfile } from './pidfile.js';
 import { watchForChanges } from './reloader.js';
 import type { ResolvedWorker } from './resolve-worker.js';
-import { MAX_WORKERS, type Settings } from './settings.js';
+import { MAX_WORKERS, RESTART_ONLY_SETTINGS, type Settings } from './settings.js';
 import { addStatusDelta, addStatuses, type StatusStats, statusTotals, type WorkerStats } from './stats.js';
 import { statsdClient } from './statsd.js';
 import { checkSticky, freeSlot, StickyDispatch } from './sticky.js';
@@ -797,28 +797,7 @@ export class Arbiter {
   /** Settings read again on HUP: take what can change while running, say what cannot. */
   #applySettings(next: Settings): void {
     const before = this.#settings;
-    const fixed = (
-      [
-        'bind',
-        'workerClass',
-        'chdir',
-        'user',
-        'group',
-        'daemon',
-        'pidfile',
-        'umask',
-        'reusePort',
-        'sticky',
-        'errorLogfile',
-        'logFormat',
-        'metricsBind',
-        'controlSocket',
-        'controlSocketDisable',
-        'statsdHost',
-        'statsdPrefix',
-        'dogstatsdTags',
-      ] as const
-    ).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(next[name]));
+    const fixed = RESTART_ONLY_SETTINGS.filter((name) => JSON.stringify(before[name]) !== JSON.stringify(next[name]));
     for (const name of fixed) {
       this.#log.warning(`Reload: a new value of ${name} takes effect on restart (or USR2), not on HUP`);
       (next as Record<string, unknown>)[name] = before[name];

@@ -29,6 +29,7 @@ export function settingsMarkdown(): string {
     const range = rangeOf(def);
     if (range) lines.push(`- Range: ${rangeText(range)}${def.meta === 'SECONDS' ? ' seconds' : ''}`);
     if (def.multiple) lines.push('- Repeatable: each use adds a value.');
+    if (def.onHup === 'restart') lines.push('- HUP: keeps the old value; a new one takes effect on restart (or USR2).');
     lines.push('', def.help, '');
     if (def.doc) lines.push(def.doc, '');
   }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { rangeOf, type SettingDef, type SettingName, settings, TIMER_MAX_MS, TIMER_MAX_SECONDS } from './settings.js';
+import {
+  RESTART_ONLY_SETTINGS,
+  rangeOf,
+  type SettingDef,
+  type SettingName,
+  settings,
+  TIMER_MAX_MS,
+  TIMER_MAX_SECONDS,
+} from './settings.js';
 
 const entries = Object.entries(settings) as [SettingName, SettingDef<unknown>][];
 const NUMERIC_META = new Set(['INT', 'SECONDS', 'BYTES', 'MB']);
@@ -55,5 +63,32 @@ describe('bounds of numeric settings', () => {
   it('--workers auto stays within the maximum', () => {
     expect(settings.workers.parse('auto', '--workers')).toBeLessThanOrEqual(4096);
     expect(() => settings.workers.parse('4097', '--workers')).toThrow(/an integer from 1 to 4096, or "auto"/);
+  });
+});
+
+describe('settings HUP cannot change', () => {
+  it('are the ones the table marks onHup: restart (sockets, identity, files, servers opened at start)', () => {
+    expect([...RESTART_ONLY_SETTINGS].sort()).toEqual(
+      [
+        'bind',
+        'chdir',
+        'controlSocket',
+        'controlSocketDisable',
+        'daemon',
+        'dogstatsdTags',
+        'errorLogfile',
+        'group',
+        'logFormat',
+        'metricsBind',
+        'pidfile',
+        'reusePort',
+        'statsdHost',
+        'statsdPrefix',
+        'sticky',
+        'umask',
+        'user',
+        'workerClass',
+      ].sort(),
+    );
   });
 });

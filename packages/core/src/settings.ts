@@ -35,6 +35,11 @@ export interface SettingDef<T> {
   readonly help: string;
   /** Longer explanation for the docs. */
   readonly doc?: string;
+  /**
+   * `restart`: HUP cannot change it (the arbiter keeps the old value and says so); a new value
+   * takes effect on a restart or USR2. Absent: a HUP applies the new value.
+   */
+  readonly onHup?: 'restart';
 }
 
 function invalid(name: string, raw: unknown, allowed: string): KelpieError {
@@ -245,6 +250,11 @@ function define<T>(def: SettingDef<T>): SettingDef<T> {
   return def;
 }
 
+/** A setting HUP cannot change: sockets, identity, files and servers opened once at start. */
+function restartOnly<T>(def: SettingDef<T>): SettingDef<T> {
+  return { ...def, onHup: 'restart' };
+}
+
 /** A switch: off unless given. */
 function switchSetting(section: string, flags: string[], help: string, doc?: string): SettingDef<boolean> {
   return define<boolean>({
@@ -260,17 +270,19 @@ function switchSetting(section: string, flags: string[], help: string, doc?: str
 }
 
 export const settings = {
-  bind: define<string[]>({
-    section: 'Server Socket',
-    flags: ['-b', '--bind'],
-    meta: 'ADDRESS',
-    multiple: true,
-    default: (env) => (env.PORT ? [`0.0.0.0:${env.PORT}`] : ['127.0.0.1:8000']),
-    defaultText: '127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set',
-    parse: stringList(),
-    help: 'The socket to bind: HOST, HOST:PORT, [IPV6]:PORT, unix:PATH or fd://FD. Repeatable.',
-    doc: 'Every address is bound by the arbiter before any worker starts; workers inherit the listening sockets. Port 0 picks a free port (logged in "Listening at").',
-  }),
+  bind: restartOnly(
+    define<string[]>({
+      section: 'Server Socket',
+      flags: ['-b', '--bind'],
+      meta: 'ADDRESS',
+      multiple: true,
+      default: (env) => (env.PORT ? [`0.0.0.0:${env.PORT}`] : ['127.0.0.1:8000']),
+      defaultText: '127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set',
+      parse: stringList(),
+      help: 'The socket to bind: HOST, HOST:PORT, [IPV6]:PORT, unix:PATH or fd://FD. Repeatable.',
+      doc: 'Every address is bound by the arbiter before any worker starts; workers inherit the listening sockets. Port 0 picks a free port (logged in "Listening at").',
+    }),
+  ),
   backlog: define<number>({
     section: 'Server Socket',
     flags: ['--backlog'],
@@ -281,11 +293,13 @@ export const settings = {
     help: 'The maximum number of pending connections.',
     doc: 'Passed to listen(2). Under `-k sync` it also bounds the connections waiting in the arbiter for a free worker; beyond it new connections are closed with a warning.',
   }),
-  reusePort: switchSetting(
-    'Server Socket',
-    ['--reuse-port'],
-    'Each worker also binds its own SO_REUSEPORT socket on every TCP address, so the kernel spreads connections over workers.',
-    "Needs Node.js 22.12 or later (net.Server's `reusePort`); older versions stop with an error saying so. The arbiter still binds every address (with SO_REUSEPORT) and workers serve that socket too, so port 0, USR2 and socket activation work as without the flag. A worker that stops closes its own socket: connections the kernel had already queued on it are reset, which the shared socket alone avoids. So does a worker at --worker-connections, until it has room again (then it binds a new one). Not used by `-k sync`, whose arbiter accepts every connection.",
+  reusePort: restartOnly(
+    switchSetting(
+      'Server Socket',
+      ['--reuse-port'],
+      'Each worker also binds its own SO_REUSEPORT socket on every TCP address, so the kernel spreads connections over workers.',
+      "Needs Node.js 22.12 or later (net.Server's `reusePort`); older versions stop with an error saying so. The arbiter still binds every address (with SO_REUSEPORT) and workers serve that socket too, so port 0, USR2 and socket activation work as without the flag. A worker that stops closes its own socket: connections the kernel had already queued on it are reset, which the shared socket alone avoids. So does a worker at --worker-connections, until it has room again (then it binds a new one). Not used by `-k sync`, whose arbiter accepts every connection.",
+    ),
   ),
   proxyProtocol: define<'off' | 'v1' | 'v2' | 'auto'>({
     section: 'Server Socket',
@@ -310,11 +324,13 @@ export const settings = {
     parse: addressPatterns,
     help: 'Peers allowed to send a PROXY protocol header: IPs, CIDR ranges, or * for any.',
   }),
-  sticky: switchSetting(
-    'Server Socket',
-    ['--sticky'],
-    "Sticky sessions: every connection of one client goes to the same worker, chosen by the client's address (socket.io's long-polling needs this with several workers).",
-    "The arbiter accepts every connection instead of the workers and hands it to a worker over IPC, chosen by rendezvous hashing of the client address over the worker slots: the peer address, or the address in the PROXY header under --proxy-protocol (from peers in --proxy-allow-from; the arbiter reads that header itself, within --header-timeout). A replaced worker's successor takes its slot, and its clients come back to it once it is ready; meanwhile, and for a worker that is stopping, they go to their second choice. TTIN moves about 1/N of the clients to the new worker, TTOU only those of the worker that leaves; after HUP the new generation takes the same slots. X-Forwarded-For is not used: a proxy's keep-alive connection carries many clients. Behind an HTTP proxy, every connection comes from the proxy's address and lands on one worker: have the proxy send the PROXY protocol, or balance by client address in front of several instances (nginx `ip_hash`); docs/frameworks.md has the recipes. For -k async and -k ws (and third-party classes that declare `static sticky = true`); refused with -k sync, -k threads and --reuse-port. A worker at --worker-connections closes a connection sent to it. Not changed by HUP. Costs throughput on short connections: every connection passes through the arbiter (docs/benchmarks.md).",
+  sticky: restartOnly(
+    switchSetting(
+      'Server Socket',
+      ['--sticky'],
+      "Sticky sessions: every connection of one client goes to the same worker, chosen by the client's address (socket.io's long-polling needs this with several workers).",
+      "The arbiter accepts every connection instead of the workers and hands it to a worker over IPC, chosen by rendezvous hashing of the client address over the worker slots: the peer address, or the address in the PROXY header under --proxy-protocol (from peers in --proxy-allow-from; the arbiter reads that header itself, within --header-timeout). A replaced worker's successor takes its slot, and its clients come back to it once it is ready; meanwhile, and for a worker that is stopping, they go to their second choice. TTIN moves about 1/N of the clients to the new worker, TTOU only those of the worker that leaves; after HUP the new generation takes the same slots. X-Forwarded-For is not used: a proxy's keep-alive connection carries many clients. Behind an HTTP proxy, every connection comes from the proxy's address and lands on one worker: have the proxy send the PROXY protocol, or balance by client address in front of several instances (nginx `ip_hash`); docs/frameworks.md has the recipes. For -k async and -k ws (and third-party classes that declare `static sticky = true`); refused with -k sync, -k threads and --reuse-port. A worker at --worker-connections closes a connection sent to it. Not changed by HUP. Costs throughput on short connections: every connection passes through the arbiter (docs/benchmarks.md).",
+    ),
   ),
   certfile: define<string | null>({
     section: 'SSL',
@@ -399,16 +415,18 @@ export const settings = {
     parse: ranged(workersValue, { min: 1, max: MAX_WORKERS }),
     help: 'The number of worker processes; "auto" for one per available CPU.',
   }),
-  workerClass: define<string>({
-    section: 'Worker Processes',
-    flags: ['-k', '--worker-class'],
-    meta: 'NAME',
-    default: () => 'async',
-    defaultText: 'async',
-    parse: nonEmptyString,
-    help: 'The worker class: a short name (async), a package name or a path, with an optional #Export.',
-    doc: "A short NAME is looked up as @kelpie/worker-NAME, then kelpie-worker-NAME, from the current directory first and then from kelpie's own install.",
-  }),
+  workerClass: restartOnly(
+    define<string>({
+      section: 'Worker Processes',
+      flags: ['-k', '--worker-class'],
+      meta: 'NAME',
+      default: () => 'async',
+      defaultText: 'async',
+      parse: nonEmptyString,
+      help: 'The worker class: a short name (async), a package name or a path, with an optional #Export.',
+      doc: "A short NAME is looked up as @kelpie/worker-NAME, then kelpie-worker-NAME, from the current directory first and then from kelpie's own install.",
+    }),
+  ),
   workerConnections: define<number>({
     section: 'Worker Processes',
     flags: ['--worker-connections'],
@@ -705,58 +723,70 @@ export const settings = {
     'Load the app in the arbiter before starting workers, so a broken app fails before anything serves.',
     'Node cannot fork a process with its heap, so unlike Gunicorn this shares no memory with the workers: each worker still loads the app. What it gives is a fail-fast check (exit 4 before binding) and a warm module cache on disk. The app is loaded once, at start; the startup and shutdown hooks do not run in the arbiter.',
   ),
-  daemon: switchSetting(
-    'Server Mechanics',
-    ['-D', '--daemon'],
-    'Detach from the terminal and run in the background.',
-    'The kelpie command starts a detached copy of itself in a new session, with standard input, output and error on /dev/null, relays the log lines of the copy until it has bound its addresses, and exits 0; a copy that fails to start makes it exit with the same status. Use `--pid` to find it later. What the daemon logs after that point is discarded; to keep it, run kelpie in the foreground under a supervisor (systemd, a container runtime), which collects its output.',
+  daemon: restartOnly(
+    switchSetting(
+      'Server Mechanics',
+      ['-D', '--daemon'],
+      'Detach from the terminal and run in the background.',
+      'The kelpie command starts a detached copy of itself in a new session, with standard input, output and error on /dev/null, relays the log lines of the copy until it has bound its addresses, and exits 0; a copy that fails to start makes it exit with the same status. Use `--pid` to find it later. What the daemon logs after that point is discarded; to keep it, run kelpie in the foreground under a supervisor (systemd, a container runtime), which collects its output.',
+    ),
   ),
-  pidfile: define<string | null>({
-    section: 'Server Mechanics',
-    flags: ['-p', '--pid'],
-    meta: 'FILE',
-    default: () => null,
-    defaultText: 'none',
-    parse: nonEmptyString,
-    help: "Write the arbiter's pid to this file; refuse to start while it names a live process.",
-    doc: 'The file is written atomically before the addresses are bound (a second server with the same file stops there, without touching the sockets) and removed at exit (only if it still holds this pid). A new arbiter started by USR2 writes FILE.2 and renames it to FILE when the old arbiter exits. kelpie never follows a symbolic link there: a link, or anything but a regular file, at FILE makes it refuse to start, and its temporary file gets a random name and is created exclusively (docs/security.md).',
-  }),
-  user: define<string | number | null>({
-    section: 'Server Mechanics',
-    flags: ['-u', '--user'],
-    meta: 'USER',
-    default: () => null,
-    defaultText: 'the current user',
-    parse: account,
-    help: 'Run the workers as this user (name or uid); the arbiter binds first, so privileged ports work.',
-  }),
-  group: define<string | number | null>({
-    section: 'Server Mechanics',
-    flags: ['-g', '--group'],
-    meta: 'GROUP',
-    default: () => null,
-    defaultText: "the user's group",
-    parse: account,
-    help: 'Run the workers as this group (name or gid).',
-  }),
-  umask: define<number | null>({
-    section: 'Server Mechanics',
-    flags: ['-m', '--umask'],
-    meta: 'INT',
-    default: () => null,
-    defaultText: 'inherited',
-    parse: ranged(umaskValue, { min: 0, max: 0o777, text: '0 to 0777 (octal)' }),
-    help: 'Set the file mode creation mask of the arbiter and workers (octal, e.g. 022); affects unix socket modes.',
-  }),
-  chdir: define<string>({
-    section: 'Server Mechanics',
-    flags: ['--chdir'],
-    meta: 'DIR',
-    default: () => process.cwd(),
-    defaultText: 'the current directory',
-    parse: nonEmptyString,
-    help: 'Change to this directory before loading the app and resolving worker classes.',
-  }),
+  pidfile: restartOnly(
+    define<string | null>({
+      section: 'Server Mechanics',
+      flags: ['-p', '--pid'],
+      meta: 'FILE',
+      default: () => null,
+      defaultText: 'none',
+      parse: nonEmptyString,
+      help: "Write the arbiter's pid to this file; refuse to start while it names a live process.",
+      doc: 'The file is written atomically before the addresses are bound (a second server with the same file stops there, without touching the sockets) and removed at exit (only if it still holds this pid). A new arbiter started by USR2 writes FILE.2 and renames it to FILE when the old arbiter exits. kelpie never follows a symbolic link there: a link, or anything but a regular file, at FILE makes it refuse to start, and its temporary file gets a random name and is created exclusively (docs/security.md).',
+    }),
+  ),
+  user: restartOnly(
+    define<string | number | null>({
+      section: 'Server Mechanics',
+      flags: ['-u', '--user'],
+      meta: 'USER',
+      default: () => null,
+      defaultText: 'the current user',
+      parse: account,
+      help: 'Run the workers as this user (name or uid); the arbiter binds first, so privileged ports work.',
+    }),
+  ),
+  group: restartOnly(
+    define<string | number | null>({
+      section: 'Server Mechanics',
+      flags: ['-g', '--group'],
+      meta: 'GROUP',
+      default: () => null,
+      defaultText: "the user's group",
+      parse: account,
+      help: 'Run the workers as this group (name or gid).',
+    }),
+  ),
+  umask: restartOnly(
+    define<number | null>({
+      section: 'Server Mechanics',
+      flags: ['-m', '--umask'],
+      meta: 'INT',
+      default: () => null,
+      defaultText: 'inherited',
+      parse: ranged(umaskValue, { min: 0, max: 0o777, text: '0 to 0777 (octal)' }),
+      help: 'Set the file mode creation mask of the arbiter and workers (octal, e.g. 022); affects unix socket modes.',
+    }),
+  ),
+  chdir: restartOnly(
+    define<string>({
+      section: 'Server Mechanics',
+      flags: ['--chdir'],
+      meta: 'DIR',
+      default: () => process.cwd(),
+      defaultText: 'the current directory',
+      parse: nonEmptyString,
+      help: 'Change to this directory before loading the app and resolving worker classes.',
+    }),
+  ),
   env: define<string[]>({
     section: 'Server Mechanics',
     flags: ['-e', '--env'],
@@ -830,95 +860,118 @@ export const settings = {
         ', ',
       )}. The default is Apache's combined format. Values are quoted safely: \`"\` becomes \`\\"\` and control characters \`\\xHH\`, so a request cannot forge a line.`,
   }),
-  errorLogfile: define<string>({
-    section: 'Logging',
-    flags: ['--error-logfile', '--log-file'],
-    meta: 'FILE',
-    default: () => '-',
-    defaultText: '- (standard error)',
-    parse: nonEmptyString,
-    help: 'Write the error log (what the arbiter and workers report) to FILE; - means standard error.',
-    doc: 'The arbiter and every worker append to the file. USR1 opens it again (logrotate). With `-D`, this is how a daemon keeps its log.',
-  }),
-  logFormat: define<'text' | 'json'>({
-    section: 'Logging',
-    flags: ['--log-format'],
-    meta: 'FORMAT',
-    default: () => 'text',
-    defaultText: 'text',
-    parse: oneOf(['text', 'json'] as const),
-    help: "The error log's format: text (Gunicorn's) or json (one object per line, with pino's field names).",
-    doc: 'JSON lines carry `level` (pino numbers: 20 debug, 30 info, 40 warning, 50 error, 60 critical), `time` (milliseconds since the epoch), `pid`, `hostname` and `msg`, plus `err` (`type`, `message`, `stack`) for errors, so pino tooling (pino-pretty, transports) reads them.',
-  }),
-  statsdHost: define<string | null>({
-    section: 'Logging',
-    flags: ['--statsd-host'],
-    meta: 'HOST:PORT',
-    default: () => null,
-    defaultText: 'none',
-    parse: (raw, name) => {
-      if (typeof raw === 'string' && parseStatsdAddress(raw)) return raw.trim();
-      throw invalid(
-        name,
-        raw,
-        'HOST:PORT of a StatsD server over UDP (the port defaults to 8125), such as localhost:8125 or [::1]:8125',
-      );
-    },
-    help: "Send Gunicorn's StatsD metrics (as kelpie.*) to this UDP address.",
-    doc: 'Workers send `kelpie.requests` (counter), `kelpie.request.duration` (timer, milliseconds) and `kelpie.request.status.<code>` (counter) for each response; the arbiter sends `kelpie.workers` (gauge) every second. Packets are buffered (1400 bytes or 100 ms) by the hot-shots client; a StatsD server that is down costs one warning, not errors per request.',
-  }),
-  statsdPrefix: define<string>({
-    section: 'Logging',
-    flags: ['--statsd-prefix'],
-    meta: 'STRING',
-    default: () => '',
-    defaultText: 'none',
-    parse: (raw, name) => {
-      if (typeof raw === 'string' && /^[\w.-]*$/.test(raw.trim())) return raw.trim();
-      throw invalid(name, raw, 'letters, digits, _, - and . (such as myapp or myapp.web)');
-    },
-    help: 'Prefix of the StatsD metric names (a dot is added): myapp gives myapp.kelpie.requests.',
-  }),
-  dogstatsdTags: define<string[]>({
-    section: 'Logging',
-    flags: ['--dogstatsd-tags'],
-    meta: 'LIST',
-    default: () => [],
-    defaultText: 'none',
-    parse: (raw, name) => {
-      const items = commaList(raw);
-      for (const item of items) {
-        if (typeof item !== 'string' || /[|#,\s]/.test(item))
-          throw invalid(name, item, 'comma-separated tags such as env:prod,app:shop');
-      }
-      return items as string[];
-    },
-    help: 'Comma-separated DogStatsD tags added to every StatsD metric (env:prod,app:shop).',
-  }),
-  metricsBind: define<string | null>({
-    section: 'Metrics',
-    flags: ['--metrics-bind'],
-    meta: 'HOST:PORT',
-    default: () => null,
-    defaultText: 'none',
-    parse: hostPort,
-    help: 'Serve Prometheus /metrics (summed over all workers) and /healthz on this address, apart from the app.',
-    doc: "The arbiter serves it on a socket of its own, never on the app's. `/metrics`: requests and their durations by status, requests in flight, worker restarts by reason, workers, and each worker's memory and event-loop lag, in Prometheus' text format (prom-client). `/healthz`: 200 once every worker has booted, 503 before that and while shutting down (a readiness probe). Workers count responses only when this is set. See docs/observability.md.",
-  }),
-  controlSocket: define<string>({
-    section: 'Control',
-    flags: ['--control-socket'],
-    meta: 'PATH',
-    default: defaultControlSocket,
-    defaultText: '$XDG_RUNTIME_DIR/kelpie.ctl, or ~/.kelpie/kelpie.ctl',
-    parse: nonEmptyString,
-    help: 'The unix socket `kelpie ctl` talks to (mode 0600).',
-    doc: 'The arbiter listens on it for `kelpie ctl` (status, top, reload, workers add/remove, worker kill, reopen, shutdown). A socket another running kelpie answers on is left alone (this server then has none, with a warning); a stale one is replaced. Relative paths are relative to --chdir.',
-  }),
-  controlSocketDisable: switchSetting('Control', ['--no-control-socket'], 'Do not open the control socket.'),
+  errorLogfile: restartOnly(
+    define<string>({
+      section: 'Logging',
+      flags: ['--error-logfile', '--log-file'],
+      meta: 'FILE',
+      default: () => '-',
+      defaultText: '- (standard error)',
+      parse: nonEmptyString,
+      help: 'Write the error log (what the arbiter and workers report) to FILE; - means standard error.',
+      doc: 'The arbiter and every worker append to the file. USR1 opens it again (logrotate). With `-D`, this is how a daemon keeps its log.',
+    }),
+  ),
+  logFormat: restartOnly(
+    define<'text' | 'json'>({
+      section: 'Logging',
+      flags: ['--log-format'],
+      meta: 'FORMAT',
+      default: () => 'text',
+      defaultText: 'text',
+      parse: oneOf(['text', 'json'] as const),
+      help: "The error log's format: text (Gunicorn's) or json (one object per line, with pino's field names).",
+      doc: 'JSON lines carry `level` (pino numbers: 20 debug, 30 info, 40 warning, 50 error, 60 critical), `time` (milliseconds since the epoch), `pid`, `hostname` and `msg`, plus `err` (`type`, `message`, `stack`) for errors, so pino tooling (pino-pretty, transports) reads them.',
+    }),
+  ),
+  statsdHost: restartOnly(
+    define<string | null>({
+      section: 'Logging',
+      flags: ['--statsd-host'],
+      meta: 'HOST:PORT',
+      default: () => null,
+      defaultText: 'none',
+      parse: (raw, name) => {
+        if (typeof raw === 'string' && parseStatsdAddress(raw)) return raw.trim();
+        throw invalid(
+          name,
+          raw,
+          'HOST:PORT of a StatsD server over UDP (the port defaults to 8125), such as localhost:8125 or [::1]:8125',
+        );
+      },
+      help: "Send Gunicorn's StatsD metrics (as kelpie.*) to this UDP address.",
+      doc: 'Workers send `kelpie.requests` (counter), `kelpie.request.duration` (timer, milliseconds) and `kelpie.request.status.<code>` (counter) for each response; the arbiter sends `kelpie.workers` (gauge) every second. Packets are buffered (1400 bytes or 100 ms) by the hot-shots client; a StatsD server that is down costs one warning, not errors per request.',
+    }),
+  ),
+  statsdPrefix: restartOnly(
+    define<string>({
+      section: 'Logging',
+      flags: ['--statsd-prefix'],
+      meta: 'STRING',
+      default: () => '',
+      defaultText: 'none',
+      parse: (raw, name) => {
+        if (typeof raw === 'string' && /^[\w.-]*$/.test(raw.trim())) return raw.trim();
+        throw invalid(name, raw, 'letters, digits, _, - and . (such as myapp or myapp.web)');
+      },
+      help: 'Prefix of the StatsD metric names (a dot is added): myapp gives myapp.kelpie.requests.',
+    }),
+  ),
+  dogstatsdTags: restartOnly(
+    define<string[]>({
+      section: 'Logging',
+      flags: ['--dogstatsd-tags'],
+      meta: 'LIST',
+      default: () => [],
+      defaultText: 'none',
+      parse: (raw, name) => {
+        const items = commaList(raw);
+        for (const item of items) {
+          if (typeof item !== 'string' || /[|#,\s]/.test(item))
+            throw invalid(name, item, 'comma-separated tags such as env:prod,app:shop');
+        }
+        return items as string[];
+      },
+      help: 'Comma-separated DogStatsD tags added to every StatsD metric (env:prod,app:shop).',
+    }),
+  ),
+  metricsBind: restartOnly(
+    define<string | null>({
+      section: 'Metrics',
+      flags: ['--metrics-bind'],
+      meta: 'HOST:PORT',
+      default: () => null,
+      defaultText: 'none',
+      parse: hostPort,
+      help: 'Serve Prometheus /metrics (summed over all workers) and /healthz on this address, apart from the app.',
+      doc: "The arbiter serves it on a socket of its own, never on the app's. `/metrics`: requests and their durations by status, requests in flight, worker restarts by reason, workers, and each worker's memory and event-loop lag, in Prometheus' text format (prom-client). `/healthz`: 200 once every worker has booted, 503 before that and while shutting down (a readiness probe). Workers count responses only when this is set. See docs/observability.md.",
+    }),
+  ),
+  controlSocket: restartOnly(
+    define<string>({
+      section: 'Control',
+      flags: ['--control-socket'],
+      meta: 'PATH',
+      default: defaultControlSocket,
+      defaultText: '$XDG_RUNTIME_DIR/kelpie.ctl, or ~/.kelpie/kelpie.ctl',
+      parse: nonEmptyString,
+      help: 'The unix socket `kelpie ctl` talks to (mode 0600).',
+      doc: 'The arbiter listens on it for `kelpie ctl` (status, top, reload, workers add/remove, worker kill, reopen, shutdown). A socket another running kelpie answers on is left alone (this server then has none, with a warning); a stale one is replaced. Relative paths are relative to --chdir.',
+    }),
+  ),
+  controlSocketDisable: restartOnly(
+    switchSetting('Control', ['--no-control-socket'], 'Do not open the control socket.'),
+  ),
 } as const;
 
 export type SettingName = keyof typeof settings;
+
+/** The settings a HUP cannot change (`onHup: 'restart'` in the table above). */
+export const RESTART_ONLY_SETTINGS: readonly SettingName[] = (
+  Object.entries(settings) as [SettingName, SettingDef<unknown>][]
+)
+  .filter(([, def]) => def.onHup === 'restart')
+  .map(([name]) => name);
 
 /** The effective settings: one value per entry of the table. */
 export type Settings = {
