@@ -5,6 +5,7 @@ import { LazyRequestInfo, requestInfo } from './request-info.js';
 import {
   type BodyReader,
   bodyReader,
+  describeKind,
   isResponseLike,
   RESPONSE_LIKE,
   type ResponseLike,
@@ -311,7 +312,7 @@ function respond(value: unknown, req: IncomingMessage, res: ServerResponse, onEr
     }
     // Response.error() has status 0 and cannot be put on the wire.
     if (value.type === 'error') {
-      throw new TypeError(`The fetch handler must return a Response, got ${describe(value)}`);
+      throw new TypeError(`The fetch handler must return a Response, got ${describeKind(value)}`);
     }
     const body = value.body;
     if (clientGone(req, res)) {
@@ -339,7 +340,7 @@ function respond(value: unknown, req: IncomingMessage, res: ServerResponse, onEr
  */
 function respondLike(value: unknown, req: IncomingMessage, res: ServerResponse, onError: ErrorReporter): void {
   if (!isResponseLike(value)) {
-    throw new TypeError(`The fetch handler must return ${RESPONSE_LIKE}, got ${describe(value)}`);
+    throw new TypeError(`The fetch handler must return ${RESPONSE_LIKE}, got ${describeKind(value)}`);
   }
   const refusal = unservable(value);
   if (refusal !== undefined) throw new TypeError(`The fetch handler returned a response with ${refusal}`);
@@ -348,7 +349,7 @@ function respondLike(value: unknown, req: IncomingMessage, res: ServerResponse, 
   const reader = whole === undefined ? bodyReader(body) : undefined;
   if (whole === undefined && reader === undefined) {
     throw new TypeError(
-      `The fetch handler returned a response whose body is ${describe(body)}: expected a ReadableStream, a Node Readable, an async iterable, a string, bytes or null`,
+      `The fetch handler returned a response whose body is ${describeKind(body)}: expected a ReadableStream, a Node Readable, an async iterable, a string, bytes or null`,
     );
   }
   if (clientGone(req, res) || req.method === 'HEAD' || whole !== undefined) {
@@ -526,12 +527,6 @@ function disconnected(): DOMException {
 
 function cancelQuietly(body: ReadableStream): void {
   body.cancel().catch(noop);
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value !== 'object') return typeof value;
-  return value.constructor?.name ?? 'an object';
 }
 
 /** The default error reporter: stderr. */

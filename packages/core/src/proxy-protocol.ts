@@ -36,6 +36,8 @@ const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51
 const V1_MAX = 107;
 /** v2: 16 bytes, then addresses and TLVs; larger headers are not something a balancer sends. */
 const V2_MAX_BODY = 4096;
+/** The longest header kelpie accepts: v2's fixed 16 bytes and its largest body (v1 is shorter). */
+export const PROXY_HEADER_MAX = 16 + V2_MAX_BODY;
 
 export class ProxyHeaderError extends Error {}
 

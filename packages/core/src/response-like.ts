@@ -76,11 +76,13 @@ export function toChunk(value: unknown): string | Uint8Array {
   if (typeof value === 'string' || value instanceof Uint8Array) return value;
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  throw new TypeError(`A response body chunk must be a string or bytes, got ${describeChunk(value)}`);
+  throw new TypeError(`A response body chunk must be a string or bytes, got ${describeKind(value)}`);
 }
 
-function describeChunk(value: unknown): string {
-  if (value === null || typeof value !== 'object') return String(value === null ? 'null' : typeof value);
+/** What a value is, for error messages: `null`, its type, or its class name (`PonyfillResponse`). */
+export function describeKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
   return value.constructor?.name ?? 'an object';
 }
 

@@ -5,7 +5,7 @@ import type { ClientHandle } from './listeners.js';
 import { type Logger, LogThrottle } from './logger.js';
 import type { ConnectionMessage } from './messages.js';
 import { peerTrust } from './proxy.js';
-import { type ProxyHeader, type ProxyMode, parseProxyHeader } from './proxy-protocol.js';
+import { PROXY_HEADER_MAX, type ProxyHeader, type ProxyMode, parseProxyHeader } from './proxy-protocol.js';
 import type { Settings } from './settings.js';
 import type { WorkerClass } from './worker.js';
 
@@ -125,9 +125,6 @@ export interface StickyConnection {
   close(): void;
 }
 
-/** Largest PROXY header: a v2 header with its longest body (proxy-protocol.ts refuses longer ones). */
-const HEADER_MAX = 16 + 4096;
-
 /**
  * Find the client's address of a connection just accepted: `done` gets the connection, or
  * undefined once it has been closed (a bad or missing header, the client gone, abandoned).
@@ -192,7 +189,7 @@ export function stickyReader(
         return false;
       }
       if (parsed === 'incomplete') {
-        if (buffered.length <= HEADER_MAX) return undefined;
+        if (buffered.length <= PROXY_HEADER_MAX) return undefined;
         drop(`no complete PROXY header in ${buffered.length} bytes`);
         return false;
       }
@@ -217,7 +214,7 @@ export function stickyReader(
       handle: client,
       readable: true,
       writable: true,
-      onread: { buffer: Buffer.alloc(HEADER_MAX), callback: onRead },
+      onread: { buffer: Buffer.alloc(PROXY_HEADER_MAX), callback: onRead },
     } as never);
     socket.on('error', () => drop());
     socket.on('end', () => drop());

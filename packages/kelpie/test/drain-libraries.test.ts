@@ -67,35 +67,26 @@ async function exitedEarly(kp: KelpieProcess, pid: string, since: number): Promi
 }
 
 describe('graceful stop of sockets a library manages', () => {
-  it('socket.io through attach(): TERM disconnects websocket and polling clients, a slow request completes, the worker exits early', async () => {
-    const kp = await startKelpie(['-k', 'ws', '-w', '1', ...GRACEFUL, drain('socketio-attach.mjs')]);
-    const pid = await workerPid(kp.url);
-    const overWs = await ioClient(kp.url, 'websocket');
-    const polling = await ioClient(kp.url, 'polling');
-    const slow = await started(`${kp.url}/slow?ms=1500`);
-    const since = Date.now();
-    kp.signal('SIGTERM');
-    expect(await overWs.disconnected).toBe('transport close');
-    expect(await polling.disconnected).toBe('transport close');
-    expect(await slow.body).toBe('started\nslow done\n');
-    await exitedEarly(kp, pid, since);
-    expect(await kp.exited()).toMatchObject({ code: 0 });
-  });
-
-  it("socket.io on the app's own server (listen capture): TERM disconnects its clients, the worker exits early", async () => {
-    const kp = await startKelpie(['-k', 'ws', '-w', '1', ...GRACEFUL, drain('socketio-own.mjs')]);
-    const pid = await workerPid(kp.url);
-    const overWs = await ioClient(kp.url, 'websocket');
-    const polling = await ioClient(kp.url, 'polling');
-    const slow = await started(`${kp.url}/slow?ms=1500`);
-    const since = Date.now();
-    kp.signal('SIGTERM');
-    expect(await overWs.disconnected).toBe('transport close');
-    expect(await polling.disconnected).toBe('transport close');
-    expect(await slow.body).toBe('started\nslow done\n');
-    await exitedEarly(kp, pid, since);
-    expect(await kp.exited()).toMatchObject({ code: 0 });
-  });
+  it.each([
+    ['through attach()', 'socketio-attach.mjs'],
+    ["on the app's own server (listen capture)", 'socketio-own.mjs'],
+  ])(
+    'socket.io %s: TERM disconnects websocket and polling clients, a slow request completes, the worker exits early',
+    async (_where, fixture) => {
+      const kp = await startKelpie(['-k', 'ws', '-w', '1', ...GRACEFUL, drain(fixture)]);
+      const pid = await workerPid(kp.url);
+      const overWs = await ioClient(kp.url, 'websocket');
+      const polling = await ioClient(kp.url, 'polling');
+      const slow = await started(`${kp.url}/slow?ms=1500`);
+      const since = Date.now();
+      kp.signal('SIGTERM');
+      expect(await overWs.disconnected).toBe('transport close');
+      expect(await polling.disconnected).toBe('transport close');
+      expect(await slow.body).toBe('started\nslow done\n');
+      await exitedEarly(kp, pid, since);
+      expect(await kp.exited()).toMatchObject({ code: 0 });
+    },
+  );
 
   describe("a `ws` WebSocketServer on the app's own server", () => {
     it('TERM: clients get close 1001, a slow request completes, the app’s SIGTERM listener runs, the worker exits early', async () => {

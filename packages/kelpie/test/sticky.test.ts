@@ -38,6 +38,19 @@ async function session(url: string): Promise<{ client: IoSocket; error?: undefin
   }
 }
 
+/**
+ * Without --sticky the kernel spreads a client's polls over the workers: within a few clients
+ * (at most 20), one fails. The first failure, or undefined.
+ */
+async function firstFailure(url: string): Promise<Error | undefined> {
+  for (let i = 0; i < 20; i++) {
+    const opened = await session(url);
+    if (opened.error) return opened.error;
+    opened.client.close();
+  }
+  return undefined;
+}
+
 function hello(client: IoSocket, name: string): Promise<string> {
   return new Promise((resolve, reject) => {
     client.once('disconnect', (reason) => reject(new Error(`disconnected: ${reason}`)));
@@ -102,14 +115,7 @@ describe('socket.io with its default transports across two workers', () => {
     expect(section).toMatch(/ip_hash/);
 
     const kp = await startKelpie(['-k', 'ws', '-w', '2', APP]);
-    // The kernel spreads a client's polls over both workers: within a few clients, one fails.
-    const failures: Error[] = [];
-    for (let i = 0; i < 20 && failures.length === 0; i++) {
-      const opened = await session(kp.url);
-      if (opened.error) failures.push(opened.error);
-      else opened.client.close();
-    }
-    expect(failures[0]?.message).toMatch(/xhr (post|poll) error|disconnected: transport error/);
+    expect((await firstFailure(kp.url))?.message).toMatch(/xhr (post|poll) error|disconnected: transport error/);
     // The worker that answered 400 says what to do, once.
     await kp.waitForLog(
       /answered 400 \(\w+ \/socket\.io\/, socket\.io\/engine\.io "Session ID unknown"\).*Run with --sticky/,
@@ -137,13 +143,7 @@ describe('socket.io setups that need a word from kelpie', () => {
 
   it("names --sticky when socket.io runs on the app's own server (listen()) across two workers", async () => {
     const kp = await startKelpie(['-k', 'ws', '-w', '2', fixture('socketio-listen.js')]);
-    const failures: Error[] = [];
-    for (let i = 0; i < 20 && failures.length === 0; i++) {
-      const opened = await session(kp.url);
-      if (opened.error) failures.push(opened.error);
-      else opened.client.close();
-    }
-    expect(failures[0]?.message).toMatch(/xhr (post|poll) error|disconnected: transport error/);
+    expect((await firstFailure(kp.url))?.message).toMatch(/xhr (post|poll) error|disconnected: transport error/);
     await kp.waitForLog(/"Session ID unknown"\).*Run with --sticky/);
     await kp.stop();
     const sticky = await startKelpie(['-k', 'ws', '-w', '2', '--sticky', fixture('socketio-listen.js')]);
