@@ -1,3 +1,3 @@
 import type { Options } from 'tsup';
 
-export declare function preset(options?: { entry?: string[] }): Options | Options[];
+export declare function preset(options?: { entry?: string[] | Record<string, string> }): Options | Options[];

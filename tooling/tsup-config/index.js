@@ -4,7 +4,7 @@
 import { defineConfig } from 'tsup';
 
 /**
- * @param {{ entry?: string[] }} [options]
+ * @param {{ entry?: string[] | Record<string, string> }} [options]
  */
 export function preset(options = {}) {
   return defineConfig({

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { settingsMarkdown } from './config/settings-doc.js';
 import { ErrorCodes, KelpieError } from './errors.js';
-import { settingsMarkdown } from './settings-doc.js';
 
 const doc = (name: string) => readFileSync(new URL(`../../../docs/${name}`, import.meta.url), 'utf8');
 

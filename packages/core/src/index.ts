@@ -1,12 +1,3 @@
-export { AcceptGate, type AcceptGateOptions, type DoorSource } from './accept-gate.js';
-export {
-  ACCESS_LOG_ATOMS,
-  type AccessRecord,
-  accessLogger,
-  compileAccessLogFormat,
-  DEFAULT_ACCESS_LOG_FORMAT,
-  LogFileWriter,
-} from './access-log.js';
 export {
   type AdaptedApp,
   type Adapter,
@@ -15,7 +6,7 @@ export {
   applyAdapter,
   frameworkOf,
   loadAdapter,
-} from './adapter.js';
+} from './app/adapter.js';
 export {
   ACCEPTED_SHAPES,
   type App,
@@ -35,11 +26,30 @@ export {
   WEBSOCKET_HANDLER_NAMES,
   type WebSocketHandlers,
   websocketOf,
-} from './app.js';
-export { type AppModuleSpec, type LoadAppOptions, loadApp, parseAppModule, resolveAppFile } from './app-loader.js';
-export { type AppSignals, routeAppSignals } from './app-signals.js';
-export { Arbiter, type ArbiterOptions, type Reconfiguration } from './arbiter.js';
-export { type BindAddress, formatAddress, parseBind } from './bind.js';
+} from './app/app.js';
+export {
+  type ExtraListenPolicy,
+  type ListenCapture,
+  type ListenCaptureOptions,
+  type ListenMechanism,
+  ownServer,
+  startListenCapture,
+} from './app/listen-capture.js';
+export { type AppModuleSpec, type LoadAppOptions, loadApp, parseAppModule, resolveAppFile } from './app/loader.js';
+export { type AppSignals, routeAppSignals } from './app/signals.js';
+export { Arbiter, type ArbiterOptions, type Reconfiguration } from './arbiter/arbiter.js';
+export {
+  CONTROL_COMMANDS,
+  ControlClient,
+  ControlConnectError,
+  type ControlRequest,
+  type ControlResponse,
+  type ServerStatus,
+  type WorkerStatus,
+} from './arbiter/control.js';
+export { type BindOptions, bindListeners, type Listener } from './arbiter/listeners.js';
+export { checkSticky, type ReadAhead } from './arbiter/sticky.js';
+export { type BindAddress, formatAddress, parseBind } from './config/bind.js';
 export {
   type CommandLine,
   type Configuration,
@@ -50,7 +60,7 @@ export {
   reusePortSupported,
   type SettingSource,
   splitShellWords,
-} from './command-line.js';
+} from './config/command-line.js';
 export {
   CONFIG_FILE_NAMES,
   defineConfig,
@@ -58,19 +68,7 @@ export {
   type KelpieConfig,
   type LoadedConfig,
   loadConfigFile,
-} from './config-file.js';
-export {
-  CONTROL_COMMANDS,
-  ControlClient,
-  ControlConnectError,
-  type ControlRequest,
-  type ControlResponse,
-  type ServerStatus,
-  type WorkerStatus,
-} from './control.js';
-export { type ErrorCode, ErrorCodes, exitCodeOf, isKelpieError, KelpieError } from './errors.js';
-export { ExitCode } from './exit-codes.js';
-export { createFetchListener, type FetchBridgeOptions, type FetchHandler } from './fetch-bridge.js';
+} from './config/config-file.js';
 export {
   type ExitedWorkerView,
   HOOK_NAMES,
@@ -83,58 +81,7 @@ export {
   WORKER_HOOKS,
   type WorkerProcessView,
   type WorkerView,
-} from './hooks.js';
-export {
-  createConfiguredServer,
-  guardListener,
-  HttpServers,
-  type HttpServersOptions,
-  refuseUpgrades,
-  writeUpgradeRefusal,
-} from './http-server.js';
-export {
-  type ExtraListenPolicy,
-  type ListenCapture,
-  type ListenCaptureOptions,
-  type ListenMechanism,
-  ownServer,
-  startListenCapture,
-} from './listen-capture.js';
-export { type BindOptions, bindListeners, type Listener } from './listeners.js';
-export {
-  describeError,
-  errorLogSink,
-  formatLogTime,
-  LogFile,
-  Logger,
-  type LogSink,
-  onReopen,
-  reopenLogFiles,
-} from './logger.js';
-export {
-  type BootMessage,
-  type ConnectionMessage,
-  FIRST_LISTENER_FD,
-  type InheritedListener,
-  type ListenerMessage,
-  type WorkerMessage,
-} from './messages.js';
-export { type MetricsSnapshot, renderMetrics } from './metrics.js';
-export { findPlugin, isPluginPath, pluginCandidates } from './plugins.js';
-export { dropUntrustedForwarding, isAddressPattern, settleForwardedFor, trustFunction } from './proxy.js';
-export {
-  type ProxyHeader,
-  ProxyHeaderError,
-  parseProxyHeader,
-  proxyHeaderOf,
-} from './proxy-protocol.js';
-export { REQUEST_INFO, type RequestInfo, requestInfo } from './request-info.js';
-export {
-  type ResolvedWorker,
-  resolveWorker,
-  WORKER_PREFIXES,
-  workerCandidates,
-} from './resolve-worker.js';
+} from './config/hooks.js';
 export {
   defaultControlSocket,
   defaultSettings,
@@ -146,8 +93,55 @@ export {
   type SettingName,
   type Settings,
   settings,
-} from './settings.js';
-export { settingsMarkdown } from './settings-doc.js';
+} from './config/settings.js';
+export { settingsMarkdown } from './config/settings-doc.js';
+export { type ErrorCode, ErrorCodes, exitCodeOf, isKelpieError, KelpieError } from './errors.js';
+export { ExitCode } from './exit-codes.js';
+export { createFetchListener, type FetchBridgeOptions, type FetchHandler } from './http/fetch-bridge.js';
+export { dropUntrustedForwarding, isAddressPattern, settleForwardedFor, trustFunction } from './http/forwarded.js';
+export {
+  createConfiguredServer,
+  guardListener,
+  HttpServers,
+  type HttpServersOptions,
+  refuseUpgrades,
+  writeUpgradeRefusal,
+} from './http/http-server.js';
+export {
+  type ProxyHeader,
+  ProxyHeaderError,
+  parseProxyHeader,
+  proxyHeaderOf,
+} from './http/proxy-protocol.js';
+export { REQUEST_INFO, type RequestInfo, requestInfo } from './http/request-info.js';
+export { loadTlsMaterial, type TlsMaterial, tlsServerOptions } from './http/tls.js';
+export {
+  type BootMessage,
+  type ConnectionMessage,
+  FIRST_LISTENER_FD,
+  type InheritedListener,
+  type ListenerMessage,
+  type WorkerMessage,
+} from './ipc/protocol.js';
+export {
+  ACCESS_LOG_ATOMS,
+  type AccessRecord,
+  accessLogger,
+  compileAccessLogFormat,
+  DEFAULT_ACCESS_LOG_FORMAT,
+  LogFileWriter,
+} from './observability/access-log.js';
+export {
+  describeError,
+  errorLogSink,
+  formatLogTime,
+  LogFile,
+  Logger,
+  type LogSink,
+  onReopen,
+  reopenLogFiles,
+} from './observability/logger.js';
+export { type MetricsSnapshot, renderMetrics } from './observability/metrics.js';
 export {
   addStatuses,
   DURATION_BUCKETS,
@@ -157,10 +151,17 @@ export {
   type StatusStats,
   useRequestStatsBuffer,
   type WorkerStats,
-} from './stats.js';
-export { checkSticky, type ReadAhead } from './sticky.js';
-export { loadTlsMaterial, type TlsMaterial, tlsServerOptions } from './tls.js';
+} from './observability/stats.js';
+export { findPlugin, isPluginPath, pluginCandidates } from './plugins/find.js';
+export {
+  type ResolvedWorker,
+  resolveWorker,
+  WORKER_PREFIXES,
+  workerCandidates,
+} from './plugins/resolve-worker.js';
 export { VERSION } from './version.js';
+export { AcceptGate, type AcceptGateOptions, type DoorSource } from './worker/accept-gate.js';
+export { heartbeatInterval } from './worker/runtime.js';
 export {
   type AcceptMode,
   isWorkerClass,
@@ -172,5 +173,4 @@ export {
   type WorkerClass,
   type WorkerContext,
   type WorkerMeta,
-} from './worker.js';
-export { heartbeatInterval } from './worker-process.js';
+} from './worker/worker.js';

@@ -1,0 +1,418 @@
+import { closeSync, openSync, write, writeSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { KelpieError } from '../errors.js';
+import { onReopen } from './logger.js';
+
+/**
+ * The access log: one line per response, in Gunicorn's `--access-logformat` (Apache's combined
+ * format by default), written by each worker to `--access-logfile` (`-`: standard output).
+ *
+ * Lines are encoded into a 64 KiB buffer as they come and written together, when the buffer is
+ * full or 100 ms after its first line, with one asynchronous write() each: a request never waits
+ * on the disk, and lines from several workers appending to the same file stay whole (O_APPEND
+ * writes do not interleave).
+ *
+ * Cost per request (docs/benchmarks.md has the figures): the line is built from the atoms the
+ * format uses and nothing else (no clock read for a format without durations, no byte counting
+ * without %(b)s or %(B)s), and it is garbage as soon as it is encoded: lines kept as strings until
+ * a batch was written survived into the old generation and made every young GC slower.
+ */
+
+export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
+
+/** Gunicorn's atoms, for the documentation and the error message. */
+export const ACCESS_LOG_ATOMS: Record<string, string> = {
+  h: 'remote address',
+  l: "'-'",
+  u: 'user name (HTTP Basic authentication)',
+  t: 'date of the request',
+  r: 'status line (GET /path?q HTTP/1.1)',
+  m: 'request method',
+  U: 'URL path without query string',
+  q: 'query string',
+  H: 'protocol (HTTP/1.1)',
+  s: 'status',
+  B: 'response length',
+  b: "response length or '-'",
+  f: 'referer',
+  a: 'user agent',
+  T: 'request time in seconds',
+  M: 'request time in milliseconds',
+  D: 'request time in microseconds',
+  L: 'request time in decimal seconds',
+  p: 'process id (<1234>)',
+  '{header}i': 'request header',
+  '{header}o': 'response header',
+  '{variable}e': 'environment variable',
+};
+
+/** What is known of a request once its response is finished. */
+export interface AccessRecord {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** performance.now() when the request arrived (0 when the format times nothing). */
+  start: number;
+  /** Date.now() when the request arrived. */
+  startMs: number;
+  /** Body bytes sent (undefined when unknown: the format does not count them). */
+  sent: number | undefined;
+  /** The remote address, read as the request arrived (an HTTP/2 stream's socket is gone once it closes). */
+  address: string | undefined;
+}
+
+/** One atom's text; `elapsedMs` is only measured when the format has a duration atom. */
+type Atom = (record: AccessRecord, elapsedMs: number) => string;
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** Apache's `[21/Nov/2026:09:15:00 +0000]`, in local time. */
+export function accessLogTime(date: Date): string {
+  const offset = -date.getTimezoneOffset();
+  const zone = `${offset >= 0 ? '+' : '-'}${pad(Math.floor(Math.abs(offset) / 60))}${pad(Math.abs(offset) % 60)}`;
+  return `[${pad(date.getDate())}/${MONTHS[date.getMonth()]}/${date.getFullYear()}:${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())} ${zone}]`;
+}
+
+// The date changes once a second: format it once a second, not once per request.
+let cachedSecond = -1;
+let cachedTime = '';
+function timeOf(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedTime = accessLogTime(new Date(second * 1000));
+  }
+  return cachedTime;
+}
+
+/** A value as it goes into the line: `"` escaped (Gunicorn), control characters as \xHH (no forged lines). */
+function safe(value: string | number | undefined | null): string {
+  if (value === undefined || value === null || value === '') return '-';
+  return escapeText(typeof value === 'string' ? value : String(value));
+}
+
+function escapeText(text: string): string {
+  // A loop, not a regular expression: most values are short and clean, and this runs for several atoms per request.
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c === 0x7f) return escapeAll(text);
+  }
+  return text;
+}
+
+function escapeAll(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
+  return text.replace(/["\\\x00-\x1f\x7f]/g, (c) =>
+    c === '"' ? '\\"' : c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
+function header(value: string | string[] | number | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+function basicUser(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  if (!auth || !/^basic /i.test(auth)) return undefined;
+  const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon > 0 ? decoded.slice(0, colon) : undefined;
+}
+
+function target(req: IncomingMessage): { path: string; query: string } {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
+}
+
+const ATOMS: Record<string, Atom> = {
+  h: ({ address }) => safe(address),
+  l: () => '-',
+  u: ({ req }) => safe(basicUser(req)),
+  t: ({ startMs }) => timeOf(startMs),
+  // The parts escaped one by one: the line joined first would be flattened just to be scanned.
+  r: ({ req }) => `${escapeText(req.method ?? '')} ${escapeText(req.url ?? '')} HTTP/${req.httpVersion}`,
+  m: ({ req }) => safe(req.method),
+  U: ({ req }) => safe(target(req).path),
+  q: ({ req }) => safe(target(req).query),
+  H: ({ req }) => `HTTP/${req.httpVersion}`,
+  s: ({ res }) => String(res.statusCode),
+  B: ({ sent }) => String(sent ?? 0),
+  b: ({ sent }) => (sent === undefined ? '-' : String(sent)),
+  f: ({ req }) => safe(header(req.headers.referer)),
+  a: ({ req }) => safe(header(req.headers['user-agent'])),
+  T: (_r, ms) => String(Math.floor(ms / 1000)),
+  M: (_r, ms) => String(Math.floor(ms)),
+  D: (_r, ms) => String(Math.floor(ms * 1000)),
+  L: (_r, ms) => (ms / 1000).toFixed(6),
+  p: () => `<${process.pid}>`,
+};
+
+/** Atoms that need the request's start measured, and those that need its body counted. */
+const TIMED_ATOMS = new Set(['T', 'M', 'D', 'L']);
+const COUNTED_ATOMS = new Set(['b', 'B']);
+
+interface CompiledFormat {
+  line: (record: AccessRecord) => string;
+  /** The format has a duration atom: `start` must be measured. */
+  timed: boolean;
+  /** The format has a length atom: the body must be counted. */
+  counted: boolean;
+}
+
+/**
+ * Compile an `--access-logformat` into a function of a finished request. Throws a KelpieError
+ * naming an unknown atom.
+ */
+export function compileAccessLogFormat(format: string, name = '--access-logformat'): (record: AccessRecord) => string {
+  return compile(format, name, '').line;
+}
+
+/** The format as a function, ending with `suffix`, and what it needs measured per request. */
+function compile(format: string, name: string, suffix: string): CompiledFormat {
+  const parts: (string | Atom)[] = [];
+  let timed = false;
+  let counted = false;
+  const pattern = /%\(([^)]*)\)s/g;
+  let last = 0;
+  for (const match of format.matchAll(pattern)) {
+    parts.push(format.slice(last, match.index));
+    last = (match.index ?? 0) + match[0].length;
+    const atom = match[1] as string;
+    const braced = /^\{([^}]+)\}([ioe])$/.exec(atom);
+    if (braced) {
+      const key = (braced[1] as string).toLowerCase();
+      const original = braced[1] as string;
+      if (braced[2] === 'i') parts.push(({ req }) => safe(header(req.headers[key])));
+      else if (braced[2] === 'o') parts.push(({ res }) => safe(header(res.getHeader(key))));
+      else parts.push(() => safe(process.env[original]));
+    } else if (ATOMS[atom]) {
+      parts.push(ATOMS[atom]);
+      timed ||= TIMED_ATOMS.has(atom);
+      counted ||= COUNTED_ATOMS.has(atom);
+    } else {
+      throw new KelpieError(
+        'KELPIE_ERR_INVALID_SETTING',
+        `Invalid value for ${name}: unknown atom %(${atom})s in ${JSON.stringify(format)}. Allowed: ${Object.keys(
+          ACCESS_LOG_ATOMS,
+        )
+          .map((a) => `%(${a})s`)
+          .join(' ')}.`,
+      );
+    }
+  }
+  parts.push(format.slice(last), suffix);
+  const pieces = parts.filter((part) => part !== '');
+  // Generated once per format: one expression with a call site per atom, which V8 can inline,
+  // where a loop over the atoms would make one call site see every atom function (measured: the
+  // loop cost about as much as the rest of the access log together).
+  const atoms = pieces.filter((piece): piece is Atom => typeof piece !== 'string');
+  let atom = 0;
+  const expression = pieces
+    .map((piece) => (typeof piece === 'string' ? JSON.stringify(piece) : `a[${atom++}](r, e)`))
+    .join(' + ');
+  let line: (record: AccessRecord) => string;
+  try {
+    const build = new Function(
+      'a',
+      'now',
+      `return function line(r) { const e = ${timed ? 'now() - r.start' : '0'}; return ${expression || "''"}; };`,
+    ) as (atoms: Atom[], now: () => number) => (record: AccessRecord) => string;
+    line = build(atoms, () => performance.now());
+  } catch {
+    // node --disallow-code-generation-from-strings: the same line from a loop.
+    line = (record) => {
+      const elapsed = timed ? performance.now() - record.start : 0;
+      let text = '';
+      for (const piece of pieces) text += typeof piece === 'string' ? piece : piece(record, elapsed);
+      return text;
+    };
+  }
+  return { line, timed, counted };
+}
+
+const FLUSH_BYTES = 64 * 1024;
+const FLUSH_MS = 100;
+/** The most UTF-8 bytes one UTF-16 code unit can take. */
+const MAX_BYTES_PER_UNIT = 3;
+
+/**
+ * Lines for one file, written in batches. `reopen()` (USR1) opens the path again, for logrotate;
+ * `flushSync()` writes what is left when the process exits.
+ */
+export class LogFileWriter {
+  readonly #path: string;
+  #fd: number;
+  /** The batch being filled, and how much of it is. */
+  #buffer: Buffer | undefined;
+  #used = 0;
+  /**
+   * Batches to write, oldest first (while a write is under way, the first is the one being
+   * written): the lines, and the buffer they were encoded into, to reuse once written.
+   */
+  readonly #batches: { data: Buffer; buffer?: Buffer }[] = [];
+  /** A written batch's buffer, kept for the next one: no 64 KiB allocation per batch. */
+  #spare: Buffer | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #writing = false;
+
+  constructor(path: string) {
+    this.#path = path;
+    this.#fd = path === '-' ? 1 : openSync(path, 'a', 0o644);
+    onReopen(this);
+    process.once('exit', () => this.flushSync());
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  /** Queue `text` (whole lines, each ending with a newline). */
+  write(text: string): void {
+    const room = FLUSH_BYTES - this.#used;
+    if (text.length * MAX_BYTES_PER_UNIT > room) {
+      this.#flush();
+      // Longer than a whole batch could hold: a batch of its own.
+      if (text.length * MAX_BYTES_PER_UNIT > FLUSH_BYTES) {
+        this.#queue({ data: Buffer.from(text) });
+        return;
+      }
+    }
+    if (!this.#buffer) {
+      this.#buffer = this.#spare ?? Buffer.allocUnsafe(FLUSH_BYTES);
+      this.#spare = undefined;
+    }
+    this.#used += this.#buffer.write(text, this.#used);
+    if (!this.#timer) {
+      this.#timer = setTimeout(() => this.#flush(), FLUSH_MS);
+      this.#timer.unref();
+    }
+  }
+
+  /** End the batch being filled and write it out. */
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#buffer || this.#used === 0) return;
+    const buffer = this.#buffer;
+    // The next batch gets another buffer: this one stays untouched until written.
+    this.#queue({ data: buffer.subarray(0, this.#used), buffer });
+    this.#buffer = undefined;
+    this.#used = 0;
+  }
+
+  #queue(batch: { data: Buffer; buffer?: Buffer }): void {
+    this.#batches.push(batch);
+    if (!this.#writing) this.#writeNext();
+  }
+
+  /** One write() at a time, so batches reach the file in order; only full or timed-out batches are queued. */
+  #writeNext(): void {
+    const batch = this.#batches[0];
+    if (!batch) return;
+    const { data } = batch;
+    this.#writing = true;
+    const fd = this.#fd;
+    const writeFrom = (offset: number) => {
+      write(fd, data, offset, data.length - offset, null, (error, written) => {
+        if (!error && offset + written < data.length) {
+          writeFrom(offset + written);
+          return;
+        }
+        this.#batches.shift();
+        this.#spare = batch.buffer ?? this.#spare;
+        this.#writing = false;
+        this.#writeNext();
+      });
+    };
+    writeFrom(0);
+  }
+
+  /** Open the file again (after logrotate moved it); lines waiting go to the new file. */
+  reopen(): void {
+    if (this.#path === '-') return;
+    const previous = this.#fd;
+    this.#fd = openSync(this.#path, 'a', 0o644);
+    // A write under way keeps the old descriptor until it is done; closing it is left to exit.
+    if (!this.#writing) closeSync(previous);
+  }
+
+  flushSync(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    // The batch being written asynchronously is left to that write.
+    const waiting = this.#batches.splice(this.#writing ? 1 : 0).map((batch) => batch.data);
+    if (this.#buffer && this.#used > 0) waiting.push(this.#buffer.subarray(0, this.#used));
+    this.#buffer = undefined;
+    this.#used = 0;
+    if (waiting.length === 0) return;
+    try {
+      writeSync(this.#fd, waiting.length === 1 ? (waiting[0] as Buffer) : Buffer.concat(waiting));
+    } catch {
+      // Exiting: nowhere left to report it.
+    }
+  }
+}
+
+const writers = new Map<string, LogFileWriter>();
+
+/**
+ * The access logger of `--access-logfile`/`--access-logformat` for this process (one writer per
+ * file), or undefined when there is no access log. Call it as a request starts.
+ */
+export function accessLogger(settings: {
+  accessLogfile: string | null;
+  accessLogformat: string;
+}): ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
+  const path = settings.accessLogfile;
+  if (!path) return undefined;
+  let writer = writers.get(path);
+  if (!writer) {
+    writer = new LogFileWriter(path);
+    writers.set(path, writer);
+  }
+  const out = writer;
+  const { line, timed, counted } = compile(settings.accessLogformat, '--access-logformat', '\n');
+  return (req, res) => {
+    const record: AccessRecord = {
+      req,
+      res,
+      start: timed ? performance.now() : 0,
+      startMs: Date.now(),
+      sent: counted ? 0 : undefined,
+      address: req.socket?.remoteAddress,
+    };
+    if (counted) countBody(res, record);
+    // on, not once: a response closes once, and once() pays for a wrapper and its removal.
+    res.on('close', () => out.write(line(record)));
+  };
+}
+
+/**
+ * Count the body bytes as the app writes them into `record.sent`. The socket's count will not do:
+ * it includes the headers and the chunked framing. Plain parameters rather than rest ones: the
+ * wrappers run for every write and should cost no array.
+ */
+function countBody(res: ServerResponse, record: AccessRecord): void {
+  const write = res.write as (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean;
+  const end = res.end as (chunk?: unknown, encoding?: unknown, callback?: unknown) => ServerResponse;
+  // HTTP/2's end() hands its chunk to this.write(): counted once, by end. Writes after end fail.
+  let ended = false;
+  res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
+    if (!ended) record.sent = (record.sent as number) + byteLength(chunk, encoding);
+    return write.call(this, chunk, encoding, callback);
+  } as typeof res.write;
+  res.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
+    if (!ended) record.sent = (record.sent as number) + byteLength(chunk, encoding);
+    ended = true;
+    return end.call(this, chunk, encoding, callback);
+  } as typeof res.end;
+}
+
+function byteLength(chunk: unknown, encoding: unknown): number {
+  if (typeof chunk === 'string')
+    return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (chunk && typeof (chunk as Uint8Array).byteLength === 'number') return (chunk as Uint8Array).byteLength;
+  return 0;
+}

@@ -1,0 +1,239 @@
+import { Server as NetServer, type Socket } from 'node:net';
+import { type Logger, LogThrottle } from '../observability/logger.js';
+import { adoptDuplicate } from './runtime.js';
+
+/**
+ * When a worker (or a thread of one) takes connections from the listening sockets it shares with
+ * the others, and when it leaves them in the backlog for someone else.
+ *
+ * Node has no way to stop accepting on a listening handle and start again: libuv accepts every
+ * pending connection whenever the socket is readable, and `uv_read_stop` does nothing on a
+ * listening stream. Node's own `server.maxConnections` accepts a connection over the limit and
+ * closes it, so a full worker resets clients that another worker, or the backlog, could have
+ * kept. So the gate closes this process's (or thread's) own descriptor of each listening socket:
+ * the arbiter and the other workers keep theirs, the socket stays open and listening, and new
+ * connections queue in its backlog or go to a worker that still listens. To open again, the gate
+ * listens on a fresh descriptor of the same socket from the arbiter (`channel.duplicateListener`),
+ * asked for the moment the gate closes, so it is usually there before it is needed. A door on a
+ * socket of its own (--reuse-port) is closed and bound again instead: the kernel stops hashing
+ * connections to it while it is closed, and those it had queued are reset, as when a worker stops.
+ *
+ * Without `duplicateListener` (a class that does not pass it) the gate never closes, and Node's
+ * `maxConnections` (set by HttpServers) is what bounds connections, accepting and closing.
+ */
+
+const netServerClose = NetServer.prototype.close;
+
+/** Where a door listens: a descriptor of shared listener `index`, or a socket of its own. */
+export type DoorSource = { kind: 'shared'; index: number } | { kind: 'own'; host: string; port: number };
+
+interface Door {
+  server: NetServer;
+  source: DoorSource;
+  open: boolean;
+  /** A descriptor to listen on next, asked for when the door closed. */
+  spare: Promise<number> | undefined;
+  /** Listening again is under way. */
+  opening: boolean;
+}
+
+export interface AcceptGateOptions {
+  /** --worker-connections: at this many open connections the gate closes (0: no limit). */
+  limit: number;
+  backlog: number;
+  log: Logger;
+  /** A fresh descriptor of listener `index` (WorkerChannel.duplicateListener). Without it the gate never closes. */
+  duplicateListener?: (index: number) => Promise<number>;
+  /** Each connection accepted through the gate, once counted; a policy may `hold()` the gate here. */
+  onAccept?: (socket: Socket, gate: AcceptGate) => void;
+  /**
+   * The gate opened or closed. It says open as the last hold is released, before the doors listen
+   * again (a descriptor may still be on its way): connections left in the backlog meanwhile are
+   * taken as soon as they do.
+   */
+  onChange?: (open: boolean) => void;
+}
+
+export class AcceptGate {
+  readonly #options: AcceptGateOptions;
+  readonly #doors: Door[] = [];
+  /** Why the gate is closed: 'full', or a worker class's own reasons. Open when empty. */
+  readonly #holds = new Set<string>();
+  #connections = 0;
+  #ended = false;
+  /** The 'limit reached' warning: at most once a second. */
+  readonly #fullLog = new LogThrottle(1000);
+  readonly #onClose: () => void;
+
+  constructor(options: AcceptGateOptions) {
+    this.#options = options;
+    this.#onClose = () => {
+      this.#connections--;
+      if (this.#connections < options.limit) this.release('full');
+    };
+  }
+
+  /** Connections accepted through the gate and still open. */
+  get connections(): number {
+    return this.#connections;
+  }
+
+  /** Nothing holds the gate: its doors listen, or will as soon as they have a descriptor. */
+  get open(): boolean {
+    return this.#holds.size === 0 && !this.#ended;
+  }
+
+  /** Whether the gate can close at all (a way to listen again is known). */
+  get pausable(): boolean {
+    return this.#options.duplicateListener !== undefined;
+  }
+
+  /** A server now listening on `source`; the gate counts its connections and may close it. */
+  add(server: NetServer, source: DoorSource): void {
+    const door: Door = { server, source, open: true, spare: undefined, opening: false };
+    this.#doors.push(door);
+    server.on('connection', (socket: Socket) => this.#accepted(socket));
+    if (this.#holds.size > 0) this.#shut(door);
+  }
+
+  /** Stop using a door (it failed to listen). */
+  remove(server: NetServer): void {
+    const at = this.#doors.findIndex((door) => door.server === server);
+    if (at >= 0) this.#doors.splice(at, 1);
+  }
+
+  /** Close the gate for `reason` (synchronously: libuv accepts nothing more in this turn). */
+  hold(reason: string): void {
+    if (this.#ended || !this.pausable || this.#holds.has(reason)) return;
+    const wasOpen = this.#holds.size === 0;
+    this.#holds.add(reason);
+    if (!wasOpen) return;
+    for (const door of this.#doors) this.#shut(door);
+    this.#options.onChange?.(false);
+  }
+
+  /** Drop `reason`; with no reason left, every door listens again. */
+  release(reason: string): void {
+    if (!this.#holds.delete(reason) || this.#holds.size > 0 || this.#ended) return;
+    this.#options.onChange?.(true);
+    for (const door of this.#doors) void this.#reopen(door);
+  }
+
+  /** For good (drain, close): nothing reopens; spare descriptors are given back. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#holds.clear();
+    this.#options.onChange?.(false);
+    for (const door of this.#doors) {
+      const spare = door.spare;
+      door.spare = undefined;
+      if (spare) void spare.then(disposeDescriptor);
+    }
+  }
+
+  #accepted(socket: Socket): void {
+    this.#connections++;
+    socket.once('close', this.#onClose);
+    const { limit, log } = this.#options;
+    if (limit > 0 && this.#connections >= limit && this.pausable && !this.#holds.has('full')) {
+      this.hold('full');
+      if (this.#fullLog.take() !== undefined) {
+        log.warning(
+          `Worker connection limit (${limit}) reached: stopped accepting; new connections wait in the backlog or go to another worker`,
+        );
+      }
+    }
+    this.#options.onAccept?.(socket, this);
+  }
+
+  #shut(door: Door): void {
+    if (!door.open) return;
+    door.open = false;
+    // net.Server's close: stop listening without http.Server's close of idle connections.
+    netServerClose.call(door.server);
+    const { duplicateListener } = this.#options;
+    if (door.source.kind === 'shared' && !door.spare && duplicateListener) {
+      door.spare = duplicateListener(door.source.index);
+    }
+  }
+
+  async #reopen(door: Door): Promise<void> {
+    if (door.open || door.opening) return;
+    door.opening = true;
+    try {
+      if (door.source.kind === 'own') {
+        await listenOn(door.server, door.source, this.#options.backlog);
+      } else {
+        const { duplicateListener } = this.#options;
+        const spare = door.spare ?? duplicateListener?.(door.source.index);
+        door.spare = undefined;
+        if (!spare) return;
+        const fd = await spare;
+        if (this.#ended || this.#holds.size > 0) {
+          // Closed again meanwhile: keep it for the next time.
+          if (this.#ended) disposeDescriptor(fd);
+          else door.spare = Promise.resolve(fd);
+          return;
+        }
+        await listenOnDescriptor(door.server, fd, this.#options.backlog);
+      }
+      door.open = true;
+      if (this.#ended || this.#holds.size > 0) this.#shut(door);
+    } catch (error) {
+      this.#options.log.warning(
+        `Could not listen again after pausing (${(error as Error).message}); this ${door.source.kind === 'own' ? '--reuse-port socket' : 'listener'} stays closed in this worker`,
+      );
+      this.remove(door.server);
+    } finally {
+      door.opening = false;
+    }
+  }
+}
+
+/** Listen on a descriptor from duplicateListener: on the received handle itself when this thread has it. */
+function listenOnDescriptor(server: NetServer, fd: number, backlog: number): Promise<void> {
+  return listening(server, () => {
+    const handle = adoptDuplicate(fd);
+    const internal = server as NetServer & { _handle?: object | null; _listen2?: (...args: unknown[]) => void };
+    if (handle && typeof internal._listen2 === 'function') {
+      // The handle becomes the server's and closes with it: never two handles on one descriptor
+      // (node:net's listen(handle) does this for TCP only; this covers unix sockets too).
+      internal._handle = handle;
+      internal._listen2(null, -1, -1, backlog);
+    } else {
+      server.listen({ fd }, backlog);
+    }
+  });
+}
+
+function listenOn(server: NetServer, source: { host: string; port: number }, backlog: number): Promise<void> {
+  return listening(server, () => server.listen({ host: source.host, port: source.port, reusePort: true }, backlog));
+}
+
+/** Run `start` and resolve on the server's 'listening', reject on its 'error'. */
+function listening(server: NetServer, start: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => {
+      server.off('listening', done);
+      reject(error);
+    };
+    const done = () => {
+      server.off('error', fail);
+      resolve();
+    };
+    server.once('error', fail);
+    server.once('listening', done);
+    start();
+  });
+}
+
+/**
+ * A spare descriptor that will not be used: closed with its handle when this thread received it.
+ * In a worker thread the handle belongs to the main thread, which never closes it (closing the
+ * number here would leave that handle on a descriptor that may be reused): it stays open, as
+ * every descriptor given to a thread does, until the process exits.
+ */
+function disposeDescriptor(fd: number): void {
+  (adoptDuplicate(fd) as { close?: () => void } | undefined)?.close?.();
+}
