@@ -1,19 +1,23 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  Arbiter,
   VERSION as CORE_VERSION,
-  type Configuration,
-  checkSticky,
   ExitCode,
-  effectiveWorkerClass,
   errorLogSink,
-  exitCodeOf,
-  formatAddress,
-  helpText,
   isKelpieError,
   Logger,
   type LogSink,
+  type Settings,
+  type TlsMaterial,
+} from '@kelpie/core';
+import {
+  Arbiter,
+  type Configuration,
+  checkSticky,
+  effectiveWorkerClass,
+  exitCodeOf,
+  formatAddress,
+  helpText,
   loadApp,
   loadTlsMaterial,
   parseBind,
@@ -23,10 +27,8 @@ import {
   resolveConfiguration,
   resolveWorker,
   routeAppSignals,
-  type Settings,
   startListenCapture,
-  type TlsMaterial,
-} from '@kelpie/core';
+} from '@kelpie/core/internal';
 import pkg from '../package.json' with { type: 'json' };
 import { ctlMain } from './ctl.js';
 import { runAsInit } from './init.js';

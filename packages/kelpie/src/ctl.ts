@@ -1,14 +1,14 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ExitCode } from '@kelpie/core';
 import {
   ControlClient,
   type ControlRequest,
   type ControlResponse,
   defaultControlSocket,
-  ExitCode,
   type ServerStatus,
   type WorkerStatus,
-} from '@kelpie/core';
+} from '@kelpie/core/internal';
 
 /**
  * `kelpie ctl`: the client of the control socket (packages/core/src/control.ts). One connection

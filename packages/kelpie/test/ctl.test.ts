@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } f
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ServerStatus } from '@kelpie/core';
+import type { ServerStatus } from '@kelpie/core/internal';
 import { defaultBin, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
 import { ensureCommand, findCommand } from '@kelpie/testkit/apt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';

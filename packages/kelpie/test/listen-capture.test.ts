@@ -4,7 +4,7 @@ import { connect as http2Connect } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reusePortSupported } from '@kelpie/core';
+import { reusePortSupported } from '@kelpie/core/internal';
 import { freePort, type KelpieProcess, startKelpie, startLoad, stopAll, waitUntil } from '@kelpie/testkit';
 import { makeCertificates } from '@kelpie/testkit/certificates';
 import { io } from 'socket.io-client';

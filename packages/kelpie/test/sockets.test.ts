@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { reusePortSupported } from '@kelpie/core';
+import { reusePortSupported } from '@kelpie/core/internal';
 import { startKelpie, stopAll } from '@kelpie/testkit';
 import { ensureCommand, findCommand } from '@kelpie/testkit/apt';
 import { afterEach, describe, expect, it } from 'vitest';
