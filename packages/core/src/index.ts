@@ -41,9 +41,12 @@ export { Arbiter, type ArbiterOptions, type Reconfiguration } from './arbiter/ar
 export {
   CONTROL_COMMANDS,
   ControlClient,
+  type ControlCommand,
+  type ControlCommands,
   ControlConnectError,
   type ControlRequest,
   type ControlResponse,
+  type ControlResult,
   type ServerStatus,
   type WorkerStatus,
 } from './arbiter/control.js';

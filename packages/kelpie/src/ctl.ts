@@ -2,8 +2,10 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   ControlClient,
+  type ControlCommand,
   type ControlRequest,
   type ControlResponse,
+  type ControlResult,
   defaultControlSocket,
   ExitCode,
   type ServerStatus,
@@ -11,7 +13,7 @@ import {
 } from '@kelpie/core';
 
 /**
- * `kelpie ctl`: the client of the control socket (packages/core/src/control.ts). One connection
+ * `kelpie ctl`: the client of the control socket (packages/core/src/arbiter/control.ts). One connection
  * per run; `top` keeps it open and asks for the status once a second. Exit status: 0 done,
  * 1 the server refused or cannot be reached, 2 a usage error. docs/control.md describes it all.
  */
@@ -28,22 +30,41 @@ type Err = NonNullable<CtlIO['stderr']>;
 
 const USAGE = 'usage: kelpie ctl [--control-socket PATH] [--json] COMMAND [ARGS]';
 
+/**
+ * The commands of `kelpie ctl`, in the order --help and docs/control.md list them: what to type,
+ * and what it does (continuation lines indented under it). Keyed by the protocol command each
+ * sends, plus `top` and `help`: a control command without a line here fails typecheck.
+ */
+const CLI_COMMANDS = {
+  status: ['status', 'the server and one row per worker (--json: the raw status, for scripts)'],
+  top: ['top', 'a live view refreshed every second; q or Ctrl-C quits (--once: one frame)'],
+  reload: ['reload', 'start new workers with fresh app code, retire the old ones (as HUP)'],
+  reopen: ['reopen', 'reopen the log files, after logrotate (as USR1)'],
+  shutdown: [
+    'shutdown [--quick]',
+    'stop gracefully, letting in-flight requests finish (as TERM);',
+    '--quick drops them (as INT)',
+  ],
+  'workers.add': ['workers add N', 'N more workers (as TTIN, N times)'],
+  'workers.remove': ['workers remove N', 'N workers fewer; at least 1 stays (as TTOU, N times)'],
+  'worker.kill': ['worker kill PID', 'stop that worker gracefully; a new one replaces it'],
+  help: ['help', 'this text'],
+} satisfies Record<ControlCommand | 'top' | 'help', readonly [string, string, ...string[]]>;
+
+/** The command list of --help: usage in a column, what it does beside it. */
+function commandLines(): string {
+  return Object.values(CLI_COMMANDS)
+    .map(([usage, ...what]) => what.map((line, i) => `  ${(i === 0 ? usage : '').padEnd(21)}${line}`).join('\n'))
+    .join('\n');
+}
+
 function helpText(env: NodeJS.ProcessEnv): string {
   return `${USAGE}
 
 Talk to a running kelpie through its control socket (see docs/control.md).
 
 Commands:
-  status               the server and one row per worker (--json: the raw status, for scripts)
-  top                  a live view refreshed every second; q or Ctrl-C quits (--once: one frame)
-  reload               start new workers with fresh app code, retire the old ones (as HUP)
-  reopen               reopen the log files, after logrotate (as USR1)
-  shutdown [--quick]   stop gracefully, letting in-flight requests finish (as TERM);
-                       --quick drops them (as INT)
-  workers add N        N more workers (as TTIN, N times)
-  workers remove N     N workers fewer; at least 1 stays (as TTOU, N times)
-  worker kill PID      stop that worker gracefully; a new one replaces it
-  help                 this text
+${commandLines()}
 
 Options:
   --control-socket PATH  the server's control socket, as given to the server (default:
@@ -75,8 +96,9 @@ type Plan =
   | { kind: 'top'; once: boolean }
   | { kind: 'request'; name: string; request: ControlRequest };
 
-const COMMANDS =
-  'status, top, reload, reopen, shutdown [--quick], workers add N, workers remove N, worker kill PID, help';
+const COMMANDS = Object.values(CLI_COMMANDS)
+  .map(([usage]) => usage)
+  .join(', ');
 
 function plan(positionals: string[], values: { quick?: boolean; once?: boolean; json?: boolean }): Plan {
   const [command, sub, arg, ...extra] = positionals;
@@ -244,35 +266,35 @@ function connectionTrouble(error: unknown, path: string): string {
   return message;
 }
 
+type Reporter<C extends ControlCommand> = (
+  request: Extract<ControlRequest, { command: C }>,
+  result: ControlResult<C>,
+  fail: (message: string) => number,
+) => string | number;
+
+/** What `kelpie ctl` prints for each command's answer: text, or an exit status after `fail`. */
+const REPORTS: { [C in ControlCommand]: Reporter<C> } = {
+  status: (_request, result) => statusText(result, Date.now()),
+  reload: () => 'Reloading: new workers are starting; the old ones stop once the new ones serve.\n',
+  reopen: (_request, result, fail) => {
+    const errors = result.errors ?? [];
+    if (errors.length) return fail(`reopen: ${errors.join('; ')}`);
+    return 'Log files reopened; each worker reopens its own as the USR1 sent to it arrives.\n';
+  },
+  shutdown: (request) =>
+    request.quick
+      ? 'Shutting down quickly: in-flight requests are dropped.\n'
+      : 'Shutting down: in-flight requests finish first.\n',
+  'workers.add': (_request, result) => `Number of workers: ${result.numWorkers}\n`,
+  'workers.remove': (_request, result) => `Number of workers: ${result.numWorkers}\n`,
+  'worker.kill': (request) => `Worker ${request.pid} is stopping; a new one will replace it.\n`,
+};
+
 function report(request: ControlRequest, result: unknown, stdout: Out, fail: (message: string) => number): number {
-  switch (request.command) {
-    case 'status':
-      stdout.write(statusText(result as ServerStatus, Date.now()));
-      break;
-    case 'reload':
-      stdout.write('Reloading: new workers are starting; the old ones stop once the new ones serve.\n');
-      break;
-    case 'reopen': {
-      const errors = (result as { errors?: string[] }).errors ?? [];
-      if (errors.length) return fail(`reopen: ${errors.join('; ')}`);
-      stdout.write('Log files reopened; each worker reopens its own as the USR1 sent to it arrives.\n');
-      break;
-    }
-    case 'shutdown':
-      stdout.write(
-        request.quick
-          ? 'Shutting down quickly: in-flight requests are dropped.\n'
-          : 'Shutting down: in-flight requests finish first.\n',
-      );
-      break;
-    case 'workers.add':
-    case 'workers.remove':
-      stdout.write(`Number of workers: ${(result as { numWorkers: number }).numWorkers}\n`);
-      break;
-    case 'worker.kill':
-      stdout.write(`Worker ${request.pid} is stopping; a new one will replace it.\n`);
-      break;
-  }
+  const reporter = REPORTS[request.command] as Reporter<ControlCommand>;
+  const text = reporter(request as never, result as never, fail);
+  if (typeof text === 'number') return text;
+  stdout.write(text);
   return ExitCode.OK;
 }
 
@@ -436,7 +458,7 @@ async function top(
   const poll = async (): Promise<ServerStatus> => {
     const response = await ask({ command: 'status' });
     if (!response.ok) throw new Error(`status: ${response.error}`);
-    const status = response.result as ServerStatus;
+    const status = response.result as ControlResult<'status'>;
     const at = Date.now();
     history.push({ at, requests: new Map(status.workers.map((w) => [w.pid, w.requests])) });
     while (history.length > 2 && (history[0] as Sample).at < at - RATE_WINDOW_MS) history.shift();
