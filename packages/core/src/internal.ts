@@ -12,9 +12,12 @@ export { routeAppSignals } from './app/signals.js';
 export { Arbiter, type ArbiterOptions, type Reconfiguration } from './arbiter/arbiter.js';
 export {
   ControlClient,
+  type ControlCommand,
+  type ControlCommands,
   ControlConnectError,
   type ControlRequest,
   type ControlResponse,
+  type ControlResult,
   type ServerStatus,
   type WorkerStatus,
 } from './arbiter/control.js';

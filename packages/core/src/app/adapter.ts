@@ -1,3 +1,4 @@
+import type { BuiltinAdapter } from '../config/builtin-plugins.js';
 import type { Settings } from '../config/settings.js';
 import { KelpieError } from '../errors.js';
 import { dropUntrustedForwarding, trustFunction } from '../http/forwarded.js';
@@ -54,7 +55,7 @@ const isFunction = (value: unknown): value is (...args: unknown[]) => unknown =>
  * `routing()` and `addHook()`; an Express app is a function with `handle()`, `set()` and `use()`;
  * a Koa app has `callback()`, `on()` and a `middleware` array.
  */
-const FRAMEWORKS: { name: string; members: string[]; callable: boolean; lists?: string }[] = [
+const FRAMEWORKS: { name: BuiltinAdapter; members: string[]; callable: boolean; lists?: string }[] = [
   { name: 'fastify', members: ['ready', 'inject', 'routing', 'addHook'], callable: false },
   { name: 'express', members: ['handle', 'set', 'use'], callable: true },
   { name: 'koa', members: ['callback', 'on'], callable: false, lists: 'middleware' },

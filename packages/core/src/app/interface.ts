@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AppInterface } from '../config/choices.js';
 import { KelpieError } from '../errors.js';
 import { isResponseLike } from '../http/response-like.js';
 
@@ -8,8 +9,8 @@ import { isResponseLike } from '../http/response-like.js';
  * function shows, cheapest decisive sign first.
  */
 
-export const APP_INTERFACES = ['auto', 'node', 'fetch'] as const;
-export type AppInterface = (typeof APP_INTERFACES)[number];
+/** `--interface`'s values live with the settings; this module acts on them. */
+export { APP_INTERFACES, type AppInterface } from '../config/choices.js';
 
 export interface InterfaceDecision {
   interface: 'node' | 'fetch';

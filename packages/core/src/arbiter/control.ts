@@ -18,26 +18,35 @@ import type { Logger } from '../observability/logger.js';
  * Only the socket's owner (and root) can connect: whoever can, can stop the server.
  */
 
-export type ControlRequest =
-  | { id?: unknown; command: 'status' }
-  | { id?: unknown; command: 'reload' }
-  | { id?: unknown; command: 'reopen' }
-  | { id?: unknown; command: 'shutdown'; quick?: boolean }
-  | { id?: unknown; command: 'workers.add'; count: number }
-  | { id?: unknown; command: 'workers.remove'; count: number }
-  | { id?: unknown; command: 'worker.kill'; pid: number };
+/** No result but success. */
+type Done = Record<string, never>;
+
+/**
+ * Every command, with the fields its request carries and the result it answers: the one list of
+ * control commands. ControlRequest, CONTROL_COMMANDS, the server's handlers below and the
+ * `kelpie ctl` client are derived from it or checked against it.
+ */
+export interface ControlCommands {
+  status: { fields: unknown; result: ServerStatus };
+  reload: { fields: unknown; result: Done };
+  reopen: { fields: unknown; result: { errors: string[] } };
+  shutdown: { fields: { quick?: boolean }; result: Done };
+  'workers.add': { fields: { count: number }; result: { numWorkers: number } };
+  'workers.remove': { fields: { count: number }; result: { numWorkers: number } };
+  'worker.kill': { fields: { pid: number }; result: Done };
+}
+
+export type ControlCommand = keyof ControlCommands;
+
+/** A request: `{ id?, command, ...fields }`, one member per command. */
+export type ControlRequest = {
+  [C in ControlCommand]: { id?: unknown; command: C } & ControlCommands[C]['fields'];
+}[ControlCommand];
+
+/** What a command answers on success (`result` of its response). */
+export type ControlResult<C extends ControlCommand> = ControlCommands[C]['result'];
 
 export type ControlResponse = { id?: unknown; ok: true; result: unknown } | { id?: unknown; ok: false; error: string };
-
-export const CONTROL_COMMANDS = [
-  'status',
-  'reload',
-  'reopen',
-  'shutdown',
-  'workers.add',
-  'workers.remove',
-  'worker.kill',
-] as const;
 
 /** One worker, as `status` reports it. */
 export interface WorkerStatus {
@@ -95,6 +104,32 @@ function positiveInteger(value: unknown, what: string, max = Number.MAX_SAFE_INT
   return value;
 }
 
+/** What the server does for each command (a missing or extra command fails typecheck). */
+const HANDLERS: {
+  [C in ControlCommand]: (target: ControlTarget, request: Record<string, unknown>) => ControlResult<C>;
+} = {
+  status: (target) => target.status(),
+  reload: (target) => {
+    target.reload();
+    return {};
+  },
+  reopen: (target) => ({ errors: target.reopenLogs() }),
+  shutdown: (target, r) => {
+    target.stop(r.quick !== true);
+    return {};
+  },
+  'workers.add': (target, r) => ({ numWorkers: target.addWorkers(positiveInteger(r.count, 'count', MAX_WORKERS)) }),
+  'workers.remove': (target, r) => ({
+    numWorkers: target.removeWorkers(positiveInteger(r.count, 'count', MAX_WORKERS)),
+  }),
+  'worker.kill': (target, r) => {
+    target.killWorker(positiveInteger(r.pid, 'pid'));
+    return {};
+  },
+};
+
+export const CONTROL_COMMANDS: readonly ControlCommand[] = Object.keys(HANDLERS) as ControlCommand[];
+
 /** Carry out one request; the result, or an Error to report. */
 export function runControlRequest(target: ControlTarget, request: unknown): unknown {
   if (
@@ -105,27 +140,11 @@ export function runControlRequest(target: ControlTarget, request: unknown): unkn
     throw new Error('a request is a JSON object with a "command"');
   }
   const r = request as Record<string, unknown>;
-  switch (r.command) {
-    case 'status':
-      return target.status();
-    case 'reload':
-      target.reload();
-      return {};
-    case 'reopen':
-      return { errors: target.reopenLogs() };
-    case 'shutdown':
-      target.stop(r.quick !== true);
-      return {};
-    case 'workers.add':
-      return { numWorkers: target.addWorkers(positiveInteger(r.count, 'count', MAX_WORKERS)) };
-    case 'workers.remove':
-      return { numWorkers: target.removeWorkers(positiveInteger(r.count, 'count', MAX_WORKERS)) };
-    case 'worker.kill':
-      target.killWorker(positiveInteger(r.pid, 'pid'));
-      return {};
-    default:
-      throw new Error(`unknown command ${JSON.stringify(r.command)}; known: ${CONTROL_COMMANDS.join(', ')}`);
+  const command = r.command as string;
+  if (!Object.hasOwn(HANDLERS, command)) {
+    throw new Error(`unknown command ${JSON.stringify(r.command)}; known: ${CONTROL_COMMANDS.join(', ')}`);
   }
+  return HANDLERS[command as ControlCommand](target, r);
 }
 
 function serveConnection(socket: Socket, target: ControlTarget, log: Logger): void {

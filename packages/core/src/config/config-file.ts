@@ -24,7 +24,9 @@ export const CONFIG_FILE_NAMES = [
 ] as const;
 
 /** Settings that make no sense inside a config file. */
-type CommandLineOnly = 'config' | 'checkConfig' | 'printConfig';
+const COMMAND_LINE_ONLY = ['config', 'checkConfig', 'printConfig'] as const satisfies readonly SettingName[];
+type CommandLineOnly = (typeof COMMAND_LINE_ONLY)[number];
+const isCommandLineOnly = (key: string): boolean => (COMMAND_LINE_ONLY as readonly string[]).includes(key);
 
 /** What a config file may give for a setting: the value, or its text as on the command line. */
 type ConfigValue<T> = T extends readonly string[]
@@ -86,11 +88,7 @@ function distance(a: string, b: string): number {
   return row[b.length] as number;
 }
 
-const KNOWN_KEYS = (): string[] => [
-  ...Object.keys(table).filter((k) => !['config', 'checkConfig', 'printConfig'].includes(k)),
-  ...HOOK_NAMES,
-  'app',
-];
+const KNOWN_KEYS = (): string[] => [...Object.keys(table).filter((k) => !isCommandLineOnly(k)), ...HOOK_NAMES, 'app'];
 
 /** The known key closest to an unknown one (snake_case and case differences forgiven). */
 function suggestion(key: string): string | undefined {
@@ -186,7 +184,7 @@ export async function loadConfigFile(
       continue;
     }
     const def = (table as Record<string, SettingDef<unknown>>)[key];
-    if (!def || ['config', 'checkConfig', 'printConfig'].includes(key)) {
+    if (!def || isCommandLineOnly(key)) {
       const hint = suggestion(key);
       throw new KelpieError(
         'KELPIE_ERR_CONFIG',

@@ -8,6 +8,8 @@ import type { Settings } from './settings.js';
  * Server hooks: Gunicorn's, camelCased, declared in the config file. Arbiter hooks run in the
  * kelpie process; worker hooks run in each worker process (which loads the config file for
  * them). A hook may be async; a throw or a rejection is logged and never stops the server.
+ * Their signatures are ServerHooks; their names and processes the HOOKS table, checked against it.
+ * The views hand hooks kelpie's Logger: the one import from outside config/ (a type only).
  */
 
 /** What arbiter hooks see of the arbiter. */
@@ -82,33 +84,35 @@ export interface ServerHooks {
 
 export type HookName = keyof ServerHooks;
 
-export const HOOK_NAMES: readonly HookName[] = [
-  'onStarting',
-  'onReload',
-  'whenReady',
-  'preFork',
-  'postFork',
-  'postWorkerInit',
-  'workerInt',
-  'workerAbort',
-  'preExec',
-  'preRequest',
-  'postRequest',
-  'childExit',
-  'workerExit',
-  'nworkersChanged',
-  'onExit',
-];
+/** The process a hook runs in. */
+export type HookProcess = 'arbiter' | 'worker';
+
+/**
+ * The one list of hook names, with the process each runs in, in the order docs/config.md lists
+ * them. Checked against ServerHooks: a hook missing here, or one ServerHooks lacks, fails typecheck.
+ */
+export const HOOKS = {
+  onStarting: 'arbiter',
+  onReload: 'arbiter',
+  whenReady: 'arbiter',
+  preFork: 'arbiter',
+  postFork: 'arbiter',
+  postWorkerInit: 'worker',
+  workerInt: 'worker',
+  workerAbort: 'worker',
+  preExec: 'arbiter',
+  preRequest: 'worker',
+  postRequest: 'worker',
+  childExit: 'arbiter',
+  workerExit: 'worker',
+  nworkersChanged: 'arbiter',
+  onExit: 'arbiter',
+} as const satisfies Record<HookName, HookProcess>;
+
+export const HOOK_NAMES: readonly HookName[] = Object.keys(HOOKS) as HookName[];
 
 /** Hooks that run in worker processes: a worker loads the config file only when one is defined. */
-export const WORKER_HOOKS: readonly HookName[] = [
-  'postWorkerInit',
-  'workerInt',
-  'workerAbort',
-  'preRequest',
-  'postRequest',
-  'workerExit',
-];
+export const WORKER_HOOKS: readonly HookName[] = HOOK_NAMES.filter((name) => HOOKS[name] === 'worker');
 
 export function hasWorkerHooks(hooks: ServerHooks): boolean {
   return WORKER_HOOKS.some((name) => typeof hooks[name] === 'function');

@@ -25,25 +25,8 @@ export function ipv6FromBytes(bytes: Uint8Array): string {
   return address.isIPv4MappedAddress() ? `::ffff:${address.toIPv4Address().toString()}` : address.toString();
 }
 
-/** An IPv4 address in dotted-quad form, or an IPv6 address (ipaddr.js also takes `1.2.3`, `0x7f.1`...). */
-function isPlainAddress(text: string): boolean {
-  const ipaddr = ipaddrModule();
-  return ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text);
-}
-
-/** Whether one list item is `*`, an IP address, or a CIDR range. */
-export function isAddressPattern(text: string): boolean {
-  if (text === '*') return true;
-  if (!text.includes('/')) return isPlainAddress(text);
-  const [address = ''] = text.split('/');
-  if (!isPlainAddress(address)) return false;
-  try {
-    ipaddrModule().parseCIDR(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Whether a list item is `*`, an IP address or a CIDR range: checked with the settings (config/). */
+export { isAddressPattern } from '../config/address-pattern.js';
 
 function normalize(address: string): IpAddr.IPv4 | IpAddr.IPv6 | undefined {
   const ipaddr = ipaddrModule();

@@ -1,7 +1,16 @@
 import { closeSync, openSync, write, writeSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { KelpieError } from '../errors.js';
+import {
+  ACCESS_LOG_ATOMS,
+  type AccessLogAtom,
+  atomNeeds,
+  type BracedAtomKind,
+  DEFAULT_ACCESS_LOG_FORMAT,
+  parseAccessLogFormat,
+} from '../config/access-log-format.js';
 import { onReopen } from './logger.js';
+
+export { ACCESS_LOG_ATOMS, DEFAULT_ACCESS_LOG_FORMAT };
 
 /**
  * The access log: one line per response, in Gunicorn's `--access-logformat` (Apache's combined
@@ -16,35 +25,10 @@ import { onReopen } from './logger.js';
  * format uses and nothing else (no clock read for a format without durations, no byte counting
  * without %(b)s or %(B)s), and it is garbage as soon as it is encoded: lines kept as strings until
  * a batch was written survived into the old generation and made every young GC slower.
+ *
+ * The atoms, what they mean and what they need measured are config/access-log-format.ts's table;
+ * the handlers here are checked against it (`satisfies`), so an atom cannot be added to one alone.
  */
-
-export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
-
-/** Gunicorn's atoms, for the documentation and the error message. */
-export const ACCESS_LOG_ATOMS: Record<string, string> = {
-  h: 'remote address',
-  l: "'-'",
-  u: 'user name (HTTP Basic authentication)',
-  t: 'date of the request',
-  r: 'status line (GET /path?q HTTP/1.1)',
-  m: 'request method',
-  U: 'URL path without query string',
-  q: 'query string',
-  H: 'protocol (HTTP/1.1)',
-  s: 'status',
-  B: 'response length',
-  b: "response length or '-'",
-  f: 'referer',
-  a: 'user agent',
-  T: 'request time in seconds',
-  M: 'request time in milliseconds',
-  D: 'request time in microseconds',
-  L: 'request time in decimal seconds',
-  p: 'process id (<1234>)',
-  '{header}i': 'request header',
-  '{header}o': 'response header',
-  '{variable}e': 'environment variable',
-};
 
 /** What is known of a request once its response is finished. */
 export interface AccessRecord {
@@ -126,7 +110,7 @@ function target(req: IncomingMessage): { path: string; query: string } {
   return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 }
 
-const ATOMS: Record<string, Atom> = {
+const ATOMS = {
   h: ({ address }) => safe(address),
   l: () => '-',
   u: ({ req }) => safe(basicUser(req)),
@@ -147,11 +131,20 @@ const ATOMS: Record<string, Atom> = {
   D: (_r, ms) => String(Math.floor(ms * 1000)),
   L: (_r, ms) => (ms / 1000).toFixed(6),
   p: () => `<${process.pid}>`,
-};
+} satisfies Record<AccessLogAtom, Atom>;
 
-/** Atoms that need the request's start measured, and those that need its body counted. */
-const TIMED_ATOMS = new Set(['T', 'M', 'D', 'L']);
-const COUNTED_ATOMS = new Set(['b', 'B']);
+/** Braced atoms: an atom for the NAME of `%({NAME}i)s`. Headers are looked up in lower case. */
+const BRACED = {
+  i: (name) => {
+    const key = name.toLowerCase();
+    return ({ req }) => safe(header(req.headers[key]));
+  },
+  o: (name) => {
+    const key = name.toLowerCase();
+    return ({ res }) => safe(header(res.getHeader(key)));
+  },
+  e: (name) => () => safe(process.env[name]),
+} satisfies Record<BracedAtomKind, (name: string) => Atom>;
 
 interface CompiledFormat {
   line: (record: AccessRecord) => string;
@@ -174,35 +167,16 @@ function compile(format: string, name: string, suffix: string): CompiledFormat {
   const parts: (string | Atom)[] = [];
   let timed = false;
   let counted = false;
-  const pattern = /%\(([^)]*)\)s/g;
-  let last = 0;
-  for (const match of format.matchAll(pattern)) {
-    parts.push(format.slice(last, match.index));
-    last = (match.index ?? 0) + match[0].length;
-    const atom = match[1] as string;
-    const braced = /^\{([^}]+)\}([ioe])$/.exec(atom);
-    if (braced) {
-      const key = (braced[1] as string).toLowerCase();
-      const original = braced[1] as string;
-      if (braced[2] === 'i') parts.push(({ req }) => safe(header(req.headers[key])));
-      else if (braced[2] === 'o') parts.push(({ res }) => safe(header(res.getHeader(key))));
-      else parts.push(() => safe(process.env[original]));
-    } else if (ATOMS[atom]) {
-      parts.push(ATOMS[atom]);
-      timed ||= TIMED_ATOMS.has(atom);
-      counted ||= COUNTED_ATOMS.has(atom);
-    } else {
-      throw new KelpieError(
-        'KELPIE_ERR_INVALID_SETTING',
-        `Invalid value for ${name}: unknown atom %(${atom})s in ${JSON.stringify(format)}. Allowed: ${Object.keys(
-          ACCESS_LOG_ATOMS,
-        )
-          .map((a) => `%(${a})s`)
-          .join(' ')}.`,
-      );
+  for (const part of parseAccessLogFormat(format, name)) {
+    if (typeof part === 'string') parts.push(part);
+    else if ('braced' in part) parts.push(BRACED[part.braced](part.name));
+    else {
+      parts.push(ATOMS[part.atom]);
+      timed ||= atomNeeds(part.atom) === 'duration';
+      counted ||= atomNeeds(part.atom) === 'length';
     }
   }
-  parts.push(format.slice(last), suffix);
+  parts.push(suffix);
   const pieces = parts.filter((part) => part !== '');
   // Generated once per format: one expression with a call site per atom, which V8 can inline,
   // where a loop over the atoms would make one call site see every atom function (measured: the

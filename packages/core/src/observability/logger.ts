@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { LogLevel } from '../config/settings.js';
+import type { LogLevel } from '../config/choices.js';
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
 const LABEL: Record<LogLevel, string> = {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { ClientOptions, StatsD } from 'hot-shots';
+import { parseStatsdAddress } from '../config/parsers.js';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from './logger.js';
 
@@ -13,14 +14,8 @@ import type { Logger } from './logger.js';
  * request costs a string append, not a send.
  */
 
-/** HOST:PORT of --statsd-host: `[::1]:8125`, `localhost:8125`, `statsd` (port 8125). */
-export function parseStatsdAddress(text: string): { host: string; port: number } | undefined {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(text.trim());
-  if (!match) return undefined;
-  const port = match[3] === undefined ? 8125 : Number(match[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: (match[1] ?? match[2]) as string, port };
-}
+/** Checked with --statsd-host, kept with the settings' parsers. */
+export { parseStatsdAddress };
 
 type StatsdSettings = Pick<Settings, 'statsdHost' | 'statsdPrefix' | 'dogstatsdTags'>;
 

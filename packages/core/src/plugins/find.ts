@@ -1,4 +1,5 @@
 import { pathToFileURL } from 'node:url';
+import { BUILTIN_PLUGINS, type PluginKind } from '../config/builtin-plugins.js';
 import { type ErrorCode, KelpieError } from '../errors.js';
 import { isPathSpecifier, resolveFile, resolvePackage } from './resolve-module.js';
 
@@ -12,13 +13,19 @@ export function isPluginPath(name: string): boolean {
   return isPathSpecifier(name) || /\.(c|m)?[jt]s$/.test(name);
 }
 
+/** Short names expand through these prefixes, in order: `-k foo` tries `@kelpie/worker-foo`, then `kelpie-worker-foo`. */
+export const PLUGIN_PREFIXES = {
+  worker: ['@kelpie/worker-', 'kelpie-worker-'],
+  adapter: ['@kelpie/adapter-', 'kelpie-adapter-'],
+} as const satisfies Record<PluginKind, readonly string[]>;
+
 /**
  * The package names a plugin value may mean, in the order they are tried, for a kind of plugin
  * (`worker`, `adapter`): `foo` → `@kelpie/worker-foo`, `kelpie-worker-foo`; `@acme/foo` →
  * `@acme/kelpie-worker-foo`, `@acme/foo`; `@acme` → `@acme/kelpie-worker`; full names as they are.
  */
-export function pluginCandidates(name: string, kind: 'worker' | 'adapter'): string[] {
-  const prefixes = [`@kelpie/${kind}-`, `kelpie-${kind}-`];
+export function pluginCandidates(name: string, kind: PluginKind): string[] {
+  const prefixes = PLUGIN_PREFIXES[kind];
   if (isPluginPath(name)) return [name];
   if (name.startsWith('@')) {
     const [scope, rest] = name.split('/', 2) as [string, string | undefined];
@@ -30,11 +37,7 @@ export function pluginCandidates(name: string, kind: 'worker' | 'adapter'): stri
 }
 
 /** The file a plugin value names: a path, or the first candidate package found, project first. */
-export function findPlugin(
-  name: string,
-  kind: 'worker' | 'adapter',
-  searchFrom: readonly string[],
-): string | undefined {
+export function findPlugin(name: string, kind: PluginKind, searchFrom: readonly string[]): string | undefined {
   if (isPluginPath(name)) return resolveFile(name, searchFrom[0] ?? process.cwd()).file;
   // Every candidate in the user's project before any in kelpie's own install.
   for (const dir of searchFrom) {
@@ -46,21 +49,18 @@ export function findPlugin(
   return undefined;
 }
 
-const LABELS = { worker: 'Worker class', adapter: 'Adapter' } as const;
-
-/** kelpie's own plugin packages (`@kelpie/worker-NAME`, `@kelpie/adapter-NAME`). */
-const OWN = { worker: ['async', 'sync', 'threads', 'ws'], adapter: ['express', 'koa', 'fastify'] } as const;
+const LABELS = { worker: 'Worker class', adapter: 'Adapter' } as const satisfies Record<PluginKind, string>;
 
 /** The package to suggest: kelpie's own for its names; for any other short name, the third-party form. */
-function installName(name: string, kind: 'worker' | 'adapter', candidates: readonly string[]): string {
-  if ((OWN[kind] as readonly string[]).includes(name)) return `@kelpie/${kind}-${name}`;
+function installName(name: string, kind: PluginKind, candidates: readonly string[]): string {
+  if ((BUILTIN_PLUGINS[kind] as readonly string[]).includes(name)) return `@kelpie/${kind}-${name}`;
   return candidates.find((candidate) => !candidate.startsWith('@kelpie/')) ?? (candidates[0] as string);
 }
 
 /** The error for a plugin that is not installed: what was tried, where, and how to install it. */
 export function pluginNotFound(
   name: string,
-  kind: 'worker' | 'adapter',
+  kind: PluginKind,
   searchFrom: readonly string[],
   code: ErrorCode,
 ): KelpieError {
@@ -73,11 +73,7 @@ export function pluginNotFound(
 }
 
 /** Import a plugin's module; a module that throws is reported with `code`. */
-export async function importPlugin(
-  file: string,
-  kind: 'worker' | 'adapter',
-  code: ErrorCode,
-): Promise<Record<string, unknown>> {
+export async function importPlugin(file: string, kind: PluginKind, code: ErrorCode): Promise<Record<string, unknown>> {
   try {
     return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {

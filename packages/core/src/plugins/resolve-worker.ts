@@ -2,7 +2,7 @@ import semver from 'semver';
 import { KelpieError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { isWorkerClass, type WorkerClass, type WorkerMeta } from '../worker/worker.js';
-import { findPlugin, importPlugin, pluginCandidates, pluginNotFound } from './find.js';
+import { findPlugin, importPlugin, PLUGIN_PREFIXES, pluginCandidates, pluginNotFound } from './find.js';
 
 /** A worker class found by name, loaded and checked. */
 export interface ResolvedWorker {
@@ -17,7 +17,7 @@ export interface ResolvedWorker {
 }
 
 /** Short names expand through this table, in order: `-k foo` tries each prefix. */
-export const WORKER_PREFIXES = ['@kelpie/worker-', 'kelpie-worker-'] as const;
+export const WORKER_PREFIXES = PLUGIN_PREFIXES.worker;
 
 /** Worker-class candidates for a `-k` value (see pluginCandidates). */
 export function workerCandidates(name: string): string[] {
