@@ -97,24 +97,22 @@ export {
 export { settingsMarkdown } from './config/settings-doc.js';
 export { type ErrorCode, ErrorCodes, exitCodeOf, isKelpieError, KelpieError } from './errors.js';
 export { ExitCode } from './exit-codes.js';
+export { createConfiguredServer } from './http/create-server.js';
 export { createFetchListener, type FetchBridgeOptions, type FetchHandler } from './http/fetch-bridge.js';
 export { dropUntrustedForwarding, isAddressPattern, settleForwardedFor, trustFunction } from './http/forwarded.js';
-export {
-  createConfiguredServer,
-  guardListener,
-  HttpServers,
-  type HttpServersOptions,
-  refuseUpgrades,
-  writeUpgradeRefusal,
-} from './http/http-server.js';
+export { guardListener } from './http/guard-listener.js';
+export { HttpServers, type HttpServersOptions } from './http/http-server.js';
 export {
   type ProxyHeader,
   ProxyHeaderError,
   parseProxyHeader,
   proxyHeaderOf,
 } from './http/proxy-protocol.js';
+export { rawResponse } from './http/raw-response.js';
 export { REQUEST_INFO, type RequestInfo, requestInfo } from './http/request-info.js';
 export { loadTlsMaterial, type TlsMaterial, tlsServerOptions } from './http/tls.js';
+export { refuseUpgrades, writeUpgradeRefusal } from './http/upgrade-refusal.js';
+export { SHUTDOWN_CLOSE } from './http/websocket-shutdown.js';
 export {
   type BootMessage,
   type ConnectionMessage,
