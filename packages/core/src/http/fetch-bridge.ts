@@ -511,7 +511,7 @@ function fail(error: unknown, req: IncomingMessage, res: ServerResponse, onError
   res.statusCode = 500;
   res.statusMessage = 'Internal Server Error';
   res.setHeader('content-type', 'text/plain; charset=utf-8');
-  // Same answer as a failing Node listener gets (http-server.ts): the app's state is suspect.
+  // Same answer as a failing Node listener gets (guard-listener.ts): the app's state is suspect.
   res.shouldKeepAlive = false;
   res.end('Internal Server Error\n');
 }
