@@ -1,11 +1,4 @@
-import {
-  HttpServers,
-  KelpieError,
-  type Logger,
-  type Settings,
-  Worker,
-  type WorkerMeta,
-} from '@kelpie/core';
+import { HttpServers, KelpieError, type Logger, type Settings, Worker, type WorkerMeta } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 
 /** Requests slower than this many milliseconds get a warning line (environment, default 500). */
