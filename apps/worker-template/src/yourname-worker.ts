@@ -1,13 +1,4 @@
-import {
-  HttpServers,
-  KelpieError,
-  type Logger,
-  refuseUpgrades,
-  type Settings,
-  usesWebSockets,
-  Worker,
-  type WorkerMeta,
-} from '@kelpie/core';
+import { HttpServers, KelpieError, type Logger, type Settings, Worker, type WorkerMeta } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 
 /** Requests slower than this many milliseconds get a warning line (environment, default 500). */
@@ -62,7 +53,7 @@ export class YournameWorker extends Worker {
       // Counting requests is what makes --max-requests work for this class.
       onRequest: () => this.countRequest(),
       // No WebSocket support here: an app with WebSocket handlers gets 426 and a hint.
-      upgrade: usesWebSockets(this.app) ? refuseUpgrades(this.log, 'yourname') : undefined,
+      refuseWebSockets: { workerClass: 'yourname', app: this.app },
     });
     await this.#http.listen();
   }

@@ -39,19 +39,17 @@ export type {
 export type { LogLevel, Settings } from './config/settings.js';
 export { type ErrorCode, ErrorCodes, isKelpieError, KelpieError } from './errors.js';
 export { ExitCode } from './exit-codes.js';
+export { createConfiguredServer } from './http/create-server.js';
 export type { FetchHandler } from './http/fetch-bridge.js';
 export { settleForwardedFor } from './http/forwarded.js';
-export {
-  createConfiguredServer,
-  guardListener,
-  HttpServers,
-  type HttpServersOptions,
-  refuseUpgrades,
-  writeUpgradeRefusal,
-} from './http/http-server.js';
+export { guardListener } from './http/guard-listener.js';
+export { HttpServers, type HttpServersOptions } from './http/http-server.js';
 export { type ProxyHeader, proxyHeaderOf } from './http/proxy-protocol.js';
+export { rawResponse } from './http/raw-response.js';
 export { REQUEST_INFO, type RequestInfo, requestInfo } from './http/request-info.js';
 export type { TlsMaterial } from './http/tls.js';
+export { refuseUpgrades, writeUpgradeRefusal } from './http/upgrade-refusal.js';
+export { SHUTDOWN_CLOSE } from './http/websocket-shutdown.js';
 export type { InheritedListener } from './ipc/protocol.js';
 export { errorLogSink, Logger, type LogSink, reopenLogFiles } from './observability/logger.js';
 export {

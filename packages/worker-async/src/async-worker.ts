@@ -4,9 +4,7 @@ import {
   type InheritedListener,
   type Logger,
   type ReadAhead,
-  refuseUpgrades,
   type Settings,
-  usesWebSockets,
   Worker,
   type WorkerMeta,
 } from '@kelpie/core';
@@ -44,7 +42,7 @@ export class AsyncWorker extends Worker {
       log: this.log,
       listener: this.app.listener,
       listeners: this.listeners,
-      upgrade: usesWebSockets(this.app) ? refuseUpgrades(this.log, 'async', this.app) : undefined,
+      refuseWebSockets: { workerClass: 'async', app: this.app },
       onRequest: () => {
         this.countRequest();
       },

@@ -7,6 +7,7 @@ import {
   KelpieError,
   REQUEST_STATS_LENGTH,
   RequestStats,
+  rawResponse,
   Worker,
   type WorkerMeta,
 } from '@kelpie/core';
@@ -39,13 +40,9 @@ import { BEAT, type FromThread, SLOTS, STATE_LENGTH, slotIndex, type ThreadData,
  */
 const MAX_KEPT_HANDLES = 50_000;
 
-const SERVICE_UNAVAILABLE = (() => {
-  const body = 'Service Unavailable: the request handler did not finish within the worker timeout.\n';
-  return Buffer.from(
-    'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-})();
+const SERVICE_UNAVAILABLE = Buffer.from(
+  rawResponse(503, 'Service Unavailable: the request handler did not finish within the worker timeout.\n'),
+);
 
 interface AppThread {
   /** 1-based position in the pool; a replacement keeps the index. */

@@ -8,6 +8,7 @@ import {
   type InheritedListener,
   type Logger,
   type ReadAhead,
+  SHUTDOWN_CLOSE,
   type UpgradeListener,
   type UpgradeRefusal,
   type WebSocketHandlers,
@@ -101,7 +102,7 @@ export class WsWorker extends Worker {
     this.countRequest();
     this.#alive.add(ws);
     ws.on('pong', () => this.#alive.add(ws));
-    if (this.#stopping) ws.close(1001, 'Server shutting down');
+    if (this.#stopping) ws.close(SHUTDOWN_CLOSE.code, SHUTDOWN_CLOSE.reason);
   }
 
   /**
@@ -206,7 +207,7 @@ export class WsWorker extends Worker {
   async drain(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#pinger);
-    for (const ws of this.#wss?.clients ?? []) ws.close(1001, 'Server shutting down');
+    for (const ws of this.#wss?.clients ?? []) ws.close(SHUTDOWN_CLOSE.code, SHUTDOWN_CLOSE.reason);
     // A WebSocket library the app exported (a crossws adapter) closes its own connections.
     try {
       await this.app.closeWebSockets?.();

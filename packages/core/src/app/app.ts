@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { KelpieError } from '../errors.js';
 import { createFetchListener, type FetchHandler, logToStderr } from '../http/fetch-bridge.js';
+import { SHUTDOWN_CLOSE } from '../http/websocket-shutdown.js';
 import { frameworkOf } from './adapter.js';
 import { type AppInterface, decideInterface, hintingListener, hintingReporter, takesOwnContext } from './interface.js';
 
@@ -178,7 +179,8 @@ export function websocketOf(value: unknown): AppWebSockets {
     const served: AppWebSockets = {
       upgrade: (req, socket, head) => handleUpgrade.call(value, req, socket, head),
     };
-    if (isFunction(closeAll)) served.closeWebSockets = () => closeAll.call(value, 1001, 'Server shutting down');
+    if (isFunction(closeAll))
+      served.closeWebSockets = () => closeAll.call(value, SHUTDOWN_CLOSE.code, SHUTDOWN_CLOSE.reason);
     return served;
   }
   if (isFunction(resolve) || (typeof hooks === 'object' && hooks !== null)) return { crossws: value as CrosswsOptions };

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { inspect } from 'node:util';
+import { clientGone, disconnected, LazyRequest } from './fetch-request.js';
 import { type HeadersInput, installLightResponse, type SimpleResponse, simpleParts } from './light-response.js';
 import { LazyRequestInfo, requestInfo } from './request-info.js';
 import {
@@ -14,6 +14,13 @@ import {
   unservable,
   wholeBody,
 } from './response-like.js';
+
+/**
+ * The fetch bridge: a fetch handler `(request, info) => Response` served as a `node:http` request
+ * listener. The Request side is fetch-request.ts's; this file calls the handler and writes what
+ * it returns (a Response, a light response, a Response-like from another realm) with
+ * backpressure, answering 500 for a handler that fails.
+ */
 
 const defaultScheme = (req: IncomingMessage): 'http' | 'https' => requestInfo(req).scheme;
 
@@ -37,14 +44,6 @@ export interface FetchBridgeOptions {
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 type ErrorReporter = (error: unknown, req: IncomingMessage) => void;
-
-/** Unread request-body bytes the web stream may queue before the socket is paused. */
-const BODY_QUEUE_LIMIT = 64 * 1024;
-
-/** A Host header that can be pasted between `scheme://` and the path without changing the URL's meaning. */
-const SAFE_HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
-
-const ABSOLUTE_FORM = /^https?:\/\//i;
 
 const noop = (): void => {};
 
@@ -76,227 +75,6 @@ export function createFetchListener(handler: FetchHandler, options: FetchBridgeO
       );
     }
   };
-}
-
-/**
- * Stands in for a `Request` (`instanceof Request` holds) without paying for one: method, url,
- * headers and signal are answered from the IncomingMessage; every other member is delegated to a
- * real Request that is only built when one of them is first used.
- */
-class LazyRequest {
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
-  readonly #scheme: ((req: IncomingMessage) => 'http' | 'https') | undefined;
-  #url: string | undefined;
-  #headers: Headers | undefined;
-  #abort: AbortController | undefined;
-  #real: Request | undefined;
-
-  constructor(
-    req: IncomingMessage,
-    res: ServerResponse,
-    scheme: ((req: IncomingMessage) => 'http' | 'https') | undefined,
-  ) {
-    this.#req = req;
-    this.#res = res;
-    this.#scheme = scheme;
-  }
-
-  get method(): string {
-    return this.#req.method ?? 'GET';
-  }
-
-  get url(): string {
-    this.#url ??= requestUrl(this.#req, this.#scheme?.(this.#req) ?? 'http');
-    return this.#url;
-  }
-
-  get headers(): Headers {
-    this.#headers ??= this.#real?.headers ?? headersFromRaw(this.#req.rawHeaders);
-    return this.#headers;
-  }
-
-  get signal(): AbortSignal {
-    if (this.#abort === undefined) {
-      const controller = new AbortController();
-      const req = this.#req;
-      const res = this.#res;
-      this.#abort = controller;
-      if (clientGone(req, res)) {
-        controller.abort(disconnected());
-      } else if (!res.writableFinished) {
-        res.once('close', () => {
-          if (!res.writableFinished) controller.abort(disconnected());
-        });
-      }
-    }
-    return this.#abort.signal;
-  }
-
-  /** Logging a request must not build the real one (that would set up a body stream). */
-  [inspect.custom](depth: number, options: object): string {
-    const fields = { method: this.method, url: this.url, headers: this.headers };
-    return `Request ${inspect(fields, { ...options, depth })}`;
-  }
-
-  #realRequest(): Request {
-    if (this.#real === undefined) {
-      const method = this.method;
-      const init: RequestInit = { method, headers: this.headers, signal: this.signal, duplex: 'half' };
-      if (method !== 'GET' && method !== 'HEAD' && hasBody(this.#req)) init.body = bodyStream(this.#req);
-      this.#real = new Request(this.url, init);
-    }
-    return this.#real;
-  }
-
-  static {
-    Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
-    // Walk Request.prototype instead of listing members so that ones added by newer Node
-    // versions (e.g. bytes()) are delegated too. Data properties such as Symbol.toStringTag
-    // stay inherited.
-    const own = LazyRequest.prototype;
-    for (const key of Reflect.ownKeys(Request.prototype)) {
-      if (key === 'constructor' || Object.hasOwn(own, key)) continue;
-      const descriptor = Object.getOwnPropertyDescriptor(Request.prototype, key);
-      const getter = descriptor?.get;
-      const method: unknown = descriptor?.value;
-      if (getter) {
-        Object.defineProperty(own, key, {
-          configurable: true,
-          enumerable: descriptor.enumerable ?? false,
-          get(this: LazyRequest) {
-            return getter.call(this.#realRequest());
-          },
-        });
-      } else if (typeof method === 'function') {
-        Object.defineProperty(own, key, {
-          configurable: true,
-          enumerable: descriptor?.enumerable ?? false,
-          writable: true,
-          value: function (this: LazyRequest, ...args: unknown[]): unknown {
-            return method.apply(this.#realRequest(), args);
-          },
-        });
-      }
-    }
-  }
-}
-
-function requestUrl(req: IncomingMessage, scheme: 'http' | 'https'): string {
-  const target = req.url ?? '/';
-  // A proxy-style absolute-form target carries its own authority, which wins over Host (RFC 9112 3.2.2).
-  if (ABSOLUTE_FORM.test(target)) return target;
-  const path = target.startsWith('/') ? target : `/${target}`;
-  return `${scheme}://${authority(req)}${path}`;
-}
-
-/**
- * The Host header when it is a plain host[:port]; otherwise the address the client connected
- * to, so that a Host such as `evil/x?` cannot move the path the application routes on.
- */
-function authority(req: IncomingMessage): string {
-  // HTTP/2 names the authority in a pseudo-header (and a client may still send Host).
-  const host = req.headers.host ?? (req.headers[':authority'] as string | undefined);
-  if (host !== undefined && SAFE_HOST.test(host)) return host;
-  const { localAddress, localPort } = req.socket;
-  if (localAddress === undefined) return 'localhost';
-  const address = localAddress.includes(':') ? `[${localAddress}]` : localAddress;
-  return localPort === undefined ? address : `${address}:${localPort}`;
-}
-
-function headersFromRaw(raw: string[]): Headers {
-  const headers = new Headers();
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    try {
-      headers.append(raw[i] as string, raw[i + 1] as string);
-    } catch {
-      // A value Node's lenient parser accepted but Headers rejects: drop it rather than fail the request.
-    }
-  }
-  return headers;
-}
-
-/**
- * HTTP/1.1 framing: without Content-Length or Transfer-Encoding a request has no body. HTTP/2:
- * a body unless the stream ended with the headers.
- */
-function hasBody(req: IncomingMessage): boolean {
-  if (req.httpVersionMajor === 2) {
-    return !(req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders;
-  }
-  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-}
-
-/**
- * A web stream over the request body. Unlike `Readable.toWeb()`, it does not touch the
- * IncomingMessage until the first read (so Node still discards a body nobody reads), queues
- * bytes rather than chunks, hands out the chunks without copying them, and on cancel() discards
- * the rest of the body instead of destroying the socket, so the handler can still respond.
- */
-function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
-  let controller: ReadableStreamDefaultController<Uint8Array>;
-  let attached = false;
-  let settled = false;
-
-  const onData = (chunk: Buffer): void => {
-    controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    // desiredSize goes negative by the number of queued bytes (highWaterMark is 0).
-    if ((controller.desiredSize ?? 0) < -BODY_QUEUE_LIMIT) req.pause();
-  };
-  const onEnd = (): void => {
-    if (settle()) controller.close();
-  };
-  const onError = (error: unknown): void => {
-    if (settle()) controller.error(error);
-  };
-  const onClose = (): void => onError(req.errored ?? disconnected());
-  const settle = (): boolean => {
-    if (settled) return false;
-    settled = true;
-    req.off('data', onData);
-    req.off('end', onEnd);
-    req.off('error', onError);
-    req.off('close', onClose);
-    return true;
-  };
-
-  return new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
-      },
-      pull() {
-        if (!attached) {
-          attached = true;
-          // Node discards a body nobody read once the response has finished; reading it later
-          // must fail (or be empty) rather than wait forever for data that is gone.
-          if (req.readableDidRead) {
-            onError(new TypeError('The request body was discarded before it was read'));
-            return;
-          }
-          if (req.readableEnded) {
-            onEnd();
-            return;
-          }
-          if (req.destroyed) {
-            onError(req.errored ?? disconnected());
-            return;
-          }
-          req.on('data', onData);
-          req.once('end', onEnd);
-          req.once('error', onError);
-          req.once('close', onClose);
-        }
-        req.resume();
-      },
-      cancel() {
-        settle();
-        // Let the rest of the body drain so the connection stays usable for the response.
-        if (!req.destroyed) req.resume();
-      },
-    },
-    { highWaterMark: 0, size: (chunk) => chunk.byteLength },
-  );
 }
 
 function respond(value: unknown, req: IncomingMessage, res: ServerResponse, onError: ErrorReporter): void {
@@ -511,18 +289,9 @@ function fail(error: unknown, req: IncomingMessage, res: ServerResponse, onError
   res.statusCode = 500;
   res.statusMessage = 'Internal Server Error';
   res.setHeader('content-type', 'text/plain; charset=utf-8');
-  // Same answer as a failing Node listener gets (http-server.ts): the app's state is suspect.
+  // Same answer as a failing Node listener gets (guard-listener.ts): the app's state is suspect.
   res.shouldKeepAlive = false;
   res.end('Internal Server Error\n');
-}
-
-/** True when the client went away before the response was fully written. */
-function clientGone(req: IncomingMessage, res: ServerResponse): boolean {
-  return !res.writableFinished && (res.destroyed || req.socket?.destroyed === true);
-}
-
-function disconnected(): DOMException {
-  return new DOMException('The client disconnected', 'AbortError');
 }
 
 function cancelQuietly(body: ReadableStream): void {

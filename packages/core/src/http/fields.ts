@@ -4,7 +4,7 @@ import { METHODS } from 'node:http';
  * What kelpie refuses in a request's method, target and fields beyond what Node's parser
  * (llhttp, strict mode) already refuses: checks on what the parser produced, cheap enough for
  * every request, shared by HTTP/1 and HTTP/2. Each returns the reason for a refusal, or
- * undefined. The HTTP layer (http-server.ts) answers the refusal; docs/security.md lists them.
+ * undefined. The HTTP layer (request-limits.ts) answers the refusal; docs/security.md lists them.
  */
 
 /**

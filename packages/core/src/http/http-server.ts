@@ -1,16 +1,7 @@
-import {
-  createServer,
-  type IncomingMessage,
-  type Server,
-  type ServerOptions,
-  type ServerResponse,
-  STATUS_CODES,
-} from 'node:http';
-import type { Http2ServerRequest, Http2Session } from 'node:http2';
-import { createRequire } from 'node:module';
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import type { Http2Session } from 'node:http2';
 import { createServer as createNetServer, Server as NetServer, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import type { AppWebSockets, RequestListener, UpgradeListener, UpgradeRefusal } from '../app/app.js';
+import type { AppWebSockets, RequestListener, UpgradeListener } from '../app/app.js';
 import { closeServedServer, ownServer } from '../app/listen-capture.js';
 import type { ReadAhead } from '../arbiter/sticky.js';
 import type { Settings } from '../config/settings.js';
@@ -20,40 +11,28 @@ import { type Logger, LogThrottle } from '../observability/logger.js';
 import { requestCounter, requestStats } from '../observability/stats.js';
 import { statsdClient, statsdObserver } from '../observability/statsd.js';
 import { AcceptGate, type AcceptGateOptions } from '../worker/accept-gate.js';
-import {
-  authorityConflict,
-  forbiddenTrailer,
-  isKnownMethod,
-  methodAt,
-  repeatedSingleton,
-  targetProblem,
-  unknownMethodStatus,
-} from './fields.js';
+import { createConfiguredServer, listenerIsTls } from './create-server.js';
 import { UNIX_PEER } from './forwarded.js';
+import { guardListener } from './guard-listener.js';
+import { type HttpSocket, isUnixPeer } from './http-socket.js';
+import { sweepIdleConnections } from './idle-sweep.js';
 import { applyProxyHeader, inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
-import { configureRequestInfo, defineRequestInfoGetter, forwardedScheme } from './request-info.js';
+import { checkedUpgrade } from './request-limits.js';
 import { watchSendProgress } from './send-timeout.js';
-import { type TlsMaterial, tlsServerOptions } from './tls.js';
-
-const netServerClose = NetServer.prototype.close;
-
-// node:https and node:http2 are loaded when a server needs them: a plain HTTP worker does not pay
-// their memory (about 2 MB of RSS together).
-const requireBuiltin = createRequire(import.meta.url);
-const httpsModule = () => requireBuiltin('node:https') as typeof import('node:https');
-const http2Module = () => requireBuiltin('node:http2') as typeof import('node:http2');
-
-/** A TLS server (https or http2): its connections are TLS sockets over the TCP ones. */
-function listenerIsTls(server: Server): boolean {
-  return typeof (server as unknown as { addContext?: unknown }).addContext === 'function';
-}
+import { refusedUpgrades } from './upgrade-refusal.js';
+import { announceClose, closeWebSocket } from './websocket-shutdown.js';
 
 /**
- * The HTTP serving every worker class shares: server options from the settings, listening on
- * inherited sockets, errors in handlers turned into 500s, malformed requests into 4xx with a log
- * line, and a graceful drain that finishes in-flight requests and closes keep-alive connections.
- * Worker classes differ in how they run the app, not in this.
+ * HttpServers: the HTTP serving every worker class shares. Per inherited listener a configured
+ * server (create-server.ts), listening on the inherited socket (or fed connections the arbiter
+ * accepted, or through a PROXY-header or --reuse-port front); connections tracked for the accept
+ * gate, --send-timeout and the drain; upgrades handed to the class's listener after the request
+ * checks, or refused with 426 for a class without WebSockets; and the graceful drain: in-flight
+ * requests finish, keep-alive connections close, HTTP/2 connections get a GOAWAY, WebSocket
+ * libraries are told to close. Worker classes differ in how they run the app, not in this.
  */
+
+const netServerClose = NetServer.prototype.close;
 
 export interface HttpServersOptions {
   settings: Settings;
@@ -65,520 +44,22 @@ export interface HttpServersOptions {
   /** Extra `http.createServer` options (a ServerResponse subclass, say). */
   serverOptions?: ServerOptions;
   /**
-   * Handles `Upgrade:` requests (WebSocket). Without it, Node closes such connections; worker
-   * classes without WebSocket support pass `refuseUpgrades()` for apps that use WebSockets.
+   * Handles `Upgrade:` requests (WebSocket). Without it, Node closes such connections, or
+   * `refuseWebSockets` answers them.
    */
   upgrade?: UpgradeListener;
+  /**
+   * For a worker class that does not serve WebSockets: its name and the app. Without `upgrade`,
+   * an app that uses WebSockets gets every upgrade refused with 426 and a warning naming the class
+   * (refuseUpgrades()).
+   */
+  refuseWebSockets?: { workerClass: string; app: AppWebSockets };
   /**
    * How this worker stops and resumes accepting (accept-gate.ts): `duplicateListener` (the
    * channel's) lets a worker at --worker-connections leave new connections in the backlog instead
    * of accepting and closing them; a class may add its own accept policy.
    */
   accept?: Pick<AcceptGateOptions, 'duplicateListener' | 'onAccept' | 'onChange'>;
-}
-
-/**
- * Create the server for one listener, configured from the settings: `node:http`, `node:https`
- * with `tls`, or a `node:http2` secure server (HTTP/1.1 too, unless h1 is left out) when
- * --http-protocols names h2. Worker classes with their own server use this too.
- */
-export function createConfiguredServer(
-  settings: Settings,
-  log: Logger,
-  handler: RequestListener,
-  extra: ServerOptions = {},
-  tls?: TlsMaterial,
-): Server {
-  configureRequestInfo(settings);
-  const limited = withRequestLimits(handler, settings, log);
-  // --keep-alive 0 means no keep-alive (Node's keepAliveTimeout 0 would mean "never time out").
-  const serve: RequestListener =
-    settings.keepAlive === 0
-      ? (req, res) => {
-          res.shouldKeepAlive = false;
-          return limited(req, res);
-        }
-      : limited;
-  const httpOptions = {
-    keepAliveTimeout: settings.keepAlive * 1000,
-    // Gunicorn has no whole-request deadline; slow uploads are not cut off. The request head
-    // has one (--header-timeout), checked every second.
-    requestTimeout: 0,
-    headersTimeout: settings.headerTimeout * 1000,
-    connectionsCheckingInterval: 1000,
-    // Checked below, so that the refusal is logged and closes the connection like the others.
-    requireHostHeader: false,
-    maxHeaderSize: maxHeaderSize(settings),
-    noDelay: true,
-    ...extra,
-  };
-  let server: Server;
-  if (!tls) {
-    server = createServer(httpOptions, serve);
-  } else if (!settings.httpProtocols.includes('h2')) {
-    server = httpsModule().createServer(
-      { ...httpOptions, ...tlsServerOptions(tls, settings) },
-      serve,
-    ) as unknown as Server;
-  } else {
-    server = createHttp2Server(settings, tls, httpOptions, serve);
-  }
-  // Its listen binds as asked: never taken for the app's own (listen-capture.ts).
-  ownServer(server);
-  // One more than allowed, so that a request over the limit is seen (Node drops the extras silently).
-  server.maxHeadersCount = settings.limitRequestFields === 0 ? 0 : settings.limitRequestFields + 1;
-  // Node closes connections beyond maxConnections right after accepting them. HttpServers' accept
-  // gate stops accepting before that when it can; this remains for servers it cannot pause.
-  server.maxConnections = settings.workerConnections;
-  const drops = new LogThrottle(1000);
-  server.on('drop', () => {
-    const skipped = drops.take();
-    if (skipped === undefined) return;
-    log.warning(
-      `Worker connection limit (${settings.workerConnections}) reached: closed ${skipped + 1} new connection(s)`,
-    );
-  });
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => rejectRequest(error, socket, log));
-  // Without a listener Node drops a CONNECT request's connection without a word.
-  server.on('connect', (req: IncomingMessage, socket: Duplex) => refuseTunnel(req, socket, log));
-  return server;
-}
-
-/**
- * HTTP/2 over TLS, with HTTP/1.1 for clients that do not offer h2 (unless --http-protocols
- * leaves h1 out). HTTP/1.1 connections are served by Node's HTTP/1 code with the same options as
- * a plain server; the http2 server only takes them as properties.
- */
-function createHttp2Server(
-  settings: Settings,
-  tls: TlsMaterial,
-  httpOptions: ServerOptions & Record<string, unknown>,
-  serve: RequestListener,
-): Server {
-  const http2 = http2Module();
-  defineRequestInfoGetter(http2.Http2ServerRequest.prototype);
-  const server = http2.createSecureServer(
-    {
-      ...tlsServerOptions(tls, settings),
-      allowHTTP1: settings.httpProtocols.includes('h1'),
-      ...(httpOptions.ServerResponse ? { Http1ServerResponse: httpOptions.ServerResponse } : {}),
-      ...(httpOptions.IncomingMessage ? { Http1IncomingMessage: httpOptions.IncomingMessage } : {}),
-      // Pseudo-headers count as fields: room for them beyond --limit-request-fields.
-      maxHeaderListPairs: settings.limitRequestFields === 0 ? 4096 : settings.limitRequestFields + 5,
-      // Gunicorn's http2_max_concurrent_streams default; Node's own is 2^32-1.
-      settings: { maxHeaderListSize: maxHeaderSize(settings), maxConcurrentStreams: 100 },
-    },
-    serve as never,
-  );
-  const h1 = server as unknown as Record<string, unknown>;
-  for (const name of [
-    'keepAliveTimeout',
-    'requestTimeout',
-    'headersTimeout',
-    'connectionsCheckingInterval',
-    'maxHeaderSize',
-  ]) {
-    h1[name] = httpOptions[name];
-  }
-  // An idle HTTP/2 connection is closed like an idle keep-alive one (GOAWAY, then close).
-  server.on('session', (session: Http2Session) => {
-    if (settings.keepAlive > 0) session.setTimeout(settings.keepAlive * 1000, () => session.close());
-  });
-  return server as unknown as Server;
-}
-
-const CLIENT_ERROR_STATUS: Record<string, number> = {
-  HPE_HEADER_OVERFLOW: 431,
-  ERR_HTTP_REQUEST_TIMEOUT: 408,
-};
-
-/**
- * The status for a parser error: its code's, else 400; a transfer coding other than chunked is
- * 501, as in Gunicorn, and so is a well-formed method Node's parser does not know (RFC 9110 9.1).
- */
-function clientErrorStatus(error: NodeJS.ErrnoException & { bytesParsed?: number; rawPacket?: Buffer }): number {
-  if (error.code === 'HPE_INVALID_TRANSFER_ENCODING' && /Request has invalid `Transfer-Encoding`/.test(error.message)) {
-    return 501;
-  }
-  if (error.code === 'HPE_INVALID_METHOD' && error.rawPacket) {
-    const method = methodAt(error.rawPacket, error.bytesParsed ?? 0);
-    return method === undefined ? 400 : unknownMethodStatus(method);
-  }
-  return CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
-}
-
-/** The parser's buffer for a request head: what the line and field limits allow together. */
-function maxHeaderSize(settings: Settings): number {
-  const line = settings.limitRequestLine || 65536;
-  const fields = settings.limitRequestFields || 32768;
-  const size = settings.limitRequestFieldSize || 65536;
-  return Math.min(line + 2 + fields * (size + 2) + 2, 16 * 1024 * 1024);
-}
-
-/**
- * Set on an HTTP/1 connection whose last response is decided: a refusal, a parse error, or a
- * response without keep-alive. Requests the client pipelined behind it are parsed by Node all
- * the same, but none reaches the app (RFC 9112 9.6: no further request is processed), and no
- * second refusal is written.
- */
-const CLOSING = Symbol('kelpie.closing');
-type ClosingSocket = { [CLOSING]?: true };
-
-/** An HTTP/2 request (Node's compatibility API) rather than an HTTP/1 one. */
-const isHttp2 = (req: IncomingMessage): boolean => 'stream' in req;
-
-/** Answer a request that broke a limit: status, a short reason, Connection: close; log it; never call the app. */
-function refuse(
-  req: IncomingMessage,
-  res: ServerResponse,
-  status: number,
-  reason: string,
-  log: Logger,
-  cancel = false,
-): void {
-  log.warning(`Invalid request from ip=${req.socket.remoteAddress ?? '-'}: ${reason}`);
-  const h2 = isHttp2(req);
-  if (!h2) (req.socket as ClosingSocket)[CLOSING] = true;
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = `${STATUS_CODES[status]}: ${reason}\n`;
-  res.shouldKeepAlive = false;
-  res.writeHead(status, {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    // HTTP/2 has no Connection header: the stream ends, the connection serves on.
-    ...(h2 ? {} : { connection: 'close' }),
-  });
-  res.end(body);
-  // Whatever body is still coming is not read.
-  res.once('finish', () => endExchange(req, cancel));
-}
-
-/** RST_STREAM's CANCEL (http2.constants.NGHTTP2_CANCEL; node:http2 is only loaded for HTTP/2 servers). */
-const NGHTTP2_CANCEL = 8;
-
-/**
- * Stop reading a refused request: close the connection (HTTP/1) or only its stream (HTTP/2),
- * with NO_ERROR (RFC 9113 8.1: the response is complete, stop sending) or, for a request the app
- * is already reading (`cancel`), CANCEL, so the app sees it aborted rather than a body that ends.
- */
-function endExchange(req: IncomingMessage, cancel = false): void {
-  if (isHttp2(req)) (req as unknown as Http2ServerRequest).stream.close(cancel ? NGHTTP2_CANCEL : 0);
-  else req.socket.destroySoon?.();
-}
-
-interface Refusal {
-  status: number;
-  reason: string;
-}
-
-const refusal = (status: number, reason: string): Refusal => ({ status, reason });
-
-/**
- * Why a request is refused before the app sees it, or undefined: its version, Host, transfer
- * codings, method and target, repeated fields (fields.ts), contradictory scheme headers,
- * --limit-request-line (414), --limit-request-fields and --limit-request-field_size (431), and a
- * Content-Length over --limit-request-body (413). For HTTP/1 and HTTP/2 requests and upgrades.
- */
-function requestChecks(settings: Settings): (req: IncomingMessage) => Refusal | undefined {
-  const { limitRequestLine, limitRequestFields, limitRequestFieldSize, limitRequestBody } = settings;
-  return (req) => {
-    // HTTP/2 requests only come from the http2 server (--http-protocols h2): version 2 is fine there.
-    const h2 = req.httpVersionMajor === 2 && isHttp2(req);
-    if (req.httpVersionMajor !== 1 && !h2) return refusal(400, `unsupported HTTP version ${req.httpVersion}`);
-    if (req.httpVersionMinor === 1 && req.headers.host === undefined) {
-      return refusal(400, 'HTTP/1.1 request without a Host header');
-    }
-    const method = req.method ?? '';
-    // An HTTP/2 CONNECT has no :path.
-    const url = req.url ?? '';
-    if (url.charCodeAt(0) !== 0x2f) {
-      const problem = targetProblem(method, url);
-      if (problem) return refusal(400, problem);
-    }
-    const te = req.headers['transfer-encoding'];
-    if (te !== undefined) {
-      // Node joins repeated fields with ", ". Only chunked is implemented, once and last.
-      const codings = te.split(',').map((coding) => coding.trim().toLowerCase());
-      const chunked = codings.filter((coding) => coding === 'chunked').length;
-      if (chunked > 1) return refusal(400, `Transfer-Encoding names chunked twice: ${te}`);
-      if (chunked === 1 && codings.at(-1) !== 'chunked')
-        return refusal(400, `chunked is not the last Transfer-Encoding: ${te}`);
-      const other = codings.find((coding) => coding !== 'chunked');
-      if (other !== undefined) return refusal(501, `unsupported transfer coding "${other}"`);
-      // RFC 9112 6.1: chunked is HTTP/1.1's; an HTTP/1.0 peer on the way would frame the body differently.
-      if (req.httpVersionMinor === 0 && !h2) return refusal(400, 'chunked body in an HTTP/1.0 request');
-    }
-    const raw = req.rawHeaders;
-    const repeated = repeatedSingleton(raw);
-    if (repeated !== undefined) return refusal(400, `${repeated} header repeated`);
-    if (h2) {
-      // Node's HTTP/1 parser knows its methods; HTTP/2 passes any token, so the same list is applied here.
-      if (method === 'CONNECT') return refusal(501, 'CONNECT is not served (kelpie is not a proxy)');
-      if (!isKnownMethod(method)) return refusal(unknownMethodStatus(method), `unknown method ${method}`);
-      const conflict = authorityConflict(raw);
-      if (conflict) return refusal(400, conflict);
-    }
-    // A trusted proxy's scheme headers that disagree (Gunicorn: InvalidSchemeHeaders).
-    if (forwardedScheme(req) === 'conflict') return refusal(400, 'contradictory scheme headers from a trusted proxy');
-    if (limitRequestLine > 0) {
-      const line = method.length + 1 + url.length + 1 + 5 + req.httpVersion.length;
-      if (line > limitRequestLine) {
-        return refusal(414, `request line of ${line} bytes is over --limit-request-line ${limitRequestLine}`);
-      }
-    }
-    // HTTP/2 pseudo-headers (:method, :path...) are not header fields.
-    const fields = h2 ? raw.filter((name, i) => i % 2 === 0 && !name.startsWith(':')).length : raw.length / 2;
-    if (limitRequestFields > 0 && fields > limitRequestFields) {
-      return refusal(431, `more than ${limitRequestFields} header fields (--limit-request-fields)`);
-    }
-    if (limitRequestFieldSize > 0) {
-      for (let i = 0; i < raw.length; i += 2) {
-        // Header strings are decoded as latin1: one character per byte.
-        const size = (raw[i] as string).length + 2 + (raw[i + 1] as string).length;
-        if (size > limitRequestFieldSize) {
-          return refusal(
-            431,
-            `header field ${raw[i]} of ${size} bytes is over --limit-request-field_size ${limitRequestFieldSize}`,
-          );
-        }
-      }
-    }
-    if (limitRequestBody > 0) {
-      const length = Number(req.headers['content-length'] ?? 0);
-      if (length > limitRequestBody) {
-        return refusal(413, `body of ${length} bytes is over --limit-request-body ${limitRequestBody}`);
-      }
-    }
-    return undefined;
-  };
-}
-
-/**
- * The checks of `requestChecks`, then the app. A request pipelined behind one whose answer
- * closes the connection is dropped unseen. A chunked or HTTP/2 body is watched as it comes
- * (--limit-request-body, forbidden trailer fields).
- */
-function withRequestLimits(handler: RequestListener, settings: Settings, log: Logger): RequestListener {
-  const check = requestChecks(settings);
-  const { limitRequestBody } = settings;
-  return (req, res) => {
-    const socket = req.socket as Socket & ClosingSocket;
-    if (socket[CLOSING]) return;
-    const refused = check(req);
-    if (refused) return refuse(req, res, refused.status, refused.reason, log);
-    if (req.headers['transfer-encoding'] !== undefined) watchBody(req, res, limitRequestBody, log);
-    else if (isHttp2(req) && !(req as unknown as Http2ServerRequest).stream.endAfterHeaders) {
-      // An HTTP/2 body's length need not be announced; trailers may follow it.
-      watchBody(req, res, Number(req.headers['content-length'] ?? 0) === 0 ? limitRequestBody : 0, log);
-    }
-    handler(req, res);
-    // The answer closes the connection (Connection: close, HTTP/1.0, --keep-alive 0, a drain).
-    if (res.shouldKeepAlive === false) socket[CLOSING] = true;
-  };
-}
-
-/**
- * A chunked or HTTP/2 body: count what the parser pushes (past `limit`, when set: 413) and look
- * at the trailer when the body ends (a forbidden field: 400). Either way the app's request never
- * ends normally: the rest of the body, its end included, is not passed on, and the connection
- * (HTTP/1) or stream (HTTP/2, CANCEL) is closed once the refusal is sent, so the app sees an
- * aborted request. An app that has already answered sees the same; its client sees the
- * connection or stream close.
- */
-function watchBody(req: IncomingMessage, res: ServerResponse, limit: number, log: Logger): void {
-  let total = 0;
-  const push = req.push;
-  const stop = (status: number, reason: string): boolean => {
-    req.push = () => true;
-    refuse(req, res, status, reason, log, true);
-    if (!isHttp2(req)) endExchange(req);
-    return false;
-  };
-  req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (chunk === null) {
-      // Node sets the trailer fields just before it ends the body.
-      const forbidden = this.rawTrailers.length > 0 ? forbiddenTrailer(this.rawTrailers) : undefined;
-      if (forbidden !== undefined) return stop(400, `${forbidden} in the trailer`);
-    } else if (limit > 0 && chunk !== undefined) {
-      total += (chunk as { length: number }).length;
-      if (total > limit) {
-        return stop(413, `${isHttp2(req) ? 'body' : 'chunked body'} passed --limit-request-body ${limit} bytes`);
-      }
-    }
-    return push.call(this, chunk, encoding);
-  } as typeof req.push;
-}
-
-/**
- * For `upgrade` listeners (WebSocket): the same checks as for requests; a refused upgrade is
- * answered on the socket and closed, and the listener never sees it.
- */
-function checkedUpgrade(listener: UpgradeListener, settings: Settings, log: Logger): UpgradeListener {
-  const check = requestChecks(settings);
-  return (req, socket, head) => {
-    const refused = check(req);
-    if (refused) refuseOnSocket(req, socket, refused, log);
-    else listener(req, socket, head);
-  };
-}
-
-/** CONNECT over HTTP/1 (Node hands it to a `connect` listener, never to the app): 501. */
-function refuseTunnel(req: IncomingMessage, socket: Duplex, log: Logger): void {
-  refuseOnSocket(req, socket, refusal(501, 'CONNECT is not served (kelpie is not a proxy)'), log);
-}
-
-/** A request whose socket Node handed over (an upgrade, CONNECT): the refusal is written there, and it closes. */
-function refuseOnSocket(req: IncomingMessage, socket: Duplex, { status, reason }: Refusal, log: Logger): void {
-  log.warning(`Invalid request from ip=${req.socket.remoteAddress ?? '-'}: ${reason}`);
-  writeUpgradeRefusal(socket, { status, body: `${STATUS_CODES[status]}: ${reason}\n` });
-}
-
-/**
- * Run `then` once every response before the one to a request that failed to parse is sent
- * (RFC 9112 9.3.2: a pipelined request's error must not overtake the answers to those before
- * it). `failing` is the request whose body failed, if the error is in a body; its own response
- * gives way to the refusal if it has not started, and the connection is closed if it has.
- */
-function afterEarlierResponses(socket: HttpSocket, failing: IncomingMessage | undefined, then: () => void): void {
-  if (socket.destroyed || !socket.writable) return;
-  const res = socket._httpMessage;
-  if (!res) {
-    then();
-    return;
-  }
-  if (failing !== undefined && res.req === failing) {
-    if (res.headersSent) socket.destroy();
-    else then();
-    return;
-  }
-  // Node's own 'finish' listener, added first, has handed the socket to the next response by now.
-  res.once('finish', () => afterEarlierResponses(socket, failing, then));
-}
-
-/**
- * A request the parser refused: answer 4xx with the reason (after the answers to the requests
- * before it), log a warning, close. The worker serves on.
- */
-function rejectRequest(error: NodeJS.ErrnoException, socket: Socket, log: Logger): void {
-  // Plain HTTP sent to the TLS port: answered in plain HTTP on the TCP socket underneath, as
-  // nginx does, so a misconfigured client or proxy sees why instead of a reset.
-  const raw = (socket as Socket & { _parent?: Socket | null })._parent;
-  if (error.code === 'ERR_SSL_HTTP_REQUEST' && raw?.writable) {
-    log.warning(`Plain HTTP request sent to the TLS port from ip=${socket.remoteAddress ?? '-'}`);
-    const body = 'Bad Request: this port speaks HTTPS; the request came in plain HTTP.\n';
-    raw.end(
-      'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
-    return;
-  }
-  if (error.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  // A TLS handshake that failed or timed out: no HTTP can be written on that socket.
-  if (/^ERR_(TLS|SSL)_/.test(error.code ?? '') || (error as { library?: string }).library === 'SSL routines') {
-    log.warning(`TLS handshake failed from ip=${socket.remoteAddress ?? '-'}: ${error.message}`);
-    socket.destroy();
-    return;
-  }
-  const conn = socket as HttpSocket & ClosingSocket;
-  // The connection's last answer is already decided (a refusal, or a response that closes it):
-  // Node's parser goes on reading what the client pipelined, which gets no answer of its own.
-  if (conn[CLOSING]) return;
-  conn[CLOSING] = true;
-  // Bytes after a request that asked to close the connection (Connection: close, HTTP/1.0): not
-  // an error to answer, the connection closes after that request's response.
-  if (error.code === 'HPE_CLOSED_CONNECTION') return;
-  const status = clientErrorStatus(error);
-  const reason = `${STATUS_CODES[status]}: ${error.message}\n`;
-  log.warning(`Invalid request from ip=${socket.remoteAddress ?? '-'}: ${error.message}`);
-  // The request whose body broke, if the error is in a body (the app has that request already).
-  const open = (conn.parser as { incoming?: IncomingMessage | null } | null | undefined)?.incoming;
-  const failing = open && !open.complete ? open : undefined;
-  afterEarlierResponses(conn, failing, () =>
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
-    ),
-  );
-}
-
-/** Answer an upgrade request with an HTTP status instead of switching protocols, then close. */
-export function writeUpgradeRefusal(socket: Duplex, refusal: UpgradeRefusal): void {
-  const {
-    status,
-    headers = {},
-    body,
-  } = typeof refusal === 'number' ? { status: refusal, headers: {}, body: undefined } : refusal;
-  const text = body ?? `${STATUS_CODES[status] ?? 'Refused'}\n`;
-  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}`, 'Connection: close'];
-  const names = Object.keys(headers).map((name) => name.toLowerCase());
-  if (!names.includes('content-type')) lines.push('Content-Type: text/plain; charset=utf-8');
-  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
-  lines.push(`Content-Length: ${Buffer.byteLength(text)}`);
-  if (socket.writable) socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`);
-  else socket.destroy();
-}
-
-/**
- * For worker classes without WebSocket support: an app that uses WebSockets gets every upgrade
- * request refused with 426 and a warning that says which worker class serves them.
- */
-export function refuseUpgrades(log: Logger, workerClass: string, app?: AppWebSockets): UpgradeListener {
-  // attach(server) is for libraries (socket.io) that also answer plain HTTP requests, long-polling:
-  // without it those reach the app's listener, and no upgrade ever comes to be refused.
-  if (app?.attach) {
-    log.warning(
-      `The app exports attach(server), which -k ${workerClass} does not call: libraries it attaches (socket.io) are not served, their requests reach the app. Run it with -k ws`,
-    );
-  }
-  return (req, socket) => {
-    log.warning(
-      `WebSocket upgrade refused for ${req.url}: the app defines WebSocket handlers, which -k ${workerClass} does not serve; run it with -k ws`,
-    );
-    writeUpgradeRefusal(socket, {
-      status: 426,
-      headers: { Upgrade: 'websocket' },
-      body: `WebSocket upgrades need the ws worker class (kelpie -k ws).\n`,
-    });
-  };
-}
-
-/** Call the app's listener; a throw or a rejected promise becomes a 500 and an error log line. */
-export function guardListener(listener: RequestListener, log: Logger): RequestListener {
-  const fail = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
-    log.error(`Error handling request ${req.method} ${req.url}`, error);
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    res.shouldKeepAlive = false;
-    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end('Internal Server Error\n');
-  };
-  return (req, res) => {
-    try {
-      const result = listener(req, res) as PromiseLike<unknown> | undefined;
-      if (result && typeof result.then === 'function') result.then(undefined, (error) => fail(error, req, res));
-    } catch (error) {
-      fail(error, req, res);
-    }
-  };
-}
-
-/**
- * A connection that came in on a unix socket, with no PROXY header applied (that would give it an
- * address): a local process, trusted for forwarded headers (forwarded.ts `peerIsTrusted`). Node's
- * handle class tells pipes from TCP; TLS sockets are looked at through the socket they wrap.
- */
-function isUnixPeer(socket: Socket): boolean {
-  if (socket.remoteAddress !== undefined) return false;
-  const raw = (socket as Socket & { _parent?: Socket | null })._parent ?? socket;
-  return (raw as Socket & { _handle?: object | null })._handle?.constructor?.name === 'Pipe';
 }
 
 /**
@@ -595,53 +76,6 @@ function acceptErrorLogger(log: Logger): (error: NodeJS.ErrnoException) => void 
   };
 }
 
-/** Node's own fields on a server-side HTTP socket, also read by graceful-shutdown libraries. */
-type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; parser?: unknown; alpnProtocol?: string | false };
-
-/** What a `ws` WebSocket (the `ws` package, any copy) offers once it has put itself on its socket. */
-interface WsLike {
-  readyState: number;
-  close(code?: number, reason?: string): void;
-}
-
-/**
- * The `ws` WebSocket on an upgraded socket, if a `ws` server (the app's, a library's) took it:
- * `ws` sets itself on the socket under a symbol described 'websocket' (its lib/constants.js
- * kWebSocket, set in WebSocket#setSocket). Read by shape, so core needs no `ws`.
- */
-function webSocketOn(socket: Duplex): WsLike | undefined {
-  for (const key of Object.getOwnPropertySymbols(socket)) {
-    if (key.description !== 'websocket') continue;
-    const ws = (socket as unknown as Record<symbol, unknown>)[key] as Partial<WsLike> | null | undefined;
-    if (ws && typeof ws.close === 'function' && typeof ws.readyState === 'number') return ws as WsLike;
-  }
-  return undefined;
-}
-
-/** `ws`'s WebSocket.OPEN. */
-const WS_OPEN = 1;
-
-/** Close 1001 on the socket's `ws` WebSocket if it is open; other sockets are left alone. */
-function closeWebSocket(socket: Duplex): void {
-  const ws = webSocketOn(socket);
-  if (ws?.readyState === WS_OPEN) ws.close(1001, 'Server shutting down');
-}
-
-/**
- * Emit `close` on one of kelpie's servers now, for libraries attached to it (engine.io closes
- * its clients on it), and not a second time when Node would, once its last connection is gone.
- */
-function announceClose(server: NetServer): void {
-  if (server.listenerCount('close') === 0) return;
-  type Emit = (this: NetServer, event: string | symbol, ...args: unknown[]) => boolean;
-  const target = server as unknown as { emit: Emit };
-  const emit = target.emit;
-  target.emit = function (event, ...args) {
-    return event === 'close' ? false : emit.call(this, event, ...args);
-  };
-  emit.call(server, 'close');
-}
-
 /** Every HttpServers of this process or thread, for upgradedConnectionsClosed(). */
 const everyHttpServers = new Set<HttpServers>();
 
@@ -652,6 +86,9 @@ const everyHttpServers = new Set<HttpServers>();
 export function upgradedConnectionsClosed(): Promise<void> {
   return Promise.all([...everyHttpServers].map((http) => http.upgradedClosed())).then(() => {});
 }
+
+/** A per-request observer (access log, request counter), when configured. */
+type PerRequest = ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 
 export class HttpServers {
   readonly servers: Server[];
@@ -693,6 +130,7 @@ export class HttpServers {
   constructor(options: HttpServersOptions) {
     this.#options = options;
     const { settings, log } = options;
+    const upgrade = options.upgrade ?? refusedUpgrades(log, options.refuseWebSockets);
     this.gate = new AcceptGate({
       limit: settings.workerConnections,
       backlog: settings.backlog,
@@ -700,27 +138,8 @@ export class HttpServers {
       ...options.accept,
     });
     everyHttpServers.add(this);
-    const app = guardListener(options.listener, log);
-    const onRequest = options.onRequest;
-    const sockets = this.#sockets;
-    const upgraded = this.#upgraded;
-    const arriving = this.#arriving;
-    const settle = () => this.#settle();
-    function forget(this: Socket): void {
-      sockets.delete(this);
-      upgraded.delete(this);
-      settle();
-    }
-    const onConnection = (socket: Socket) => {
-      sockets.add(socket);
-      if (arriving.size > 0) arriving.delete((socket as Socket & { _parent?: Socket | null })._parent ?? socket);
-      if (isUnixPeer(socket)) (socket as Socket & { [UNIX_PEER]?: boolean })[UNIX_PEER] = true;
-      socket.once('close', forget);
-      // Handed in after the drain began: swept like the others if it stays idle (HTTP/2
-      // connections are closed by their session instead).
-      if ((socket as HttpSocket).alpnProtocol !== 'h2') this.#idleSince?.set(socket, Date.now());
-    };
-    this.#stopSendTimeout = watchSendProgress(sockets, settings.sendTimeout, log);
+    const onConnection = this.#connectionTracker();
+    this.#stopSendTimeout = watchSendProgress(this.#sockets, settings.sendTimeout, log);
     const access = accessLogger(settings);
     const statsd = statsdClient(settings, log);
     const count = requestCounter(settings.metricsBind !== null, statsd && statsdObserver(statsd));
@@ -730,7 +149,22 @@ export class HttpServers {
       const stats = requestStats();
       setInterval(() => stats.setInFlight(this.inFlight()), 500).unref();
     }
-    const handler: RequestListener = access
+    const handler = this.#requestHandler(access, count);
+    this.servers = options.listeners.map((listener) => {
+      const server = createConfiguredServer(settings, log, handler, options.serverOptions, listener.tls);
+      this.#trackConnections(server, listener, onConnection, !count);
+      this.#trackUpgrades(server);
+      if (upgrade) server.on('upgrade', checkedUpgrade(upgrade, settings, log));
+      return server;
+    });
+    this.#setHandOver();
+  }
+
+  /** The servers' handler: Connection: close once draining, the class's onRequest, counting, the access log, the app. */
+  #requestHandler(access: PerRequest, count: PerRequest): RequestListener {
+    const app = guardListener(this.#options.listener, this.#options.log);
+    const onRequest = this.#options.onRequest;
+    return access
       ? (req, res) => {
           if (this.#draining) res.shouldKeepAlive = false;
           onRequest?.(req);
@@ -744,29 +178,59 @@ export class HttpServers {
           count?.(req, res);
           app(req, res);
         };
-    this.servers = options.listeners.map((listener) => {
-      const server = createConfiguredServer(settings, log, handler, options.serverOptions, listener.tls);
-      if (listener.tls) {
-        // TLS connections are tracked once the handshake is done: the TLS socket carries HTTP.
-        server.prependListener('secureConnection', inheritProxyHeader);
-        server.on('secureConnection', onConnection);
-        server.on('connection', (raw: Socket) => this.#arrive(raw));
-      } else server.on('connection', onConnection);
-      server.on('session', (session: Http2Session) => {
-        this.#sessions.add(session);
-        session.once('close', () => this.#sessions.delete(session));
-        if (this.#draining) session.close();
-      });
-      if (!count) {
-        server.on('stream', (stream: { once(event: 'close', listener: () => void): void }) => {
-          this.#streams++;
-          stream.once('close', () => this.#streams--);
-        });
-      }
-      this.#trackUpgrades(server);
-      if (options.upgrade) server.on('upgrade', checkedUpgrade(options.upgrade, settings, log));
-      return server;
+  }
+
+  /** What a server does with each HTTP connection: track it until it closes. */
+  #connectionTracker(): (socket: Socket) => void {
+    const sockets = this.#sockets;
+    const upgraded = this.#upgraded;
+    const arriving = this.#arriving;
+    const settle = () => this.#settle();
+    function forget(this: Socket): void {
+      sockets.delete(this);
+      upgraded.delete(this);
+      settle();
+    }
+    return (socket: Socket) => {
+      sockets.add(socket);
+      if (arriving.size > 0) arriving.delete((socket as Socket & { _parent?: Socket | null })._parent ?? socket);
+      if (isUnixPeer(socket)) (socket as Socket & { [UNIX_PEER]?: boolean })[UNIX_PEER] = true;
+      socket.once('close', forget);
+      // Handed in after the drain began: swept like the others if it stays idle (HTTP/2
+      // connections are closed by their session instead).
+      if ((socket as HttpSocket).alpnProtocol !== 'h2') this.#idleSince?.set(socket, Date.now());
+    };
+  }
+
+  /** Track a server's connections (TLS ones once the handshake is done), HTTP/2 sessions and, when nothing counts requests, streams. */
+  #trackConnections(
+    server: Server,
+    listener: InheritedListener,
+    onConnection: (socket: Socket) => void,
+    countStreams: boolean,
+  ): void {
+    if (listener.tls) {
+      // TLS connections are tracked once the handshake is done: the TLS socket carries HTTP.
+      server.prependListener('secureConnection', inheritProxyHeader);
+      server.on('secureConnection', onConnection);
+      server.on('connection', (raw: Socket) => this.#arrive(raw));
+    } else server.on('connection', onConnection);
+    server.on('session', (session: Http2Session) => {
+      this.#sessions.add(session);
+      session.once('close', () => this.#sessions.delete(session));
+      if (this.#draining) session.close();
     });
+    if (countStreams) {
+      server.on('stream', (stream: { once(event: 'close', listener: () => void): void }) => {
+        this.#streams++;
+        stream.once('close', () => this.#streams--);
+      });
+    }
+  }
+
+  /** How a connection accepted elsewhere reaches each server: directly, or after its PROXY header is read. */
+  #setHandOver(): void {
+    const { settings, log, listeners } = this.#options;
     const readers = new Map<boolean, ReturnType<typeof proxyHeaderReader>>();
     for (const [i, server] of this.servers.entries()) {
       const emit = (socket: Socket) => server.emit('connection', socket);
@@ -774,7 +238,7 @@ export class HttpServers {
         this.#handOver.set(server, emit);
         continue;
       }
-      const tls = options.listeners[i]?.tls !== undefined;
+      const tls = listeners[i]?.tls !== undefined;
       let reader = readers.get(tls);
       if (!reader) {
         reader = proxyHeaderReader({ settings, log, tls });
@@ -787,7 +251,6 @@ export class HttpServers {
       });
     }
   }
-
   /**
    * Serve a connection accepted elsewhere (the arbiter, for `accept = 'arbiter'` classes) on the
    * server of listener `index`.
@@ -996,44 +459,9 @@ export class HttpServers {
     this.#draining = true;
     this.gate.end();
     const grace = Math.min(this.#options.settings.keepAlive * 1000, 1000);
-    const idleSince = new Map<Socket, number>();
+    const { idleSince, stop: stopSweep } = sweepIdleConnections(this.#sockets, grace);
     this.#idleSince = idleSince;
-    const now = Date.now();
     for (const session of this.#sessions) session.close();
-    for (const socket of this.#sockets) {
-      if ((socket as HttpSocket).alpnProtocol === 'h2') continue;
-      // The response a connection is writing: Node's own field, also used by shutdown libraries.
-      const res = (socket as HttpSocket)._httpMessage;
-      if (!res) idleSince.set(socket, now);
-      else if (!res.headersSent) res.shouldKeepAlive = false;
-      else res.once('finish', () => idleSince.set(socket, Date.now()));
-    }
-    const sweep = setInterval(
-      () => {
-        const at = Date.now();
-        for (const [socket, since] of idleSince) {
-          // Busy again (it closes after this response, which says Connection: close), gone, or
-          // upgraded (a WebSocket: no HTTP parser any more; the app closes it, or the graceful
-          // timeout does).
-          const { _httpMessage, parser } = socket as HttpSocket;
-          if (_httpMessage || socket.destroyed || parser === null) {
-            idleSince.delete(socket);
-          } else if (at - since >= grace) {
-            idleSince.delete(socket);
-            // Timers run before the poll phase: a request that arrived while this process was not
-            // scheduled is still unread. Close only what is still idle once poll has read it.
-            const bytes = socket.bytesRead;
-            setImmediate(() => {
-              const after = socket as HttpSocket;
-              if (after._httpMessage || after.destroyed || after.parser === null) return;
-              if (socket.bytesRead !== bytes) idleSince.set(socket, Date.now());
-              else socket.destroy();
-            });
-          }
-        }
-      },
-      Math.max(10, grace / 4),
-    );
     for (const server of [...this.servers, ...this.#fronts]) {
       // net.Server's close: stop listening, without http.Server's immediate close of idle
       // connections. Its callback would wait for upgraded connections too: the wait is below.
@@ -1044,7 +472,7 @@ export class HttpServers {
       this.#whenIdle = resolve;
       this.#settle();
     });
-    clearInterval(sweep);
+    stopSweep();
   }
 
   /** The libraries' signal to close their upgraded connections (see drain()). */

@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../observability/logger.js';
 import { ipv6FromBytes, peerTrust } from './forwarded.js';
+import { rawResponse } from './raw-response.js';
 
 /**
  * The PROXY protocol (HAProxy's, versions 1 and 2): a load balancer that passes TCP through
@@ -214,9 +215,7 @@ export function proxyHeaderReader(
     const body = `${text}: ${reason}\n`;
     // Closed in full once the client has read the answer, or a second later regardless.
     socket.setTimeout(1000, () => socket.destroy());
-    socket.end(
-      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
+    socket.end(rawResponse(status, body));
   };
   return (socket, next) => {
     let buffered = Buffer.alloc(0);

@@ -1,4 +1,4 @@
-import { IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Settings } from '../config/settings.js';
 import { forwardedClientOf, peerIsTrusted, peerTrust } from './forwarded.js';
@@ -42,8 +42,9 @@ interface Config {
  */
 const CONFIG = Symbol.for('kelpie.request-info.config');
 const shared = globalThis as { [CONFIG]?: Config };
-shared[CONFIG] ??= { trusted: () => false, secure: [] };
-const current = (): Config => shared[CONFIG] as Config;
+/** Before any server of this process or thread is configured: no peer is trusted. */
+const UNCONFIGURED: Config = { trusted: () => false, secure: [] };
+const current = (): Config => shared[CONFIG] ?? UNCONFIGURED;
 
 /** Called by core's HTTP layer with the worker's settings. */
 export function configureRequestInfo(settings: Pick<Settings, 'forwardedAllowIps' | 'secureSchemeHeaders'>): void {
@@ -141,7 +142,9 @@ export class LazyRequestInfo implements RequestInfo {
 
 /**
  * `req[Symbol.for('kelpie.request-info')]`: one getter on a request prototype, nothing per
- * request. On IncomingMessage here; the HTTP/2 server adds it to Http2ServerRequest.
+ * request. The server factory (create-server.ts) adds it to IncomingMessage, and to
+ * Http2ServerRequest for an HTTP/2 server, when it creates a server: importing core changes no
+ * prototype.
  */
 export function defineRequestInfoGetter(prototype: object): void {
   if (Object.getOwnPropertyDescriptor(prototype, REQUEST_INFO)) return;
@@ -152,4 +155,3 @@ export function defineRequestInfoGetter(prototype: object): void {
     },
   });
 }
-defineRequestInfoGetter(IncomingMessage.prototype);
