@@ -237,147 +237,168 @@ function checkServerSettings(server: HttpServer, options: ListenCaptureOptions):
   });
 }
 
+/** What one capture has seen: the app's first HTTP server, and who waits for it. */
+interface CaptureState {
+  main?: { server: HttpServer; endpoint: Endpoint; served: boolean };
+  exportServed: boolean;
+  waiting: ((server: HttpServer) => void)[];
+  /** The port of kelpie's first TCP bind: a listen on it is the app's server again. */
+  kelpiePort?: number;
+}
+
+function sameEndpoint(state: CaptureState, endpoint: Endpoint): boolean {
+  const { main } = state;
+  if (!main) return false;
+  if (endpoint.path !== undefined) return endpoint.path === main.endpoint.path;
+  if (!endpoint.port) return false;
+  return endpoint.port === main.endpoint.port || endpoint.port === state.kelpiePort;
+}
+
+/** A second HTTP server of the app's: opened in every worker under --extra-listen bind, else refused. */
+function secondServerRole(endpoint: Endpoint, options: ListenCaptureOptions): Role {
+  const { log } = options;
+  if (options.extraListen === 'bind') {
+    const shared =
+      reusePortSupported() && Boolean(endpoint.port) && endpoint.path === undefined && endpoint.fd === undefined;
+    log.warning(
+      `The app opened a second HTTP server on ${describe(endpoint)}: opened as asked (--extra-listen bind), in every worker, outside kelpie's limits, logs and drain${
+        shared
+          ? ', each worker with SO_REUSEPORT'
+          : endpoint.port
+            ? '; without SO_REUSEPORT (Node 22.12 or later) one worker only can hold the port'
+            : ''
+      }`,
+    );
+    return shared ? 'shared' : 'pass';
+  }
+  log.warning(
+    `The app opened a second HTTP server on ${describe(endpoint)}: not opened; kelpie serves the app's first server on its binds (--extra-listen bind opens others in every worker)`,
+  );
+  return 'refused';
+}
+
+/** What becomes of a server the app listens with (SPEC.md 1.11). */
+function decideRole(server: object, endpoint: Endpoint, state: CaptureState, options: ListenCaptureOptions): Role {
+  const { log } = options;
+  if (!isHttpServer(server)) {
+    const local = endpoint.path !== undefined || !endpoint.port || /^(127\.|::1$|localhost$)/.test(endpoint.host ?? '');
+    const line = `The app listens on ${describe(endpoint)} with a server that is not HTTP: kelpie leaves it alone, and every worker opens it`;
+    if (local) log.debug(line);
+    else log.warning(line);
+    return 'pass';
+  }
+  if (!state.main) {
+    state.main = { server, endpoint, served: !state.exportServed };
+    if (state.exportServed) {
+      log.warning(
+        `The app module exports an app and also started its own server on ${describe(endpoint)}: kelpie serves the exported app on its binds and did not open ${describe(endpoint)}`,
+      );
+      return 'duplicate';
+    }
+    log.debug(`The app's listen on ${describe(endpoint)} is served on kelpie's binds (${options.urls.join(', ')})`);
+    checkServerSettings(server, options);
+    for (const resolve of state.waiting.splice(0)) resolve(server);
+    return 'main';
+  }
+  if (sameEndpoint(state, endpoint)) {
+    log.debug(`The app listens on ${describe(endpoint)} again (another address of the same port): served as the first`);
+    return 'alias';
+  }
+  return secondServerRole(endpoint, options);
+}
+
+type Capture = (server: object, endpoint: Endpoint) => Role;
+
+/** The `channel` mechanism: Node publishes every listen() on `tracing:net.server.listen`. */
+function captureByChannel(capture: Capture): () => void {
+  const onStart = (message: unknown) => {
+    const { server, options: listenOptions } = message as { server: NetServer; options: Record<string, unknown> };
+    if (OWN.has(server)) return;
+    const endpoint = endpointOfOptions(listenOptions);
+    const role = capture(server, endpoint);
+    if (role === 'shared') listenOptions.reusePort = true;
+    if (role === 'pass' || role === 'shared') return;
+    // No name lookup for a host that is not used (Node reads it before listen() returns; the
+    // object may be the app's own, so it gets its host back right after). Every path then ends
+    // in the bind step, which for this server does nothing: adopt() emits 'listening'.
+    if ('host' in listenOptions) {
+      const host = listenOptions.host;
+      delete listenOptions.host;
+      queueMicrotask(() => {
+        listenOptions.host = host;
+      });
+    }
+    (server as unknown as { _listen2: () => void })._listen2 = () => {};
+  };
+  subscribe('tracing:net.server.listen:asyncStart', onStart);
+  return () => unsubscribe('tracing:net.server.listen:asyncStart', onStart);
+}
+
+/** The `patch` mechanism, for a Node without the channel: `net.Server.prototype.listen` wrapped. */
+function captureByPatch(capture: Capture): () => void {
+  const listen = NetServer.prototype.listen;
+  const wrapped = function (this: NetServer, ...args: unknown[]) {
+    if (OWN.has(this)) return listen.apply(this, args as never);
+    const last = args[args.length - 1];
+    const callback = typeof last === 'function' ? (last as () => void) : undefined;
+    const given = callback ? args.slice(0, -1) : args;
+    const endpoint = endpointOfArgs(given);
+    const role = capture(this, endpoint);
+    if (role === 'pass') return listen.apply(this, args as never);
+    if (role === 'shared') {
+      const options =
+        given[0] !== null && typeof given[0] === 'object' ? given[0] : { port: endpoint.port, host: endpoint.host };
+      return listen.call(this, { ...(options as object), reusePort: true }, ...(callback ? [callback] : []));
+    }
+    if (callback) this.once('listening', callback);
+    return this;
+  };
+  NetServer.prototype.listen = wrapped as typeof listen;
+  return () => {
+    if (NetServer.prototype.listen === wrapped) NetServer.prototype.listen = listen;
+  };
+}
+
 /** Start capturing listens in this process or thread: before the app module is imported. */
 export function startListenCapture(options: ListenCaptureOptions): ListenCapture {
   if (active) return active;
-  const { log, extraListen } = options;
-  const kelpiePort = (() => {
-    const address = addressOf(options.urls);
-    return typeof address === 'object' && address ? address.port : undefined;
-  })();
+  const { log } = options;
+  const first = addressOf(options.urls);
+  const state: CaptureState = {
+    exportServed: false,
+    waiting: [],
+    kelpiePort: typeof first === 'object' && first ? first.port : undefined,
+  };
   const address = () => addressOf(options.urls);
-  let main: { server: HttpServer; endpoint: Endpoint; served: boolean } | undefined;
-  let exportServed = false;
-  const waiting: ((server: HttpServer) => void)[] = [];
 
-  const sameEndpoint = (endpoint: Endpoint): boolean => {
-    if (!main) return false;
-    if (endpoint.path !== undefined) return endpoint.path === main.endpoint.path;
-    if (!endpoint.port) return false;
-    return endpoint.port === main.endpoint.port || endpoint.port === kelpiePort;
-  };
-
-  const decide = (server: object, endpoint: Endpoint): Role => {
-    if (!isHttpServer(server)) {
-      const local =
-        endpoint.path !== undefined || !endpoint.port || /^(127\.|::1$|localhost$)/.test(endpoint.host ?? '');
-      const line = `The app listens on ${describe(endpoint)} with a server that is not HTTP: kelpie leaves it alone, and every worker opens it`;
-      if (local) log.debug(line);
-      else log.warning(line);
-      return 'pass';
-    }
-    if (!main) {
-      main = { server, endpoint, served: !exportServed };
-      if (exportServed) {
-        log.warning(
-          `The app module exports an app and also started its own server on ${describe(endpoint)}: kelpie serves the exported app on its binds and did not open ${describe(endpoint)}`,
-        );
-        return 'duplicate';
-      }
-      log.debug(`The app's listen on ${describe(endpoint)} is served on kelpie's binds (${options.urls.join(', ')})`);
-      checkServerSettings(server, options);
-      for (const resolve of waiting.splice(0)) resolve(server);
-      return 'main';
-    }
-    if (sameEndpoint(endpoint)) {
-      log.debug(
-        `The app listens on ${describe(endpoint)} again (another address of the same port): served as the first`,
-      );
-      return 'alias';
-    }
-    if (extraListen === 'bind') {
-      const shared =
-        reusePortSupported() && Boolean(endpoint.port) && endpoint.path === undefined && endpoint.fd === undefined;
-      log.warning(
-        `The app opened a second HTTP server on ${describe(endpoint)}: opened as asked (--extra-listen bind), in every worker, outside kelpie's limits, logs and drain${
-          shared
-            ? ', each worker with SO_REUSEPORT'
-            : endpoint.port
-              ? '; without SO_REUSEPORT (Node 22.12 or later) one worker only can hold the port'
-              : ''
-        }`,
-      );
-      return shared ? 'shared' : 'pass';
-    }
-    log.warning(
-      `The app opened a second HTTP server on ${describe(endpoint)}: not opened; kelpie serves the app's first server on its binds (--extra-listen bind opens others in every worker)`,
-    );
-    return 'refused';
-  };
-
-  const capture = (server: object, endpoint: Endpoint): Role => {
+  const capture: Capture = (server, endpoint) => {
     if (OWN.has(server)) return 'pass';
-    const role = decide(server, endpoint);
+    const role = decideRole(server, endpoint, state, options);
     if (role === 'pass' || role === 'shared') return role;
     // A refused server reports what it asked for: it is nowhere else either.
     adopt(server as HttpServer, role === 'refused' ? () => requestedAddress(endpoint) : address);
     return role;
   };
 
-  let mechanism: ListenMechanism = options.mechanism ?? (channelPublishesListen() ? 'channel' : 'patch');
-  let dispose: () => void;
-  if (mechanism === 'channel') {
-    const onStart = (message: unknown) => {
-      const { server, options: listenOptions } = message as { server: NetServer; options: Record<string, unknown> };
-      if (OWN.has(server)) return;
-      const endpoint = endpointOfOptions(listenOptions);
-      const role = capture(server, endpoint);
-      if (role === 'shared') listenOptions.reusePort = true;
-      if (role === 'pass' || role === 'shared') return;
-      // No name lookup for a host that is not used (Node reads it before listen() returns; the
-      // object may be the app's own, so it gets its host back right after). Every path then ends
-      // in the bind step, which for this server does nothing: adopt() emits 'listening'.
-      if ('host' in listenOptions) {
-        const host = listenOptions.host;
-        delete listenOptions.host;
-        queueMicrotask(() => {
-          listenOptions.host = host;
-        });
-      }
-      (server as unknown as { _listen2: () => void })._listen2 = () => {};
-    };
-    subscribe('tracing:net.server.listen:asyncStart', onStart);
-    dispose = () => unsubscribe('tracing:net.server.listen:asyncStart', onStart);
-  } else {
-    mechanism = 'patch';
-    const listen = NetServer.prototype.listen;
-    const wrapped = function (this: NetServer, ...args: unknown[]) {
-      if (OWN.has(this)) return listen.apply(this, args as never);
-      const last = args[args.length - 1];
-      const callback = typeof last === 'function' ? (last as () => void) : undefined;
-      const given = callback ? args.slice(0, -1) : args;
-      const endpoint = endpointOfArgs(given);
-      const role = capture(this, endpoint);
-      if (role === 'pass') return listen.apply(this, args as never);
-      if (role === 'shared') {
-        const options =
-          given[0] !== null && typeof given[0] === 'object' ? given[0] : { port: endpoint.port, host: endpoint.host };
-        return listen.call(this, { ...(options as object), reusePort: true }, ...(callback ? [callback] : []));
-      }
-      if (callback) this.once('listening', callback);
-      return this;
-    };
-    NetServer.prototype.listen = wrapped as typeof listen;
-    dispose = () => {
-      if (NetServer.prototype.listen === wrapped) NetServer.prototype.listen = listen;
-    };
-  }
+  const mechanism: ListenMechanism = options.mechanism ?? (channelPublishesListen() ? 'channel' : 'patch');
+  const dispose = mechanism === 'channel' ? captureByChannel(capture) : captureByPatch(capture);
   log.debug(
     `Listen capture: ${mechanism === 'channel' ? 'tracing:net.server.listen channel' : 'net.Server.prototype.listen wrapper'}`,
   );
 
-  served = () => (main?.served ? main.server : undefined);
+  served = () => (state.main?.served ? state.main.server : undefined);
   active = {
     mechanism,
     get server() {
-      return main?.served ? main.server : undefined;
+      return state.main?.served ? state.main.server : undefined;
     },
     whenListening() {
-      if (main?.served) return Promise.resolve(main.server);
-      return new Promise((resolve) => waiting.push(resolve));
+      if (state.main?.served) return Promise.resolve(state.main.server);
+      return new Promise((resolve) => state.waiting.push(resolve));
     },
     servingExport() {
-      exportServed = true;
+      state.exportServed = true;
+      const { main } = state;
       if (!main?.served) return;
       main.served = false;
       log.warning(

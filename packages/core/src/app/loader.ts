@@ -175,9 +175,39 @@ export async function loadApp(text: string, cwd: string, options: LoadAppOptions
   void process.stdout;
   void process.stderr;
   const before = options.capture ? pendingWork() : undefined;
-  let mod: Record<string, unknown>;
+  const mod = await importAppModule(file, options.asMain === true);
+
+  let picked: Picked | { app: App };
+  if (spec.exportPath) {
+    options.capture?.servingExport();
+    picked = namedExport(mod, spec.exportPath, file);
+  } else {
+    picked = await defaultExport(mod, spec, file, options, before);
+    if ('app' in picked) return picked.app;
+  }
+  const label = picked.label;
+  let value = picked.value;
+  if (spec.factoryArgs) value = await callFactory(value, spec.factoryArgs, label, file);
+
+  const app = toApp(value, options, mod);
+  if (!app) {
+    throw new KelpieError(
+      spec.factoryArgs ? 'KELPIE_ERR_APP_FACTORY' : 'KELPIE_ERR_APP_EXPORT',
+      `${label}${spec.factoryArgs ? '()' : ''} in ${file} is ${describeValue(value)}, which is not an app. Accepted: ${ACCEPTED_SHAPES}.`,
+    );
+  }
+  return app;
+}
+
+/** An export chosen by APP_MODULE, or found by name, before the factory call and shape check. */
+interface Picked {
+  label: string;
+  value: unknown;
+}
+
+async function importAppModule(file: string, asMain: boolean): Promise<Record<string, unknown>> {
   try {
-    mod = await importModule(file, options.asMain === true);
+    return await importModule(file, asMain);
   } catch (error) {
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     // process.chdir(), process.setuid() and the like are refused in a worker thread.
@@ -189,90 +219,93 @@ export async function loadApp(text: string, cwd: string, options: LoadAppOptions
       cause: error,
     });
   }
+}
 
-  let value: unknown;
-  let label: string;
-  if (spec.exportPath) {
-    options.capture?.servingExport();
-    label = spec.exportPath.join('.');
-    value = walk(mod, spec.exportPath);
-    // CommonJS: named properties of module.exports may only be visible through `default`.
-    if (value === undefined) value = walk(mod.default, spec.exportPath);
-    if (value === undefined) {
-      throw new KelpieError(
-        'KELPIE_ERR_APP_EXPORT',
-        `The app module ${file} has no export "${label}". Found: ${listExports(mod)}.`,
-      );
-    }
-  } else {
-    const candidates: [string, unknown][] = [
-      ['default', mod.default],
-      ['app', mod.app],
-      ['default.app', walk(mod.default, ['app'])],
-    ];
-    const found = candidates.find(([, v]) => isAppShape(v));
-    const capture = options.capture;
-    // The module started its server while it loaded: that server is what `node file` would serve.
-    const listened = capture?.server;
-    if (listened) {
-      if (found) {
-        // `module.exports = app; if (require.main === module) app.listen()`: the same app twice.
-        const same = listened.listeners('request').includes(found[1] as never);
-        const line = `The app module ${file} exports an app ("${found[0]}") and also started its own server: kelpie serves that server (once), on its binds`;
-        if (same) options.log?.debug(line);
-        else options.log?.warning(line);
-      }
-      return serverApp(listened, mod);
-    }
-    if (!found) {
-      const exports = `looked for "default", "app", then "default.app"; found: ${listExports(mod)}`;
-      const hint = frameworkHint(mod, spec.target);
-      const webSocketsOnly = hint ? undefined : webSocketOnlyApp(mod);
-      if (webSocketsOnly) {
-        options.log?.debug(
-          `The app module ${file} exports WebSocket parts and no HTTP app: plain HTTP requests no library takes are answered 404`,
-        );
-        capture?.servingExport();
-        return webSocketsOnly;
-      }
-      if (!capture || hint) {
-        throw new KelpieError(
-          'KELPIE_ERR_APP_EXPORT',
-          `The app module ${file} exports no usable app (${exports}) and started no server of its own. ` +
-            (hint ? `${hint} ` : '') +
-            `Accepted: ${ACCEPTED_SHAPES}; or a module that calls listen() on its own http, https or http2 server.`,
-        );
-      }
-      return serverApp(await waitForServer(capture, file, exports, options, before), mod);
-    }
-    capture?.servingExport();
-    [label, value] = found;
-  }
-
-  if (spec.factoryArgs) {
-    if (typeof value !== 'function') {
-      throw new KelpieError(
-        'KELPIE_ERR_APP_FACTORY',
-        `${label} in ${file} is ${describeValue(value)}, not a factory function.`,
-      );
-    }
-    try {
-      value = await (value as (...args: unknown[]) => unknown)(...spec.factoryArgs);
-    } catch (error) {
-      throw new KelpieError('KELPIE_ERR_APP_FACTORY', `The app factory ${label}() in ${file} threw: ${String(error)}`, {
-        cause: error,
-      });
-    }
-  }
-
-  const app = toApp(value, options, mod);
-  if (!app) {
+/** `file:name.path`: that export, else (CommonJS) the same path under `default`. */
+function namedExport(mod: Record<string, unknown>, exportPath: string[], file: string): Picked {
+  const label = exportPath.join('.');
+  let value = walk(mod, exportPath);
+  // CommonJS: named properties of module.exports may only be visible through `default`.
+  if (value === undefined) value = walk(mod.default, exportPath);
+  if (value === undefined) {
     throw new KelpieError(
-      spec.factoryArgs ? 'KELPIE_ERR_APP_FACTORY' : 'KELPIE_ERR_APP_EXPORT',
-      `${label}${spec.factoryArgs ? '()' : ''} in ${file} is ${describeValue(value)}, which is not an app. Accepted: ${ACCEPTED_SHAPES}.`,
+      'KELPIE_ERR_APP_EXPORT',
+      `The app module ${file} has no export "${label}". Found: ${listExports(mod)}.`,
     );
   }
-  return app;
+  return { label, value };
+}
+
+/**
+ * No export named: `default`, `app`, `default.app`; or the server the module started itself; or
+ * WebSocket parts alone; or, with a capture, the server it starts later.
+ */
+async function defaultExport(
+  mod: Record<string, unknown>,
+  spec: AppModuleSpec,
+  file: string,
+  options: LoadAppOptions,
+  before: Map<string, number> | undefined,
+): Promise<Picked | { app: App }> {
+  const candidates: [string, unknown][] = [
+    ['default', mod.default],
+    ['app', mod.app],
+    ['default.app', walk(mod.default, ['app'])],
+  ];
+  const found = candidates.find(([, v]) => isAppShape(v));
+  const capture = options.capture;
+  // The module started its server while it loaded: that server is what `node file` would serve.
+  const listened = capture?.server;
+  if (listened) {
+    if (found) {
+      // `module.exports = app; if (require.main === module) app.listen()`: the same app twice.
+      const same = listened.listeners('request').includes(found[1] as never);
+      const line = `The app module ${file} exports an app ("${found[0]}") and also started its own server: kelpie serves that server (once), on its binds`;
+      if (same) options.log?.debug(line);
+      else options.log?.warning(line);
+    }
+    return { app: serverApp(listened, mod) };
+  }
+  if (found) {
+    capture?.servingExport();
+    return { label: found[0], value: found[1] };
+  }
+  const exports = `looked for "default", "app", then "default.app"; found: ${listExports(mod)}`;
+  const hint = frameworkHint(mod, spec.target);
+  const webSocketsOnly = hint ? undefined : webSocketOnlyApp(mod);
+  if (webSocketsOnly) {
+    options.log?.debug(
+      `The app module ${file} exports WebSocket parts and no HTTP app: plain HTTP requests no library takes are answered 404`,
+    );
+    capture?.servingExport();
+    return { app: webSocketsOnly };
+  }
+  if (!capture || hint) {
+    throw new KelpieError(
+      'KELPIE_ERR_APP_EXPORT',
+      `The app module ${file} exports no usable app (${exports}) and started no server of its own. ` +
+        (hint ? `${hint} ` : '') +
+        `Accepted: ${ACCEPTED_SHAPES}; or a module that calls listen() on its own http, https or http2 server.`,
+    );
+  }
+  return { app: serverApp(await waitForServer(capture, file, exports, options, before), mod) };
+}
+
+/** `file:factory(args)`: call it, awaiting what it returns. */
+async function callFactory(value: unknown, args: unknown[], label: string, file: string): Promise<unknown> {
+  if (typeof value !== 'function') {
+    throw new KelpieError(
+      'KELPIE_ERR_APP_FACTORY',
+      `${label} in ${file} is ${describeValue(value)}, not a factory function.`,
+    );
+  }
+  try {
+    return await (value as (...args: unknown[]) => unknown)(...args);
+  } catch (error) {
+    throw new KelpieError('KELPIE_ERR_APP_FACTORY', `The app factory ${label}() in ${file} threw: ${String(error)}`, {
+      cause: error,
+    });
+  }
 }
 
 /**
