@@ -48,7 +48,7 @@ export {
   type WorkerStatus,
 } from './arbiter/control.js';
 export { type BindOptions, bindListeners, type Listener } from './arbiter/listeners.js';
-export { checkSticky, type ReadAhead } from './arbiter/sticky.js';
+export { checkSticky } from './arbiter/sticky.js';
 export { type BindAddress, formatAddress, parseBind } from './config/bind.js';
 export {
   type CommandLine,
@@ -123,6 +123,7 @@ export {
   type ListenerMessage,
   type WorkerMessage,
 } from './ipc/protocol.js';
+export type { ReadAhead } from './ipc/read-ahead.js';
 export {
   ACCESS_LOG_ATOMS,
   type AccessRecord,
@@ -159,6 +160,7 @@ export {
   WORKER_PREFIXES,
   workerCandidates,
 } from './plugins/resolve-worker.js';
+export { type Pid1Action, signalsFor } from './signals.js';
 export { VERSION } from './version.js';
 export { AcceptGate, type AcceptGateOptions, type DoorSource } from './worker/accept-gate.js';
 export { heartbeatInterval } from './worker/runtime.js';

@@ -12,9 +12,9 @@ import { createServer as createNetServer, Server as NetServer, type Socket } fro
 import type { Duplex } from 'node:stream';
 import type { AppWebSockets, RequestListener, UpgradeListener, UpgradeRefusal } from '../app/app.js';
 import { closeServedServer, ownServer } from '../app/listen-capture.js';
-import type { ReadAhead } from '../arbiter/sticky.js';
 import type { Settings } from '../config/settings.js';
 import type { InheritedListener } from '../ipc/protocol.js';
+import type { ReadAhead } from '../ipc/read-ahead.js';
 import { accessLogger } from '../observability/access-log.js';
 import { type Logger, LogThrottle } from '../observability/logger.js';
 import { requestCounter, requestStats } from '../observability/stats.js';
