@@ -2,6 +2,11 @@ import { type Dirent, type FSWatcher, readdirSync, statSync, watch } from 'node:
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 
+/**
+ * --reload's file watching: which changes in the app's folders and the extra files mean new
+ * code. What a change does (a reload, as HUP) is hup.ts's.
+ */
+
 /** Logs (and rotated ones), pidfiles and sockets: changes to them never mean new code. */
 const OUTPUT_FILE = /\.(log|pid|sock|ctl)(\.\d+)?$/;
 
