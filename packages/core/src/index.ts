@@ -26,7 +26,6 @@ export {
   usesWebSockets,
   type WebSocketHandlers,
 } from './app/app.js';
-export type { ReadAhead } from './arbiter/sticky.js';
 export { defineConfig, type KelpieConfig, type LoadedConfig, loadConfigFile } from './config/config-file.js';
 export type {
   ExitedWorkerView,
@@ -51,6 +50,7 @@ export type { TlsMaterial } from './http/tls.js';
 export { refuseUpgrades, writeUpgradeRefusal } from './http/upgrade-refusal.js';
 export { SHUTDOWN_CLOSE } from './http/websocket-shutdown.js';
 export type { InheritedListener } from './ipc/protocol.js';
+export type { ReadAhead } from './ipc/read-ahead.js';
 export { errorLogSink, Logger, type LogSink, reopenLogFiles } from './observability/logger.js';
 export {
   REQUEST_STATS_LENGTH,

@@ -35,3 +35,4 @@ export { settingsMarkdown } from './config/settings-doc.js';
 export { exitCodeOf } from './errors.js';
 export { loadTlsMaterial } from './http/tls.js';
 export { type ResolvedWorker, resolveWorker } from './plugins/resolve-worker.js';
+export { type Pid1Action, signalsFor } from './signals.js';

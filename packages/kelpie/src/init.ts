@@ -3,6 +3,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Logger } from '@kelpie/core';
+import { type Pid1Action, signalsFor } from '@kelpie/core/internal';
 
 /**
  * kelpie as PID 1 (a container started without `--init`). PID 1 inherits every orphaned process
@@ -13,19 +14,6 @@ import type { Logger } from '@kelpie/core';
  * status.
  * Without tini it serves anyway and says what to do.
  */
-
-/** Signals PID 1 passes on: all those kelpie's arbiter handles. */
-const FORWARDED = [
-  'SIGTERM',
-  'SIGINT',
-  'SIGQUIT',
-  'SIGHUP',
-  'SIGUSR1',
-  'SIGUSR2',
-  'SIGTTIN',
-  'SIGTTOU',
-  'SIGWINCH',
-] as const;
 
 /** The first child of `pid` (Linux /proc), if any. */
 function firstChild(pid: number): number | undefined {
@@ -74,22 +62,25 @@ export async function runAsInit(argv: readonly string[], log: Logger): Promise<n
   });
   // Straight to the arbiter (tini's child): tini itself does not pass TTIN and TTOU on.
   const arbiter = () => firstChild(child.pid as number) ?? (child.pid as number);
-  const handlers = FORWARDED.map((signal) => {
-    const handler = () => {
-      if (signal === 'SIGUSR2') {
-        // The old arbiter is tini's child: once it exits, tini, this process and the container
-        // end, taking the new arbiter with them. A new container is the upgrade here.
-        log.warning(
-          'USR2 ignored: kelpie runs as PID 1, where the old arbiter leaving would end the container; roll out a new container instead',
-        );
-        return;
-      }
+  // What PID 1 does with each signal it handles: the signals table's `pid1` column.
+  const actions: Record<Exclude<Pid1Action, 'default'>, (signal: NodeJS.Signals) => void> = {
+    forward: (signal) => {
       try {
         process.kill(arbiter(), signal);
       } catch {
         // Gone already; its exit ends this process.
       }
-    };
+    },
+    'refuse-upgrade': () => {
+      // The old arbiter is tini's child: once it exits, tini, this process and the container
+      // end, taking the new arbiter with them. A new container is the upgrade here.
+      log.warning(
+        'USR2 ignored: kelpie runs as PID 1, where the old arbiter leaving would end the container; roll out a new container instead',
+      );
+    },
+  };
+  const handlers = signalsFor('pid1').map(([signal, action]) => {
+    const handler = () => actions[action](signal);
     process.on(signal, handler);
     return [signal, handler] as const;
   });

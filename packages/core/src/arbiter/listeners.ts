@@ -5,6 +5,7 @@ import net from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, formatAddress, parseBind } from '../config/bind.js';
+import type { Settings } from '../config/settings.js';
 import { KelpieError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -379,4 +380,35 @@ export function inheritListeners(
     options.log.debug(`Inherited ${listener.url} from ${source} (fd ${fd})`);
     return listener;
   });
+}
+
+/**
+ * The arbiter's listening sockets at start: from a USR2 parent (KELPIE_FD), from systemd
+ * (LISTEN_FDS), or bound here. Takes the variables it uses out of `env`.
+ */
+export async function openListeners(
+  settings: Pick<Settings, 'backlog' | 'reusePort' | 'bind'>,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Listener[]> {
+  const options = { backlog: settings.backlog, log, reusePort: settings.reusePort };
+  const fdList = (text: string) => text.split(',').map((fd) => Number(fd.trim()));
+  if (env.KELPIE_FD) {
+    const fds = fdList(env.KELPIE_FD);
+    delete env.KELPIE_FD;
+    return inheritListeners(fds, settings.bind, options, 'the previous arbiter (KELPIE_FD)');
+  }
+  // LISTEN_PID=1 under KELPIE_UNDER_INIT: activated for a PID 1 kelpie that runs this one under tini.
+  const forThisProcess =
+    Number(env.LISTEN_PID) === process.pid || (env.LISTEN_PID === '1' && env.KELPIE_UNDER_INIT === '1');
+  if (env.LISTEN_FDS && forThisProcess) {
+    const count = Number(env.LISTEN_FDS);
+    delete env.LISTEN_FDS;
+    delete env.LISTEN_PID;
+    delete env.LISTEN_FDNAMES;
+    const fds = Array.from({ length: count }, (_, i) => 3 + i);
+    log.info(`Using ${count} socket(s) from systemd (LISTEN_FDS); --bind is not used`);
+    return inheritListeners(fds, [], options, 'systemd (LISTEN_FDS)');
+  }
+  return bindListeners(settings.bind, options);
 }

@@ -2,11 +2,43 @@ import { type Dirent, type FSWatcher, readdirSync, statSync, watch } from 'node:
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 
+/**
+ * --reload's file watching: which changes in the app's folders and the extra files mean new
+ * code. What a change does (a reload, as HUP) is hup.ts's.
+ */
+
 /** Logs (and rotated ones), pidfiles and sockets: changes to them never mean new code. */
 const OUTPUT_FILE = /\.(log|pid|sock|ctl)(\.\d+)?$/;
 
 /** Folders watched at most, so a huge tree cannot exhaust the inotify watches. */
 const MAX_FOLDERS = 4000;
+
+/** Files the server itself writes (logs, rotated logs, pidfiles, sockets), node_modules and dot-folders: not code. */
+function ignored(relative: string): boolean {
+  return (
+    OUTPUT_FILE.test(relative) ||
+    relative.split(/[\\/]/).some((part) => part === 'node_modules' || (part.startsWith('.') && part.length > 1))
+  );
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The files' names, by the folder they are in (watched through it). */
+function byFolder(files: readonly string[]): Map<string, Set<string>> {
+  const folders = new Map<string, Set<string>>();
+  for (const file of files.map((f) => resolve(f))) {
+    const names = folders.get(dirname(file)) ?? new Set();
+    names.add(basename(file));
+    folders.set(dirname(file), names);
+  }
+  return folders;
+}
 
 /**
  * --reload: watch the app's directory (every folder below it except `node_modules` and
@@ -34,10 +66,6 @@ export function watchForChanges(
       onChange(first);
     }, quietMs);
   };
-  // Files the server itself writes (logs, rotated logs, pidfiles, sockets) are not code.
-  const ignored = (relative: string) =>
-    OUTPUT_FILE.test(relative) ||
-    relative.split(/[\\/]/).some((part) => part === 'node_modules' || (part.startsWith('.') && part.length > 1));
   const open = (target: string, accept: (name: string) => string | undefined): FSWatcher | undefined => {
     try {
       const watcher = watch(target, { persistent: false }, (_event, name) => {
@@ -53,13 +81,6 @@ export function watchForChanges(
     }
   };
   const folders = new Map<string, FSWatcher | undefined>();
-  const isFolder = (path: string) => {
-    try {
-      return statSync(path).isDirectory();
-    } catch {
-      return false;
-    }
-  };
   const watchFolder = (dir: string) => {
     if (folders.has(dir)) return;
     if (folders.size >= MAX_FOLDERS) {
@@ -90,15 +111,9 @@ export function watchForChanges(
     }
   };
   for (const dir of dirs) watchFolder(resolve(dir));
-  const byFolder = new Map<string, Set<string>>();
-  for (const file of files.map((f) => resolve(f))) {
-    const names = byFolder.get(dirname(file)) ?? new Set();
-    names.add(basename(file));
-    byFolder.set(dirname(file), names);
-  }
   // Watched on their own even inside an app directory: a dot-file there is skipped by the
   // folder watch, and the quiet period merges double events.
-  for (const [folder, names] of byFolder) {
+  for (const [folder, names] of byFolder(files)) {
     open(folder, (name) => (names.has(name) ? join(folder, name) : undefined));
   }
   log.debug(`--reload: watching ${[...dirs, ...files].join(', ')}`);

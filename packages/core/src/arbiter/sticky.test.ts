@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../config/command-line.js';
 import { isKelpieError } from '../errors.js';
-import { addressHash, checkSticky, chooseWorker, freeSlot, readAheadOf, slotScore } from './sticky.js';
+import { readAheadOf } from '../ipc/read-ahead.js';
+import { addressHash, checkSticky, chooseWorker, freeSlot, slotScore } from './sticky.js';
 
 const addresses = Array.from({ length: 4000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.${(i * 7) & 255}`);
 const slots = (n: number) => Array.from({ length: n }, (_, slot) => ({ slot, outdated: false }));

@@ -225,21 +225,6 @@ export function stickyReader(
   };
 }
 
-/** In a worker: what the arbiter read of a connection it sent, decoded. */
-export interface ReadAhead {
-  /** The PROXY header the connection started with, if any. */
-  header?: ProxyHeader;
-  /** Bytes to read before the socket's own. */
-  rest: Buffer;
-}
-
-/** Decode a `kelpie:connection` message's `read` (the arbiter's, so trusted; still checked for shape). */
-export function readAheadOf(read: ConnectionMessage['read']): ReadAhead | undefined {
-  if (typeof read !== 'object' || read === null || typeof read.rest !== 'string') return undefined;
-  const header = typeof read.header === 'object' && read.header !== null ? read.header : undefined;
-  return { ...(header ? { header } : {}), rest: Buffer.from(read.rest, 'base64') };
-}
-
 /** What the dispatch needs of the arbiter's record of a worker. */
 export interface StickyWorker extends StickyCandidate {
   ready: boolean;

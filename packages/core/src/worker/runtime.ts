@@ -3,7 +3,6 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { pendingWork } from '../app/loader.js';
 import { type AppSignals, routeAppSignals } from '../app/signals.js';
-import { readAheadOf } from '../arbiter/sticky.js';
 import { loadConfigFile } from '../config/config-file.js';
 import { runHook, runHookNow, type ServerHooks, type WorkerProcessView } from '../config/hooks.js';
 import { exitCodeOf, isKelpieError, KelpieError } from '../errors.js';
@@ -15,6 +14,7 @@ import {
   type ListenerMessage,
   type WorkerMessage,
 } from '../ipc/protocol.js';
+import { readAheadOf } from '../ipc/read-ahead.js';
 import { errorLogSink, Logger, LogThrottle, reopenLogFiles } from '../observability/logger.js';
 import { requestStats, type WorkerStats } from '../observability/stats.js';
 import { isWorkerClass, type Worker, type WorkerChannel, type WorkerClass } from './worker.js';

@@ -3,13 +3,13 @@ import { applyAdapter } from '../app/adapter.js';
 import type { App } from '../app/app.js';
 import { refuseClusterFork, startListenCapture } from '../app/listen-capture.js';
 import { loadApp } from '../app/loader.js';
-import type { ReadAhead } from '../arbiter/sticky.js';
 import { runHookNow, type ServerHooks, type WorkerProcessView } from '../config/hooks.js';
 import type { Settings } from '../config/settings.js';
 import { KelpieError } from '../errors.js';
 import { dropUntrustedForwarding, trustFunction } from '../http/forwarded.js';
 import { upgradedConnectionsClosed } from '../http/http-server.js';
 import type { InheritedListener } from '../ipc/protocol.js';
+import type { ReadAhead } from '../ipc/read-ahead.js';
 import type { Logger } from '../observability/logger.js';
 import { type RequestStats, requestStats } from '../observability/stats.js';
 
