@@ -1,8 +1,8 @@
-import { MAX_ACCEPT_COUNT } from '../ipc/validate.js';
 import { LogThrottle } from '../observability/logger.js';
 import type { ArbiterContext } from './context.js';
 import type { ClientHandle } from './listeners.js';
 import { StickyDispatch } from './sticky.js';
+import { MAX_ACCEPT_COUNT } from './worker-messages.js';
 import type { WorkerRecord } from './worker-record.js';
 
 /**

@@ -1,7 +1,6 @@
 import { runHookNow } from '../config/hooks.js';
 import { ExitCode } from '../exit-codes.js';
 import type { WorkerMessage } from '../ipc/protocol.js';
-import { BadMessageLog, onWorkerMessages } from '../ipc/validate.js';
 import { addStatusDelta, addStatuses, type StatusStats, statusTotals } from '../observability/stats.js';
 import type { Identity } from './accounts.js';
 import type { ArbiterContext } from './context.js';
@@ -22,6 +21,7 @@ import {
   surplusWorkers,
 } from './pool-decisions.js';
 import { bootMessage, inheritedListeners, spawnWorkerProcess } from './spawn.js';
+import { BadMessageLog, onWorkerMessages } from './worker-messages.js';
 import { newWorkerRecord, type RetireReason, type WorkerRecord } from './worker-record.js';
 
 /**
@@ -191,7 +191,7 @@ export class WorkerPool {
     });
     ctx.workers.set(pid, record);
     runHookNow(ctx.hooks, 'postFork', ctx.log, ctx.view(), { pid, age });
-    // Checked first (ipc/validate.ts): a bad message is dropped, and nothing here may throw.
+    // Checked first (worker-messages.ts): a bad message is dropped, and nothing here may throw.
     onWorkerMessages(child, record, this.#badMessages, (message) => this.#onMessage(record, message));
     child.once('exit', (code, signal) => this.#reap(record, code, signal));
     child.on('error', (error) => ctx.log.debug(`Worker (pid:${pid}) channel error: ${error.message}`));

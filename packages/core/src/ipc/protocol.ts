@@ -65,7 +65,7 @@ export interface ListenerMessage {
   listener: number;
 }
 
-/** Worker → arbiter. Untrusted: the arbiter checks each one first (validate.ts). */
+/** Worker → arbiter. Untrusted: the arbiter checks each one first (arbiter/worker-messages.ts). */
 export type WorkerMessage =
   /** The app is loaded and the worker serves on every listener. */
   | { type: 'kelpie:ready' }

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import { isWorkerMessage, type WorkerMessage } from '../ipc/protocol.js';
 import { type Logger, LogThrottle } from '../observability/logger.js';
 import { DURATION_BUCKETS, type StatusStats, statusTotals, type WorkerStats } from '../observability/stats.js';
-import { isWorkerMessage, type WorkerMessage } from './protocol.js';
 
 /**
  * What a worker sends on its IPC channel is untrusted input: workers run the app, maybe as
@@ -23,7 +23,7 @@ const MAX_STATUSES = 501;
 const BUCKETS = DURATION_BUCKETS.length + 1;
 const STATUS_KEY = /^(?:[1-5]\d\d|other)$/;
 const RETIRING_REASONS = ['crash', 'max_requests'] as const;
-/** Every message type a worker sends (protocol.ts describes each). */
+/** Every message type a worker sends (ipc/protocol.ts describes each). */
 export const WORKER_MESSAGE_TYPES = [
   'kelpie:ready',
   'kelpie:heartbeat',

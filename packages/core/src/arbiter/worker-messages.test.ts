@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Logger, type LogSink } from '../observability/logger.js';
 import { addStatusDelta, addStatuses, type StatusStats, statusTotals } from '../observability/stats.js';
-import { BadMessageLog, checkWorkerMessage, MAX_ACCEPT_COUNT } from './validate.js';
+import { BadMessageLog, checkWorkerMessage, MAX_ACCEPT_COUNT } from './worker-messages.js';
 
 // What reaches the arbiter went through JSON on the IPC channel: cases are written as JSON text
 // where it matters (an own "__proto__" key exists only that way).
