@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { KELPIE_SIGNALS } from '../signals.js';
 
 /**
  * The app's own signal listeners (SPEC.md 2.6). Frameworks install SIGTERM and SIGINT listeners
@@ -8,19 +9,8 @@ import { EventEmitter } from 'node:events';
  * Everything else about `process` events is untouched.
  */
 
-/** The signals kelpie's worker handles itself. */
-const ROUTED = new Set<string | symbol>([
-  'SIGTERM',
-  'SIGINT',
-  'SIGQUIT',
-  'SIGHUP',
-  'SIGUSR1',
-  'SIGUSR2',
-  'SIGWINCH',
-  'SIGTTIN',
-  'SIGTTOU',
-  'SIGABRT',
-]);
+/** The signals kelpie's worker handles itself: every signal of the table (signals.ts). */
+const ROUTED = new Set<string | symbol>(KELPIE_SIGNALS);
 
 type Method = (this: NodeJS.Process, event: string | symbol, ...rest: unknown[]) => unknown;
 
