@@ -161,7 +161,11 @@ export {
 } from './plugins/resolve-worker.js';
 export { VERSION } from './version.js';
 export { AcceptGate, type AcceptGateOptions, type DoorSource } from './worker/accept-gate.js';
-export { heartbeatInterval } from './worker/runtime.js';
+export { drainThenShutdown } from './worker/graceful-stop.js';
+export { heartbeatInterval, startHeartbeat } from './worker/heartbeat.js';
+export { loadHooks } from './worker/load-hooks.js';
+export { reopenLogs } from './worker/log-reopen.js';
+export { RequestCount } from './worker/request-count.js';
 export {
   type AcceptMode,
   isWorkerClass,
