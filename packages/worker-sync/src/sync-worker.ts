@@ -69,6 +69,7 @@ export class SyncWorker extends Worker {
       socket.setTimeout(0);
       res.shouldKeepAlive = false;
       res.once('finish', socket[NEXT] as () => void);
+      // Counted here rather than in HttpServers' onRequest: the pipelined extras, never run, do not count.
       this.countRequest();
       return app(req, res);
     };
