@@ -38,6 +38,7 @@ export type {
 export type { LogLevel, Settings } from './config/settings.js';
 export { type ErrorCode, ErrorCodes, isKelpieError, KelpieError } from './errors.js';
 export { ExitCode } from './exit-codes.js';
+export { AcceptGate, type AcceptGateOptions, type DoorSource } from './http/accept-gate.js';
 export { createConfiguredServer } from './http/create-server.js';
 export type { FetchHandler } from './http/fetch-bridge.js';
 export { settleForwardedFor } from './http/forwarded.js';
@@ -61,8 +62,11 @@ export {
   type WorkerStats,
 } from './observability/stats.js';
 export { VERSION } from './version.js';
-export { AcceptGate, type AcceptGateOptions, type DoorSource } from './worker/accept-gate.js';
-export { heartbeatInterval } from './worker/runtime.js';
+export { drainThenShutdown } from './worker/graceful-stop.js';
+export { heartbeatInterval, startHeartbeat } from './worker/heartbeat.js';
+export { loadHooks } from './worker/load-hooks.js';
+export { reopenLogs } from './worker/log-reopen.js';
+export { RequestCount } from './worker/request-count.js';
 export {
   type AcceptMode,
   type StartAppOptions,

@@ -71,6 +71,26 @@ describe('the layers of packages/core/src (source files; tests beside them may r
     expect(broken.map(where)).toEqual([]);
   });
 
+  it('the HTTP layer loads no worker and no app code: http/ imports from app/ only types, nothing from worker/', () => {
+    const broken = imports.filter(
+      (i) => i.folder === 'http' && (i.targetFolder === 'worker' || (i.targetFolder === 'app' && !i.typeOnly)),
+    );
+    expect(broken.map(where)).toEqual([]);
+  });
+
+  it('app/ never imports worker/: the app layer is loaded by the worker, not the other way round', () => {
+    const broken = imports.filter((i) => i.folder === 'app' && i.targetFolder === 'worker');
+    expect(broken.map(where)).toEqual([]);
+  });
+
+  it('observability/ imports only config/ and the root', () => {
+    const broken = imports.filter(
+      (i) =>
+        i.folder === 'observability' && FEATURES.includes(i.targetFolder ?? '') && i.targetFolder !== 'observability',
+    );
+    expect(broken.map(where)).toEqual([]);
+  });
+
   it('ipc/ imports only types from the rest of core', () => {
     const broken = imports.filter((i) => i.folder === 'ipc' && i.target && i.targetFolder !== 'ipc' && !i.typeOnly);
     expect(broken.map(where)).toEqual([]);

@@ -6,9 +6,7 @@ import {
   KelpieError,
   type Logger,
   type RequestListener,
-  refuseUpgrades,
   type Settings,
-  usesWebSockets,
   Worker,
   type WorkerMeta,
 } from '@kelpie/core';
@@ -69,6 +67,7 @@ export class SyncWorker extends Worker {
       socket.setTimeout(0);
       res.shouldKeepAlive = false;
       res.once('finish', socket[NEXT] as () => void);
+      // Counted here rather than in HttpServers' onRequest: the pipelined extras, never run, do not count.
       this.countRequest();
       return app(req, res);
     };
@@ -77,7 +76,7 @@ export class SyncWorker extends Worker {
       log: this.log,
       listener,
       listeners: this.listeners,
-      upgrade: usesWebSockets(this.app) ? refuseUpgrades(this.log, 'sync', this.app) : undefined,
+      refuseWebSockets: { workerClass: 'sync', app: this.app },
     });
     this.channel.requestConnections(1);
   }

@@ -20,7 +20,7 @@ export interface ThreadData {
   hooksFile?: string;
   /** Int32Array: [0] heartbeat counter, then SLOTS in-flight slots. */
   state: SharedArrayBuffer;
-  /** Int32Array: [0] requests started by every thread of this process. */
+  /** The requests started by every thread of this process: core's RequestCount, shared (`share()`). */
   requests: SharedArrayBuffer;
   maxRequests: number;
   /** The thread's request statistics (core's RequestStats), read by the main thread for heartbeats. */

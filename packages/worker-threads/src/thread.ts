@@ -2,25 +2,27 @@ import { ServerResponse } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   type App,
+  drainThenShutdown,
   errorLogSink,
   HttpServers,
-  heartbeatInterval,
   isKelpieError,
   Logger,
-  loadConfigFile,
+  loadHooks,
+  RequestCount,
   type RequestListener,
-  refuseUpgrades,
-  reopenLogFiles,
+  reopenLogs,
   startApp,
+  startHeartbeat,
   useRequestStatsBuffer,
-  usesWebSockets,
 } from '@kelpie/core';
 import { AcceptPolicy } from './accept-policy.js';
 import { BEAT, type FromThread, SLOTS, slotIndex, type ThreadData, type ToThread } from './protocol.js';
 
 /**
  * An app thread: loads its own copy of the app, accepts on its own descriptors of the listening
- * sockets, and serves with core's HTTP layer, exactly as an async worker process would.
+ * sockets, and serves with core's HTTP layer, exactly as an async worker process would. It uses
+ * the worker runtime's pieces from core: the heartbeat, hook loading, the graceful stop's order,
+ * log reopening, and the process's one request count (in shared memory).
  */
 
 const data = workerData as ThreadData;
@@ -30,10 +32,11 @@ const log = new Logger(data.settings.logLevel, errorLogSink(data.settings.errorL
 const state = new Int32Array(data.state);
 // HttpServers counts this thread's requests into memory the main thread reads.
 useRequestStatsBuffer(data.stats);
-const requests = new Int32Array(data.requests);
 const post = (message: FromThread) => port.postMessage(message);
+// The process's count, shared by its threads: the request that reaches the share tells the main thread.
+const requests = new RequestCount(data.maxRequests, () => post({ type: 'max-requests' }), data.requests);
 
-setInterval(() => Atomics.add(state, BEAT, 1), heartbeatInterval(data.settings.timeout)).unref();
+startHeartbeat(data.settings.timeout, () => Atomics.add(state, BEAT, 1));
 
 const policy = new AcceptPolicy(data.board, data.index - 1);
 
@@ -81,20 +84,12 @@ function duplicateListener(listener: number): Promise<number> {
 
 async function load(): Promise<void> {
   // The config file's request hooks run where requests are handled: in this thread.
-  let hooks: Awaited<ReturnType<typeof loadConfigFile>>['hooks'] | undefined;
-  if (data.hooksFile) {
-    try {
-      hooks = (await loadConfigFile(data.hooksFile)).hooks;
-    } catch (error) {
-      log.error(`Could not load the request hooks from ${data.hooksFile}; this thread runs without them`, error);
-    }
-  }
-  const requests = new Int32Array(data.requests);
+  const hooks = data.hooksFile ? await loadHooks(data.hooksFile, log, 'thread') : undefined;
   app = await startApp(data.appModule, data.cwd, log, data.settings, data.searchFrom, {
     ...(hooks && {
       requestHooks: {
         hooks,
-        view: () => ({ pid: process.pid, age: 0, settings: data.settings, log, requests: Atomics.load(requests, 0) }),
+        view: () => ({ pid: process.pid, age: 0, settings: data.settings, log, requests: requests.value }),
       },
     }),
     urls: data.urls,
@@ -114,16 +109,16 @@ function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): 
       Atomics.store(state, slotIndex(slot), (fd as number) + 1);
       res.once('close', release);
     }
-    if (Atomics.add(requests, 0, 1) + 1 === data.maxRequests) post({ type: 'max-requests' });
     policy.onRequest(req, res);
     return listener(req, res);
   };
   http = new HttpServers({
     settings: data.settings,
     log,
+    onRequest: () => requests.add(),
     listener: handler,
     listeners,
-    upgrade: usesWebSockets(app as App) ? refuseUpgrades(log, 'threads', app as App) : undefined,
+    refuseWebSockets: { workerClass: 'threads', app: app as App },
     serverOptions: { ServerResponse: TrackedResponse as unknown as typeof ServerResponse },
     accept: { duplicateListener, onAccept: policy.onAccept, onChange: (on) => policy.accepting(on) },
   });
@@ -140,17 +135,16 @@ port.on('message', (message: ToThread) => {
     asked.get(message.id)?.(message.fd);
     asked.delete(message.id);
   } else if (message.type === 'reopen') {
-    for (const error of reopenLogFiles()) log.error(`Could not reopen a log file: ${error.message}`);
+    reopenLogs(log);
   } else if (message.type === 'drain') {
     void (async () => {
-      try {
-        await http?.drain();
-        await app?.shutdown?.();
+      const steps = {
+        drain: () => http?.drain(),
+        unload: () => app?.shutdown?.(),
         // Upgrade requests are refused here (426); the drain does not wait for their sockets.
-        await http?.upgradedClosed();
-      } catch (error) {
-        log.error(`Error during graceful stop of thread ${data.index}`, error);
-      }
+        drainUpgraded: () => http?.upgradedClosed(),
+      };
+      await drainThenShutdown(steps, log, `Error during graceful stop of thread ${data.index}`);
       post({ type: 'drained' });
       // Nothing more to do: let the thread end once the app holds nothing open.
       port.unref();

@@ -69,7 +69,6 @@ export class ThreadsWorker extends Worker {
   };
 
   readonly #threads = new Map<number, AppThread>();
-  readonly #requestCount = new Int32Array(new SharedArrayBuffer(4));
   /** Finished responses of threads that have exited. */
   readonly #finished = new RequestStats();
   /** Every thread that has not exited, a replaced one included until its exit adds it to #finished. */
@@ -142,7 +141,7 @@ export class ThreadsWorker extends Worker {
       urls: this.listeners.map((listener) => listener.url),
       hooksFile: this.hooks.preRequest || this.hooks.postRequest ? this.configFile : undefined,
       state: state.buffer as SharedArrayBuffer,
-      requests: this.#requestCount.buffer as SharedArrayBuffer,
+      requests: this.requestCount.share(),
       maxRequests: this.maxRequests,
       stats: stats.values.buffer as SharedArrayBuffer,
       board: (this.#board as Int32Array).buffer as SharedArrayBuffer,
@@ -253,7 +252,6 @@ export class ThreadsWorker extends Worker {
 
   /** Heartbeats: a thread whose counter has not moved for --timeout seconds is stuck. */
   #check(): void {
-    this.requests = Atomics.load(this.#requestCount, 0);
     const limit = this.settings.timeout * 1000;
     if (limit <= 0 || this.#stopping) return;
     const now = Date.now();

@@ -2,9 +2,13 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { KelpieError } from '../errors.js';
 import { createFetchListener, type FetchHandler, logToStderr } from '../http/fetch-bridge.js';
+import { usesWebSockets } from '../http/upgrade-refusal.js';
 import { SHUTDOWN_CLOSE } from '../http/websocket-shutdown.js';
 import { frameworkOf } from './adapter.js';
 import { type AppInterface, decideInterface, hintingListener, hintingReporter, takesOwnContext } from './interface.js';
+
+/** Re-exported: the predicate lives with the upgrade refusal it decides, in the HTTP layer. */
+export { usesWebSockets };
 
 /**
  * The app shapes kelpie accepts (SPEC.md, "App interface"), normalized to one Node request
@@ -188,11 +192,6 @@ export function websocketOf(value: unknown): AppWebSockets {
     return { websocket: value as WebSocketHandlers };
   }
   throw refuse(`${describeValue(value)}, with none of ${WEBSOCKET_HANDLER_NAMES.join(', ')} as a function`);
-}
-
-/** Whether the app wants WebSocket upgrades handled (any of websocket, upgrade, attach, crossws). */
-export function usesWebSockets(app: AppWebSockets): boolean {
-  return Boolean(app.websocket || app.upgrade || app.attach || app.crossws);
 }
 
 /**

@@ -3,6 +3,7 @@ import { Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { type AddressInfo, isIP, Server as NetServer } from 'node:net';
 import { reusePortSupported } from '../config/command-line.js';
+import { isOwnServer, onCloseAppServer } from '../http/own-servers.js';
 import type { Logger } from '../observability/logger.js';
 
 /**
@@ -41,14 +42,7 @@ export interface ListenCaptureOptions {
   mechanism?: ListenMechanism;
 }
 
-/** Servers kelpie itself listens with: never captured. */
-const OWN = new WeakSet<object>();
-
-/** Mark a server as kelpie's own, so that its listen binds as asked. */
-export function ownServer<T extends object>(server: T): T {
-  OWN.add(server);
-  return server;
-}
+export { ownServer } from '../http/own-servers.js';
 
 /** A Node HTTP server of any flavour: http, https, or http2 (plain or secure). */
 export function isHttpServer(server: unknown): server is HttpServer {
@@ -313,7 +307,7 @@ type Capture = (server: object, endpoint: Endpoint) => Role;
 function captureByChannel(capture: Capture): () => void {
   const onStart = (message: unknown) => {
     const { server, options: listenOptions } = message as { server: NetServer; options: Record<string, unknown> };
-    if (OWN.has(server)) return;
+    if (isOwnServer(server)) return;
     const endpoint = endpointOfOptions(listenOptions);
     const role = capture(server, endpoint);
     if (role === 'shared') listenOptions.reusePort = true;
@@ -338,7 +332,7 @@ function captureByChannel(capture: Capture): () => void {
 function captureByPatch(capture: Capture): () => void {
   const listen = NetServer.prototype.listen;
   const wrapped = function (this: NetServer, ...args: unknown[]) {
-    if (OWN.has(this)) return listen.apply(this, args as never);
+    if (isOwnServer(this)) return listen.apply(this, args as never);
     const last = args[args.length - 1];
     const callback = typeof last === 'function' ? (last as () => void) : undefined;
     const given = callback ? args.slice(0, -1) : args;
@@ -372,7 +366,7 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
   const address = () => addressOf(options.urls);
 
   const capture: Capture = (server, endpoint) => {
-    if (OWN.has(server)) return 'pass';
+    if (isOwnServer(server)) return 'pass';
     const role = decideRole(server, endpoint, state, options);
     if (role === 'pass' || role === 'shared') return role;
     // A refused server reports what it asked for: it is nowhere else either.
@@ -387,6 +381,7 @@ export function startListenCapture(options: ListenCaptureOptions): ListenCapture
   );
 
   served = () => (state.main?.served ? state.main.server : undefined);
+  onCloseAppServer(closeServedServer);
   active = {
     mechanism,
     get server() {

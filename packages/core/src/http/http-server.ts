@@ -2,7 +2,6 @@ import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'nod
 import type { Http2Session } from 'node:http2';
 import { createServer as createNetServer, Server as NetServer, type Socket } from 'node:net';
 import type { AppWebSockets, RequestListener, UpgradeListener } from '../app/app.js';
-import { closeServedServer, ownServer } from '../app/listen-capture.js';
 import type { Settings } from '../config/settings.js';
 import type { InheritedListener } from '../ipc/protocol.js';
 import type { ReadAhead } from '../ipc/read-ahead.js';
@@ -10,12 +9,13 @@ import { accessLogger } from '../observability/access-log.js';
 import { type Logger, LogThrottle } from '../observability/logger.js';
 import { requestCounter, requestStats } from '../observability/stats.js';
 import { statsdClient, statsdObserver } from '../observability/statsd.js';
-import { AcceptGate, type AcceptGateOptions } from '../worker/accept-gate.js';
+import { AcceptGate, type AcceptGateOptions } from './accept-gate.js';
 import { createConfiguredServer, listenerIsTls } from './create-server.js';
 import { UNIX_PEER } from './forwarded.js';
 import { guardListener } from './guard-listener.js';
 import { type HttpSocket, isUnixPeer } from './http-socket.js';
 import { sweepIdleConnections } from './idle-sweep.js';
+import { closeAppServer, ownServer } from './own-servers.js';
 import { applyProxyHeader, inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
 import { checkedUpgrade } from './request-limits.js';
 import { watchSendProgress } from './send-timeout.js';
@@ -442,7 +442,7 @@ export class HttpServers {
    *
    * Libraries that manage upgraded connections get the signal they understand, at once: `close`
    * is emitted on kelpie's servers (those `attach(server)` was given) and on the app's own served
-   * server when a WebSocket library is attached to it (listen-capture.ts closeServedServer), so
+   * server when a WebSocket library is attached to it (listen-capture.ts closeServedServer, through own-servers.ts), so
    * engine.io (socket.io) disconnects its clients; then every upgraded connection that a `ws`
    * WebSocket still holds open is sent close 1001 `Server shutting down`. Other upgraded
    * connections are left to the app's shutdown.
@@ -478,7 +478,7 @@ export class HttpServers {
   /** The libraries' signal to close their upgraded connections (see drain()). */
   #closeLibrarySockets(): void {
     for (const server of this.servers) announceClose(server);
-    closeServedServer();
+    closeAppServer();
     for (const socket of this.#upgraded) closeWebSocket(socket);
   }
 

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type AppWebSockets, type UpgradeListener, type UpgradeRefusal, usesWebSockets } from '../app/app.js';
+import type { AppWebSockets, UpgradeListener, UpgradeRefusal } from '../app/app.js';
 import type { Logger } from '../observability/logger.js';
 import { rawResponse } from './raw-response.js';
 
@@ -52,4 +52,9 @@ export function refusedUpgrades(
   refuse: { workerClass: string; app: AppWebSockets } | undefined,
 ): UpgradeListener | undefined {
   return refuse && usesWebSockets(refuse.app) ? refuseUpgrades(log, refuse.workerClass, refuse.app) : undefined;
+}
+
+/** Whether the app wants WebSocket upgrades handled (any of websocket, upgrade, attach, crossws). */
+export function usesWebSockets(app: AppWebSockets): boolean {
+  return Boolean(app.websocket || app.upgrade || app.attach || app.crossws);
 }

@@ -1,5 +1,5 @@
 import { ExitCode } from '../exit-codes.js';
-import type { BootMessage } from '../ipc/protocol.js';
+import { receiveBootMessage } from './boot.js';
 import { runWorkerProcess } from './runtime.js';
 
 /**
@@ -11,20 +11,4 @@ if (!process.send) {
   process.exit(ExitCode.USAGE);
 }
 
-// The arbiter sends the boot message right after spawning; a worker that never gets one (a
-// program embedding core wrongly) must not linger.
-const BOOT_WAIT_MS = 30_000;
-const noBoot = setTimeout(() => {
-  process.stderr.write(`kelpie: no boot message from the arbiter within ${BOOT_WAIT_MS / 1000} s; exiting.\n`);
-  process.exit(ExitCode.WORKER_BOOT_ERROR);
-}, BOOT_WAIT_MS);
-noBoot.unref();
-
-process.once('message', (message: BootMessage) => {
-  clearTimeout(noBoot);
-  if (message?.type !== 'kelpie:boot') {
-    process.stderr.write(`kelpie: unexpected first message from the arbiter: ${JSON.stringify(message)}\n`);
-    process.exit(ExitCode.WORKER_BOOT_ERROR);
-  }
-  void runWorkerProcess(message);
-});
+receiveBootMessage((boot) => void runWorkerProcess(boot));

@@ -12,6 +12,7 @@ import type { InheritedListener } from '../ipc/protocol.js';
 import type { ReadAhead } from '../ipc/read-ahead.js';
 import type { Logger } from '../observability/logger.js';
 import { type RequestStats, requestStats } from '../observability/stats.js';
+import { maxRequestsShare, RequestCount } from './request-count.js';
 
 /**
  * The worker contract (SPEC.md, "Worker contract"). A worker class extends `Worker`, declares
@@ -101,10 +102,13 @@ export abstract class Worker {
   readonly searchFrom: readonly string[];
   readonly hooks: ServerHooks;
   readonly configFile: string | undefined;
-  /** Requests this worker has started handling (for --max-requests and status). */
-  requests = 0;
   /** This worker's share: --max-requests plus a random part of --max-requests-jitter; 0 is no limit. */
   readonly maxRequests: number;
+  /**
+   * The requests this worker has started, against `maxRequests` (request-count.ts). A class that
+   * serves in other threads shares it with them: `requestCount.share()`.
+   */
+  protected readonly requestCount: RequestCount;
   #app: App | undefined;
 
   constructor(context: WorkerContext) {
@@ -118,13 +122,23 @@ export abstract class Worker {
     this.searchFrom = context.searchFrom;
     this.hooks = context.hooks ?? {};
     this.configFile = context.configFile;
-    const { maxRequests, maxRequestsJitter } = context.settings;
-    this.maxRequests = maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0;
+    this.maxRequests = maxRequestsShare(context.settings);
+    this.requestCount = new RequestCount(this.maxRequests, () => this.channel.maxRequestsReached());
+  }
+
+  /** Requests this worker has started handling (for --max-requests and status), in every thread. */
+  get requests(): number {
+    return this.requestCount.value;
+  }
+
+  /** For a class that keeps the count itself (and calls `channel.maxRequestsReached()` itself). */
+  set requests(count: number) {
+    this.requestCount.value = count;
   }
 
   /** Count a request that starts now; at this worker's --max-requests share, ask core to recycle it. */
   protected countRequest(): void {
-    if (++this.requests === this.maxRequests) this.channel.maxRequestsReached();
+    this.requestCount.add();
   }
 
   /** The loaded app; available once load() has run. */

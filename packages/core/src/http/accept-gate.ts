@@ -1,6 +1,6 @@
 import { Server as NetServer, type Socket } from 'node:net';
 import { type Logger, LogThrottle } from '../observability/logger.js';
-import { adoptDuplicate } from './runtime.js';
+import { adoptDuplicate } from './duplicates.js';
 
 /**
  * When a worker (or a thread of one) takes connections from the listening sockets it shares with
