@@ -269,7 +269,7 @@ export class HttpServers {
   /**
    * --sticky: serve a connection the arbiter chose this worker for, on the server of listener
    * `index`. --worker-connections holds as when accepting: at the limit the connection is closed
-   * (and logged, as a drop). `read` is what the arbiter read first (sticky.ts): its PROXY header
+   * (and logged, as a drop). `read` is what the arbiter read first (arbiter/sticky.ts): its PROXY header
    * is applied and its bytes come first, and no header is read again.
    */
   take(socket: Socket, index = 0, read?: ReadAhead): void {
