@@ -1,14 +1,13 @@
-import { runHook, type ServerHooks, type ServerView } from '../config/hooks.js';
-import { MAX_WORKERS, type Settings } from '../config/settings.js';
+import { runHook, type ServerView } from '../config/hooks.js';
+import { MAX_WORKERS } from '../config/settings.js';
 import { ExitCode } from '../exit-codes.js';
-import { loadTlsMaterial, type TlsMaterial } from '../http/tls.js';
-import { type Logger, reopenLogFiles } from '../observability/logger.js';
+import { loadTlsMaterial } from '../http/tls.js';
+import { reopenLogFiles } from '../observability/logger.js';
 import type { MetricsSnapshot } from '../observability/metrics.js';
-import type { ResolvedWorker } from '../plugins/resolve-worker.js';
 import { type ArbiterAction, type KelpieSignal, signalsFor } from '../signals.js';
 import { VERSION } from '../version.js';
 import { resolveIdentity } from './accounts.js';
-import { ArbiterContext } from './context.js';
+import { ArbiterContext, type ArbiterOptions } from './context.js';
 import type { ServerStatus } from './control.js';
 import { checkOpenFilesLimit } from './descriptors.js';
 import { ArbiterDispatch } from './dispatch.js';
@@ -33,40 +32,7 @@ import { healthy, metricsSnapshot, serverStatus } from './views.js';
  * heartbeats. See SPEC.md for the signal table and the messages.
  */
 
-export interface ArbiterOptions {
-  settings: Settings;
-  appModule: string;
-  worker: ResolvedWorker;
-  log: Logger;
-  /** The worker entry script; defaults to core's own. */
-  workerMain?: string;
-  /** Folders workers look plugins (adapters) up from; defaults to --chdir. */
-  searchFrom?: string[];
-  /** Server hooks from the config file. */
-  hooks?: ServerHooks;
-  /** The config file in effect (workers load it when it has worker hooks). */
-  configFile?: string;
-  /**
-   * HUP: read the configuration again (config file included). Rejecting keeps the current
-   * configuration and workers. Without it, HUP only replaces the workers.
-   */
-  reconfigure?: () => Promise<Reconfiguration>;
-  /** Called once the listeners are bound (a daemonizing parent waits for it). */
-  onListening?: () => void;
-  /** USR2: the command that starts a new arbiter (defaults to this process's own). */
-  reexec?: { execPath: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv };
-  /** TLS files already read (and checked); read from the settings at start otherwise. */
-  tls?: TlsMaterial;
-}
-
-/** What a HUP re-read gives the arbiter. */
-export interface Reconfiguration {
-  settings: Settings;
-  hooks: ServerHooks;
-  configFile?: string;
-  /** The TLS files read again (a renewed certificate). */
-  tls?: TlsMaterial;
-}
+export type { ArbiterOptions, Reconfiguration } from './context.js';
 
 type HandledAction = Exclude<ArbiterAction, 'default'>;
 

@@ -2,7 +2,7 @@ import { runHookNow, type ServerHooks, type ServerView } from '../config/hooks.j
 import type { Settings } from '../config/settings.js';
 import type { TlsMaterial } from '../http/tls.js';
 import type { Logger } from '../observability/logger.js';
-import type { ArbiterOptions } from './arbiter.js';
+import type { ResolvedWorker } from '../plugins/resolve-worker.js';
 import type { Listener } from './listeners.js';
 import type { WorkerRecord } from './worker-record.js';
 
@@ -14,6 +14,42 @@ import type { WorkerRecord } from './worker-record.js';
  */
 
 /** The arbiter's lifecycle: signals and control commands act only while `running`. */
+/** What the arbiter is started with (`new Arbiter(options)`). */
+export interface ArbiterOptions {
+  settings: Settings;
+  appModule: string;
+  worker: ResolvedWorker;
+  log: Logger;
+  /** The worker entry script; defaults to core's own. */
+  workerMain?: string;
+  /** Folders workers look plugins (adapters) up from; defaults to --chdir. */
+  searchFrom?: string[];
+  /** Server hooks from the config file. */
+  hooks?: ServerHooks;
+  /** The config file in effect (workers load it when it has worker hooks). */
+  configFile?: string;
+  /**
+   * HUP: read the configuration again (config file included). Rejecting keeps the current
+   * configuration and workers. Without it, HUP only replaces the workers.
+   */
+  reconfigure?: () => Promise<Reconfiguration>;
+  /** Called once the listeners are bound (a daemonizing parent waits for it). */
+  onListening?: () => void;
+  /** USR2: the command that starts a new arbiter (defaults to this process's own). */
+  reexec?: { execPath: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv };
+  /** TLS files already read (and checked); read from the settings at start otherwise. */
+  tls?: TlsMaterial;
+}
+
+/** What a HUP re-read gives the arbiter. */
+export interface Reconfiguration {
+  settings: Settings;
+  hooks: ServerHooks;
+  configFile?: string;
+  /** The TLS files read again (a renewed certificate). */
+  tls?: TlsMaterial;
+}
+
 export type Phase = 'starting' | 'running' | 'stopping' | 'stopped';
 
 export class ArbiterContext {

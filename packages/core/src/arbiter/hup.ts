@@ -2,8 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { resolveAppFile } from '../app/loader.js';
 import { runHook } from '../config/hooks.js';
 import { RESTART_ONLY_SETTINGS, type Settings } from '../config/settings.js';
-import type { Reconfiguration } from './arbiter.js';
-import type { ArbiterContext } from './context.js';
+import type { ArbiterContext, Reconfiguration } from './context.js';
 import type { WorkerPool } from './pool.js';
 import { watchForChanges } from './reloader.js';
 
