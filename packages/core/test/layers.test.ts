@@ -83,6 +83,11 @@ describe('the layers of packages/core/src (source files; tests beside them may r
     expect(broken.map(where)).toEqual([]);
   });
 
+  it('arbiter/ imports only types from worker/: workers are processes it spawns, not code it runs', () => {
+    const broken = imports.filter((i) => i.folder === 'arbiter' && i.targetFolder === 'worker' && !i.typeOnly);
+    expect(broken.map(where)).toEqual([]);
+  });
+
   it('observability/ imports only config/ and the root', () => {
     const broken = imports.filter(
       (i) =>

@@ -13,7 +13,6 @@ import type { WorkerRecord } from './worker-record.js';
  * views read and change the rest.
  */
 
-/** The arbiter's lifecycle: signals and control commands act only while `running`. */
 /** What the arbiter is started with (`new Arbiter(options)`). */
 export interface ArbiterOptions {
   settings: Settings;
@@ -50,6 +49,7 @@ export interface Reconfiguration {
   tls?: TlsMaterial;
 }
 
+/** The arbiter's lifecycle: signals and control commands act only while `running`. */
 export type Phase = 'starting' | 'running' | 'stopping' | 'stopped';
 
 export class ArbiterContext {

@@ -2,9 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { hasWorkerHooks } from '../config/hooks.js';
 import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener } from '../ipc/protocol.js';
-import { workerEnvironment } from '../worker/env.js';
 import type { Identity } from './accounts.js';
 import type { ArbiterContext } from './context.js';
+import { workerEnvironment } from './worker-env.js';
 
 /**
  * Starting one worker process: the command, its descriptors (the listening sockets from

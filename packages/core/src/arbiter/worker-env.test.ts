@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { workerEnvironment } from './env.js';
+import { workerEnvironment } from './worker-env.js';
 
 describe('workerEnvironment', () => {
   it('names the first TCP bind in PORT and HOST and defaults NODE_ENV to production', () => {
