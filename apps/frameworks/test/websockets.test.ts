@@ -1,6 +1,7 @@
 import { get, stopAll } from '@kelpie/testkit';
+import { openReading, wsClosed } from '@kelpie/testkit/ws';
 import { afterAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { type Served, serve } from './helpers.js';
 
 // Nitro's crossws WebSocket route (`experimental.websocket`, routes/ws.ts) under `kelpie -k ws
@@ -10,34 +11,12 @@ import { type Served, serve } from './helpers.js';
 
 afterAll(stopAll);
 
-/** Open a WebSocket and take its messages as text from the first (the route greets on open). */
-function open(url: string): Promise<{ ws: WebSocket; next: () => Promise<string> }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const queue: string[] = [];
-    const waiting: ((text: string) => void)[] = [];
-    ws.on('message', (data: Buffer) => {
-      const take = waiting.shift();
-      if (take) take(data.toString());
-      else queue.push(data.toString());
-    });
-    const next = () => {
-      const queued = queue.shift();
-      return queued !== undefined ? Promise.resolve(queued) : new Promise<string>((done) => waiting.push(done));
-    };
-    ws.once('open', () => resolve({ ws, next }));
-    ws.once('error', reject);
-  });
-}
-
-const closed = (ws: WebSocket) => new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-
 /** Start the entry under -k ws, open the route, check a round trip and HTTP beside it. */
 async function echo(entry: string): Promise<{ served: Served; ws: WebSocket }> {
   const served = await serve('nitro', entry, ['-k', 'ws']);
   const { kp } = served;
   expect(kp.log()).toMatch(/Using worker: ws/);
-  const { ws, next } = await open(`${kp.url.replace(/^http/, 'ws')}/ws`);
+  const { ws, next } = await openReading(`${kp.url.replace(/^http/, 'ws')}/ws`);
   expect(await next()).toMatch(/^hello from \d+$/);
   ws.send('kelpie');
   expect(await next()).toBe('echo kelpie');
@@ -54,9 +33,9 @@ describe('Nitro WebSockets under -k ws', () => {
   it('node-listener (.output-listener/server/index.mjs:listener): echoes, and TERM closes with 1001', async () => {
     const { served, ws } = await echo('.output-listener/server/index.mjs:listener');
     cleanups.push(served.cleanup);
-    const gone = closed(ws);
+    const gone = wsClosed(ws);
     served.kp.signal('SIGTERM');
-    expect(await gone).toBe(1001);
+    expect((await gone).code).toBe(1001);
     expect(await served.kp.exited(30_000)).toMatchObject({ code: 0 });
   });
 
@@ -64,9 +43,9 @@ describe('Nitro WebSockets under -k ws', () => {
     const { served, ws } = await echo('.output/server/index.mjs');
     cleanups.push(served.cleanup);
     // Its sockets are crossws's on the app's own server: the client leaves before the stop.
-    const gone = closed(ws);
+    const gone = wsClosed(ws);
     ws.close(1000);
-    expect(await gone).toBe(1000);
+    expect((await gone).code).toBe(1000);
     await served.kp.stop();
   });
 });

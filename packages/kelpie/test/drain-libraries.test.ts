@@ -1,7 +1,8 @@
 import { type KelpieProcess, startKelpie, stopAll } from '@kelpie/testkit';
+import { echoes, openWs, wsClosed, wsUrl } from '@kelpie/testkit/ws';
 import { type Socket as IoSocket, io } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { fixture, get, started } from './helpers.js';
 
 /**
@@ -16,28 +17,8 @@ const GRACEFUL = ['--graceful-timeout', '30'];
 const EARLY_MS = 10_000;
 
 const drain = (name: string) => fixture(`drain-libraries/${name}`);
-const wsUrl = (url: string, path = '/') => `${url.replace(/^http/, 'ws')}${path}`;
 
 afterEach(stopAll);
-
-function openWs(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function wsClosed(ws: WebSocket): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-}
-
-/** An echo round trip, so the socket is known to reach the app. */
-async function echoes(ws: WebSocket, text: string): Promise<string> {
-  const reply = new Promise<string>((resolve) => ws.once('message', (data) => resolve(data.toString())));
-  ws.send(text);
-  return reply;
-}
 
 /** A socket.io client on one transport, connected, with its `disconnect` reason to come. */
 async function ioClient(
@@ -135,27 +116,14 @@ describe('graceful stop of sockets a library manages', () => {
     });
   });
 
-  it('Fastify with a `ws` server of its own: onClose runs in the stop, clients close, the worker exits early', async () => {
-    const kp = await startKelpie(['-k', 'ws', '-w', '1', ...GRACEFUL, drain('fastify-onclose.mjs')]);
+  it.each([
+    ['Fastify with a `ws` server of its own: onClose runs in the stop, clients close', 'fastify-onclose.mjs', '/', 'c'],
+    ['@fastify/websocket: TERM closes its clients with 1001, onClose runs', 'fastify-websocket.mjs', '/echo', 'd'],
+  ])('%s, the worker exits early', async (_name, file, path, text) => {
+    const kp = await startKelpie(['-k', 'ws', '-w', '1', ...GRACEFUL, drain(file)]);
     const pid = await workerPid(kp.url);
-    const ws = await openWs(wsUrl(kp.url));
-    expect(await echoes(ws, 'c')).toBe('echo c');
-    const end = wsClosed(ws);
-    const slow = await started(`${kp.url}/slow?ms=1500`);
-    const since = Date.now();
-    kp.signal('SIGTERM');
-    expect(await end).toEqual({ code: 1001, reason: 'Server shutting down' });
-    expect(await slow.body).toBe('started\nslow done\n');
-    await exitedEarly(kp, pid, since);
-    expect(kp.log()).toMatch(new RegExp(`fixture: fastify onClose ran in ${pid}`));
-    expect(await kp.exited()).toMatchObject({ code: 0 });
-  });
-
-  it('@fastify/websocket: TERM closes its clients with 1001, onClose runs, the worker exits early', async () => {
-    const kp = await startKelpie(['-k', 'ws', '-w', '1', ...GRACEFUL, drain('fastify-websocket.mjs')]);
-    const pid = await workerPid(kp.url);
-    const ws = await openWs(wsUrl(kp.url, '/echo'));
-    expect(await echoes(ws, 'd')).toBe('echo d');
+    const ws = await openWs(wsUrl(kp.url, path));
+    expect(await echoes(ws, text)).toBe(`echo ${text}`);
     const end = wsClosed(ws);
     const slow = await started(`${kp.url}/slow?ms=1500`);
     const since = Date.now();

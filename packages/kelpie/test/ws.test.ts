@@ -1,46 +1,12 @@
 import { connect, type Socket } from 'node:net';
 import { startKelpie, stopAll } from '@kelpie/testkit';
+import { nextMessage, openWs, refusal, wsClosed, wsUrl } from '@kelpie/testkit/ws';
 import { io } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { fixture, get } from './helpers.js';
 
 afterEach(stopAll);
-
-const wsUrl = (httpUrl: string, path = '/') => `${httpUrl.replace(/^http/, 'ws')}${path}`;
-
-function open(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
-  return new Promise((resolve) => ws.once('message', (data: Buffer, isBinary) => resolve({ data, isBinary })));
-}
-
-function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-}
-
-/** The status of a refused upgrade. */
-function refusal(url: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => reject(new Error('the upgrade was accepted')));
-    ws.once('error', () => {});
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-  });
-}
 
 /** A raw WebSocket client that completes the handshake and then does only what the test says. */
 async function rawClient(httpUrl: string): Promise<Socket> {
@@ -72,18 +38,18 @@ describe('-k ws', () => {
     const kp = await startKelpie(['-k', 'ws', fixture('ws-app.js')]);
     expect(kp.log()).toMatch(/Using worker: ws/);
     expect((await get(kp.url)).body).toMatch(/^http ok from \d+$/);
-    const ws = await open(wsUrl(kp.url, '/echo'));
+    const ws = await openWs(wsUrl(kp.url, '/echo'));
     ws.send('hello');
     expect(await nextMessage(ws)).toEqual({ data: Buffer.from('hello'), isBinary: false });
     ws.send(Buffer.from([0, 1, 2, 255]));
     expect(await nextMessage(ws)).toEqual({ data: Buffer.from([0, 1, 2, 255]), isBinary: true });
     ws.close(1000);
-    expect((await closed(ws)).code).toBe(1000);
+    expect((await wsClosed(ws)).code).toBe(1000);
   });
 
   it('broadcasts to every socket of the worker', async () => {
     const kp = await startKelpie(['-k', 'ws', '-w', '1', fixture('ws-app.js')]);
-    const [a, b] = await Promise.all([open(wsUrl(kp.url)), open(wsUrl(kp.url))]);
+    const [a, b] = await Promise.all([openWs(wsUrl(kp.url)), openWs(wsUrl(kp.url))]);
     const received = Promise.all([nextMessage(a as WebSocket), nextMessage(b as WebSocket)]);
     a?.send('broadcast:to all');
     const [ma, mb] = await received;
@@ -105,17 +71,17 @@ describe('-k ws', () => {
 
   it('closes with 1009 when a message exceeds --ws-max-payload', async () => {
     const kp = await startKelpie(['-k', 'ws', '--ws-max-payload', '1024', fixture('ws-app.js')]);
-    const ws = await open(wsUrl(kp.url));
+    const ws = await openWs(wsUrl(kp.url));
     ws.on('error', () => {});
-    const end = closed(ws);
+    const end = wsClosed(ws);
     ws.send('x'.repeat(2048));
     expect((await end).code).toBe(1009);
   });
 
   it('on TERM, open sockets get close 1001 and the server exits once they are gone', async () => {
     const kp = await startKelpie(['-k', 'ws', '-w', '2', fixture('ws-app.js')]);
-    const sockets = await Promise.all([open(wsUrl(kp.url)), open(wsUrl(kp.url)), open(wsUrl(kp.url))]);
-    const ends = sockets.map(closed);
+    const sockets = await Promise.all([openWs(wsUrl(kp.url)), openWs(wsUrl(kp.url)), openWs(wsUrl(kp.url))]);
+    const ends = sockets.map(wsClosed);
     kp.signal('SIGTERM');
     for (const end of await Promise.all(ends)) expect(end).toEqual({ code: 1001, reason: 'Server shutting down' });
     expect(await kp.exited()).toMatchObject({ code: 0 });
@@ -136,11 +102,11 @@ describe('-k ws', () => {
   it('on HUP, sockets of the old workers get close 1001 and new sockets reach the new workers', async () => {
     const kp = await startKelpie(['-k', 'ws', '-w', '1', fixture('ws-app.js')]);
     const before = (await get(kp.url)).body;
-    const ws = await open(wsUrl(kp.url));
-    const end = closed(ws);
+    const ws = await openWs(wsUrl(kp.url));
+    const end = wsClosed(ws);
     kp.signal('SIGHUP');
     expect((await end).code).toBe(1001);
-    const next = await open(wsUrl(kp.url));
+    const next = await openWs(wsUrl(kp.url));
     next.send('new worker');
     expect((await nextMessage(next)).data.toString()).toBe('new worker');
     expect((await get(kp.url)).body).not.toBe(before);
@@ -156,7 +122,7 @@ describe('-k ws', () => {
     await new Promise<void>((resolve) => raw.once('close', () => resolve()));
     expect(Date.now() - started).toBeLessThan(5000);
     // A well-behaved client answers pings and stays.
-    const ws = await open(wsUrl(kp.url));
+    const ws = await openWs(wsUrl(kp.url));
     await new Promise<void>((resolve) => ws.once('ping', () => ws.once('ping', () => resolve())));
     ws.send('still here');
     expect((await nextMessage(ws)).data.toString()).toBe('still here');

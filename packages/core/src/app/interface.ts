@@ -182,19 +182,11 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
  * rather than leave it hanging.
  */
 export function hintingListener(listener: Listener, decision: InterfaceDecision): Listener {
-  let hinted = false;
-  const hint = (error: unknown): unknown => {
-    if (hinted) return error;
-    const better = misfitError(error, decision);
-    if (better === undefined) return error;
-    hinted = true;
-    return better;
-  };
+  const { hint, first } = hinter(decision);
   const check = (value: unknown, res: ServerResponse): unknown => {
     if (!isResponseLike(value) || res.headersSent || res.writableEnded) return value;
     const what = 'The app returned a Response to a call as a Node listener and never ended the Node response';
-    if (hinted) throw new TypeError(what);
-    hinted = true;
+    if (!first()) throw new TypeError(what);
     throw interfaceError(decision, what, undefined);
   };
   return (req, res) => {
@@ -219,10 +211,29 @@ export function hintingReporter<Req>(
   report: (error: unknown, req: Req) => void,
   decision: InterfaceDecision,
 ): (error: unknown, req: Req) => void {
+  const { hint } = hinter(decision);
+  return (error, req) => report(hint(error), req);
+}
+
+/**
+ * The hint is said once per worker (per wrapped app): `hint` turns the first failure that shows
+ * the guess was wrong into the hinting error and passes every other one on; `first` says whether
+ * the hint is still to be said, and counts it as said.
+ */
+function hinter(decision: InterfaceDecision): { hint: (error: unknown) => unknown; first: () => boolean } {
   let hinted = false;
-  return (error, req) => {
-    const better = hinted ? undefined : misfitError(error, decision);
-    if (better !== undefined) hinted = true;
-    report(better ?? error, req);
+  return {
+    hint(error) {
+      if (hinted) return error;
+      const better = misfitError(error, decision);
+      if (better === undefined) return error;
+      hinted = true;
+      return better;
+    },
+    first() {
+      if (hinted) return false;
+      hinted = true;
+      return true;
+    },
   };
 }
