@@ -32,7 +32,8 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
                listen-express runs one unchanged Express file that calls app.listen() under kelpie,
                PM2 and node:cluster; listen-express-26 the same plus Platformatic Watt, every side
                on Node 26 (node@26 and wattpm from npm, installed once into the bench's cache folder:
-               $KELPIE_BENCH_CACHE, else ~/.cache/kelpie-bench)
+               $KELPIE_BENCH_CACHE, else ~/.cache/kelpie-bench); hello-26, json-26 and express-26
+               are hello, json and express with Watt too, every side on Node 26
   --peers      only these peers (${Object.keys(peers).join(', ')})
   --workers    worker counts, overriding each scenario's own
   --rounds     rounds; in each, kelpie and each peer are loaded back to back (default 3)
