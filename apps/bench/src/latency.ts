@@ -202,7 +202,7 @@ async function runScenario(
           console.log(
             `${scenario.name} ${fraction * 100}% (${target}/s) round ${round + 1}: ${peers[side].label} ` +
               `p50 ${fmt(one.p50, 2)} p99 ${fmt(one.p99, 2)} p99.9 ${fmt(one.p999, 2)} ms, ` +
-              `${Math.round(one.achievedRate)}/s, errors ${one.errors}${one.warnings.length ? `; ${one.warnings.join('; ')}` : ''}`,
+              `${Math.round(one.achievedRate)}/s, errors ${one.errors}, unfinished ${one.unfinished}${one.warnings.length ? `; ${one.warnings.join('; ')}` : ''}`,
           );
         }
       }
@@ -219,20 +219,32 @@ async function runScenario(
   }
 }
 
-const HEADER = ['side', 'target/s', 'achieved/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', 'p99 kelpie/side', 'note'];
+const HEADER = [
+  'side',
+  'target/s',
+  'achieved/s',
+  'p50 ms',
+  'p99 ms',
+  'p99.9 ms',
+  'errors',
+  'unfinished',
+  'p99 kelpie/side',
+  'note',
+];
 
 /** kelpie's p99 over the side's (below 1: kelpie's tail is shorter). */
 function p99Ratio(rate: LatencyRate, side: LatencySide): string {
   const kelpie = rate.sides.find((s) => s.side === 'kelpie')?.pooled;
   if (side.side === 'kelpie' || !kelpie || !side.pooled) return '';
-  return `${fmt(kelpie.p99 / side.pooled.p99, 2)}x`;
+  const ratio = kelpie.p99 / side.pooled.p99;
+  return `${fmt(ratio, ratio < 0.1 ? 3 : 2)}x`;
 }
 
 function rows(rate: LatencyRate): string[][] {
   return rate.sides.map((side) => {
     const r = side.pooled;
     if (side.skipped || !r)
-      return [side.label, String(rate.target), '', '', '', '', '', '', `skipped: ${side.skipped}`];
+      return [side.label, String(rate.target), '', '', '', '', '', '', '', `skipped: ${side.skipped}`];
     const p99s = side.rounds.map((round) => round.p99);
     const range = p99s.length > 1 ? ` (${fmt(Math.min(...p99s), 2)}-${fmt(Math.max(...p99s), 2)})` : '';
     return [
@@ -243,6 +255,7 @@ function rows(rate: LatencyRate): string[][] {
       `${fmt(r.p99, 2)}${range}`,
       fmt(r.p999, 2),
       String(r.errors),
+      String(r.unfinished),
       p99Ratio(rate, side),
       r.warnings.join('; '),
     ];

@@ -28,8 +28,10 @@ export interface RateLoadResult {
   p99: number;
   p999: number;
   max: number;
-  /** Non-2xx, socket errors and unfinished requests. */
+  /** Non-2xx answers and requests lost to a failed socket. */
   errors: number;
+  /** Requests still unanswered when the drain time ran out (a server that fell behind the rate). */
+  unfinished: number;
   counts: RateLoadCounts;
   /** The generator's own lag, p99 in milliseconds (see GENERATOR_LAG_LIMIT_MS). */
   generatorLagP99: number;
@@ -79,7 +81,8 @@ export function rateLoadResult(raw: RateLoadRaw, targetRate: number): RateLoadRe
     p99,
     p999,
     max,
-    errors: non2xx + socketErrors + unfinished,
+    errors: non2xx + socketErrors,
+    unfinished,
     counts: raw.counts,
     generatorLagP99,
     warnings,
