@@ -1,4 +1,5 @@
 import { preset } from '@kelpie/tsup-config';
 
-// ws-load.ts runs as its own process, so the load generator never shares the harness's event loop.
-export default preset({ entry: ['src/cli.ts', 'src/ws-load.ts'] });
+// ws-load.ts runs as its own process and rate-load-worker.ts as a thread, so neither load generator
+// shares the harness's event loop.
+export default preset({ entry: ['src/cli.ts', 'src/ws-load.ts', 'src/rate-load-worker.ts'] });

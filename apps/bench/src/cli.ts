@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureCommand } from '@kelpie/testkit/apt';
 import { cpuSeconds, cpuSnapshot } from './cpu.js';
+import { latencyCommand } from './latency.js';
 import { describeMachine, timeStamp } from './machine.js';
 import { rssOf } from './memory.js';
 import { peers } from './peers/index.js';
@@ -25,6 +26,7 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
                   [--seconds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
        pnpm bench --reload [--seconds N] [--no-write]
        pnpm bench --tls [--seconds N] [--rounds N] [--warmup N] [--threads N] [--no-write]
+       pnpm bench --latency [--scenario a,b] [--peers a,b] [--seconds N] [--rounds N] [--threads N] [--docs] [--no-write]
 
   --quick      smoke run, 2 workers, 1 round of 2 s: hello, kelpie vs node:cluster, and kelpie with
                --access-logfile vs without (under 90 s)
@@ -32,7 +34,8 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
                listen-express runs one unchanged Express file that calls app.listen() under kelpie,
                PM2 and node:cluster; listen-express-26 the same plus Platformatic Watt, every side
                on Node 26 (node@26 and wattpm from npm, installed once into the bench's cache folder:
-               $KELPIE_BENCH_CACHE, else ~/.cache/kelpie-bench)
+               $KELPIE_BENCH_CACHE, else ~/.cache/kelpie-bench); hello-26, json-26 and express-26
+               are hello, json and express with Watt too, every side on Node 26
   --peers      only these peers (${Object.keys(peers).join(', ')})
   --workers    worker counts, overriding each scenario's own
   --rounds     rounds; in each, kelpie and each peer are loaded back to back (default 3)
@@ -46,7 +49,13 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
                and PM2's \`pm2 reload\`, each under wrk for --seconds (default 10); failed requests counted
   --tls        TLS and HTTP/2 instead: kelpie plain, over TLS and with h2,h1, beside node:cluster with
                http, https and http2, hello world, 2 workers, 32 connections; wrk for HTTP/1.1, h2load
-               (Debian's nghttp2-client) for HTTP/2; --seconds per run (default 5), --rounds (default 3)`;
+               (Debian's nghttp2-client) for HTTP/2; --seconds per run (default 5), --rounds (default 3)
+  --latency    latency at fixed request rates instead: node:cluster's saturated rate (wrk), then kelpie,
+               node:cluster, PM2 and Watt, 2 workers each, each driven at 25%, 50% and 75% of it by an
+               open-model generator (64 connections, latency from each request's intended send time):
+               p50, p99, p99.9; hello-26 unless --scenario (GET scenarios); --seconds per run (default
+               10), --rounds (default 1), --threads generator threads (default 1); --docs writes
+               docs/benchmarks-latency.svg`;
 
 const appsDir = fileURLToPath(new URL('../apps/', import.meta.url));
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
@@ -109,6 +118,7 @@ async function main(): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       reload: { type: 'boolean' },
       tls: { type: 'boolean' },
+      latency: { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -141,10 +151,10 @@ async function main(): Promise<number> {
     return results.some((r) => r.side.startsWith('kelpie') && r.errors > 0) ? 1 : 0;
   }
   const quick = values.quick === true;
-  const rounds = Number(values.rounds ?? (quick ? 1 : 3));
-  const seconds = Number(values.seconds ?? (values.tls ? 5 : 2));
+  const rounds = Number(values.rounds ?? (quick || values.latency ? 1 : 3));
+  const seconds = Number(values.seconds ?? (values.tls ? 5 : values.latency ? 10 : 2));
   const warmup = Number(values.warmup ?? 1);
-  const threads = Number(values.threads ?? 2);
+  const threads = Number(values.threads ?? (values.latency ? 1 : 2));
   for (const [name, n] of Object.entries({ rounds, seconds, warmup, threads })) {
     if (!Number.isInteger(n) || n < (name === 'warmup' ? 0 : 1)) {
       console.error(`bench: --${name} must be a whole number${name === 'warmup' ? '' : ' of 1 or more'}\n\n${USAGE}`);
@@ -152,6 +162,15 @@ async function main(): Promise<number> {
     }
   }
   if (values.tls) return runTls({ rounds, seconds, warmup, threads, write: !values['no-write'] });
+  if (values.latency) {
+    process.once('SIGINT', interrupt);
+    process.once('SIGTERM', interrupt);
+    const [scenarioNames, peerNames] = [list(values.scenario), list(values.peers)];
+    const command = `pnpm bench ${process.argv.slice(2).join(' ')}`;
+    const write = !values['no-write'];
+    const common = { resultsDir, docsDir, freePort, running, command, write, docs: values.docs === true };
+    return latencyCommand({ ...common, scenarioNames, peerNames, seconds, rounds, warmup, threads });
+  }
   const onlyScenarios = list(values.scenario);
   const onlyPeers = list(values.peers) as PeerName[] | undefined;
   const workerCounts = list(values.workers)?.map(Number);

@@ -255,6 +255,13 @@ export const scenarios: Scenario[] = [
 
 const scenario = (name: string) => scenarios.find((s) => s.name === name) as Scenario;
 
+// Hello, JSON and Express with Platformatic Watt beside node:cluster and PM2, every side on Node 26
+// from the npm registry (Watt needs Node >= 22.19); Watt serves the same handlers and Express app
+// through apps/watt-server.mjs, which listens by itself. 2 workers each.
+for (const name of ['hello', 'json', 'express']) {
+  scenarios.push({ ...scenario(name), name: `${name}-26`, peers: [...NODE_PEERS, 'watt'], workers: [2], node: 26 });
+}
+
 /** The --quick smoke run: few scenarios, few sides, one round. */
 export const quickScenarios: Scenario[] = [
   { ...scenario('hello'), peers: ['cluster-rr', 'cluster-none'], workers: [2] },

@@ -1,5 +1,8 @@
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { WATT_VERSION, wattConfig } from './watt.js';
+import { appFile } from './paths.js';
+import { WATT_VERSION, wattConfig, wattMain } from './watt.js';
 
 describe('wattConfig', () => {
   const config = wattConfig({ main: '/srv/app/server.js', port: 4100, workers: 2 });
@@ -16,5 +19,18 @@ describe('wattConfig', () => {
 
   it('logs at info, where Watt says it listens', () => {
     expect(config.runtime).toMatchObject({ logger: { level: 'info' } });
+  });
+});
+
+describe('wattMain', () => {
+  it('runs an app that listens by itself unchanged', () => {
+    expect(wattMain('express-listen')).toBe(appFile('express-listen'));
+  });
+
+  it('runs the plain handlers and the Express app through the file that listens for them', () => {
+    for (const kind of ['plain', 'express'] as const) {
+      expect(basename(wattMain(kind))).toBe('watt-server.mjs');
+      expect(existsSync(wattMain(kind))).toBe(true);
+    }
   });
 });

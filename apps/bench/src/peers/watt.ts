@@ -1,7 +1,9 @@
 /**
- * Platformatic Watt (`wattpm start`) running the unchanged apps/listen/server.js as a Watt "node"
- * application: its workers are threads of one process, each binding the port with SO_REUSEPORT
- * after Watt rewrites the app's own listen() to the configured host and port. wattpm and
+ * Platformatic Watt (`wattpm start`) running an app as a Watt "node" application: the unchanged
+ * apps/listen/server.js, or for the plain handlers and the Express app apps/watt-server.mjs, which
+ * serves them with node:http and listens by itself. Its workers are threads of one process, each
+ * binding the port with SO_REUSEPORT after Watt rewrites the app's own listen() to the configured
+ * host and port. wattpm and
  * @platformatic/node come from npm into the bench's cache folder (they need Node >= 22.19, newer
  * than the workspace supports), and the config is written to a temporary folder beside them, so
  * Watt resolves its capability package from there and the repository gets no file.
@@ -11,7 +13,7 @@ import { join } from 'node:path';
 import type { AppKind, Peer } from '../types.js';
 import { atLeast, benchNode } from './node-runtime.js';
 import { ensureNpmFolder } from './npm-cache.js';
-import { appFile } from './paths.js';
+import { appFile, appsDir, LISTENING_APPS } from './paths.js';
 import { startServer } from './spawn.js';
 import { assertSupports } from './supports.js';
 
@@ -22,8 +24,13 @@ const MIN_NODE: [number, number] = [22, 19];
 const WATT_CLI = join('node_modules', 'wattpm', 'bin', 'cli.js');
 /** Logged at info level once every worker has started and the entrypoint listens. */
 const READY_LINE = /Platformatic is now listening at/;
-/** The apps that listen by themselves, which Watt's node capability runs as a black box. */
-const APPS: AppKind[] = ['express-listen'];
+/**
+ * What Watt's node capability runs as a black box: the apps that listen by themselves, and the
+ * request-listener apps through a file that listens for them.
+ */
+const APPS: AppKind[] = ['plain', 'express', ...LISTENING_APPS];
+export const wattMain = (kind: AppKind): string =>
+  LISTENING_APPS.includes(kind) ? appFile(kind) : join(appsDir, 'watt-server.mjs');
 
 const install = () =>
   ensureNpmFolder(`watt-${WATT_VERSION}`, [`wattpm@${WATT_VERSION}`, `@platformatic/node@${WATT_VERSION}`], WATT_CLI);
@@ -63,7 +70,7 @@ export const watt: Peer = {
     const cleanup = () => rm(runDir, { recursive: true, force: true });
     await writeFile(
       join(runDir, 'watt.json'),
-      `${JSON.stringify(wattConfig({ main: appFile(scenario.app), port, workers }), null, 2)}\n`,
+      `${JSON.stringify(wattConfig({ main: wattMain(scenario.app), port, workers }), null, 2)}\n`,
     ).catch(async (error: unknown) => {
       await cleanup();
       throw error;
@@ -72,7 +79,7 @@ export const watt: Peer = {
       name: 'watt',
       command: node.path,
       args: [join(dir, WATT_CLI), 'start'],
-      env: { ...env, PORT: String(port) },
+      env: { ...env, PORT: String(port), BENCH_APP: scenario.app },
       cwd: runDir,
       port,
       scenario,
