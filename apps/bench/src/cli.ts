@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureCommand } from '@kelpie/testkit/apt';
 import { cpuSeconds, cpuSnapshot } from './cpu.js';
+import { runCurvesCommand } from './curves.js';
 import { describeMachine, timeStamp } from './machine.js';
 import { rssOf } from './memory.js';
 import { peers } from './peers/index.js';
@@ -25,6 +26,7 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
                   [--seconds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
        pnpm bench --reload [--seconds N] [--no-write]
        pnpm bench --tls [--seconds N] [--rounds N] [--warmup N] [--threads N] [--no-write]
+       pnpm bench --curves [--seconds N] [--rounds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
 
   --quick      smoke run, 2 workers, 1 round of 2 s: hello, kelpie vs node:cluster, and kelpie with
                --access-logfile vs without (under 90 s)
@@ -46,7 +48,11 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
                and PM2's \`pm2 reload\`, each under wrk for --seconds (default 10); failed requests counted
   --tls        TLS and HTTP/2 instead: kelpie plain, over TLS and with h2,h1, beside node:cluster with
                http, https and http2, hello world, 2 workers, 32 connections; wrk for HTTP/1.1, h2load
-               (Debian's nghttp2-client) for HTTP/2; --seconds per run (default 5), --rounds (default 3)`;
+               (Debian's nghttp2-client) for HTTP/2; --seconds per run (default 5), --rounds (default 3)
+  --curves     cost curves instead: hello world, 2 workers, kelpie vs node:cluster (RR) at 10, 100, 1,000 and
+               10,000 keep-alive connections (req/s, p99, worker RSS), and memory per idle connection (10,000
+               held); --seconds per run (default 5), --rounds (default 3); needs an open-file limit of 11,024
+               (ulimit -n); --docs writes docs/benchmarks-curves.svg, --render F only redraws it from F`;
 
 const appsDir = fileURLToPath(new URL('../apps/', import.meta.url));
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
@@ -109,12 +115,14 @@ async function main(): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       reload: { type: 'boolean' },
       tls: { type: 'boolean' },
+      curves: { type: 'boolean' },
     },
   });
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
+  if (values.curves) return runCurvesCommand(values, { freePort, running, interrupt, resultsDir, docsDir });
   if (values.render) {
     writeDocs(JSON.parse(readFileSync(values.render, 'utf8')) as BenchReport);
     return 0;
