@@ -220,6 +220,8 @@ async function main(): Promise<number> {
     const runtime = scenario.node === undefined ? benchNode : runtimes.get(scenario.node);
     const node = runtime && 'path' in runtime ? runtime : undefined;
     const noNode = runtime && 'reason' in runtime ? `no Node ${scenario.node}: ${runtime.reason}` : undefined;
+    // A scenario's own app may need building first (the Next.js page); if that fails, it is skipped.
+    const notReady = noNode ? undefined : await scenario.prepare?.();
     for (const workers of scenario.workers) {
       const group: GroupResult = {
         scenario: scenario.name,
@@ -230,7 +232,7 @@ async function main(): Promise<number> {
         connections: scenario.connections,
         ...(node && scenario.node !== undefined ? { node: node.version } : {}),
         sides: (['kelpie', ...scenario.peers] as PeerName[]).map((name): SideResult => {
-          const skipped = noNode ?? skipReasons.get(name);
+          const skipped = noNode ?? notReady ?? skipReasons.get(name);
           return {
             side: name,
             label: peers[name].label,
