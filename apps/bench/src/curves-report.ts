@@ -20,6 +20,11 @@ export interface CurvePoint {
   errorDetail: string;
   /** The highest sum of the worker processes' RSS seen during the run, in bytes. */
   workerRss: number;
+  /**
+   * The managing process's (arbiter, cluster primary) highest RSS during the run: under RR the
+   * primary accepts every connection and holds it until a worker takes it over.
+   */
+  managerRss?: number;
 }
 
 export interface CurveRound {
@@ -220,7 +225,7 @@ export function curvesSvg(report: CurvesReport): string {
   const { machine, load } = report;
   const caption =
     `${report.date} · ${machine.cores} cores · Node ${machine.node} · hello world, ${report.workers} workers · ` +
-    `${load.tool} -t${load.threads}, ${load.seconds} s × ${load.rounds} rounds, medians · load average ${fmt(report.loadAverage.start, 2)}`;
+    `${load.tool} -t${load.threads}, ${load.seconds} s × ${load.rounds} rounds, medians · load average ${fmt(report.loadAverage.start, 1)}-${fmt(report.loadAverage.end, 1)}`;
   return lineChartsSvg(
     [
       panel('requests per second', (side) => side.rps),

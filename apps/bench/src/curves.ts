@@ -122,8 +122,10 @@ async function stopSide(side: Side | undefined, context: CurvesContext): Promise
 /** One wrk run at `connections`, with the peak of the workers' summed RSS while it ran. */
 async function loadStep(side: Side, connections: number, options: Options): Promise<CurvePoint> {
   let peak = 0;
+  let manager = 0;
   const sample = () => {
     peak = Math.max(peak, sumRss(side.workerPids));
+    manager = Math.max(manager, rssOf(side.server.pid));
   };
   const timer = setInterval(sample, RSS_SAMPLE_MS);
   try {
@@ -136,7 +138,7 @@ async function loadStep(side: Side, connections: number, options: Options): Prom
     });
     sample();
     const { rps, p50, p99, errors, errorDetail } = result;
-    return { connections, rps, p50, p99, errors, errorDetail, workerRss: peak };
+    return { connections, rps, p50, p99, errors, errorDetail, workerRss: peak, managerRss: manager };
   } finally {
     clearInterval(timer);
   }
