@@ -17,8 +17,8 @@ export const nextAppDir = join(appsDir, 'next');
 export const NEXT_STANDALONE_SERVER = join('.next', 'standalone', 'server.js');
 const INSTALL_STAMP = join('node_modules', '.kelpie-install-stamp');
 const BUILD_STAMP = '.kelpie-build-stamp';
-/** Not sources: what the install and build write, and the config a Watt run writes for itself. */
-const NOT_SOURCES = new Set(['node_modules', '.next', BUILD_STAMP, 'watt.json']);
+/** Not sources: what the install and build write, and what a Watt run writes for itself (its config, a cache folder). */
+const NOT_SOURCES = new Set(['node_modules', '.next', BUILD_STAMP, 'watt.json', 'cache']);
 const NPM_TIMEOUT_MS = 10 * 60_000;
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
