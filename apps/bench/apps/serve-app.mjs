@@ -47,6 +47,8 @@ export async function serveApp(kind, port, tls) {
     });
   }
   const server = await createServer(await requestListener(kind), tls);
+  // The cost curves hold idle connections for longer than Node's default 5 s (kelpie's --keep-alive).
+  if (process.env.BENCH_KEEP_ALIVE_MS) server.keepAliveTimeout = Number(process.env.BENCH_KEEP_ALIVE_MS);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve(server));

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureCommand } from '@kelpie/testkit/apt';
 import { cpuSeconds, cpuSnapshot } from './cpu.js';
+import { runCurvesCommand } from './curves.js';
 import { latencyCommand } from './latency.js';
 import { describeMachine, timeStamp } from './machine.js';
 import { rssOf } from './memory.js';
@@ -27,6 +28,7 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
        pnpm bench --reload [--seconds N] [--no-write]
        pnpm bench --tls [--seconds N] [--rounds N] [--warmup N] [--threads N] [--no-write]
        pnpm bench --latency [--scenario a,b] [--peers a,b] [--seconds N] [--rounds N] [--threads N] [--docs] [--no-write]
+       pnpm bench --curves [--seconds N] [--rounds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
 
   --quick      smoke run, 2 workers, 1 round of 2 s: hello, kelpie vs node:cluster, and kelpie with
                --access-logfile vs without (under 90 s)
@@ -55,7 +57,11 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
                open-model generator (64 connections, latency from each request's intended send time):
                p50, p99, p99.9; hello-26 unless --scenario (GET scenarios); --seconds per run (default
                10), --rounds (default 1), --threads generator threads (default 1); --docs writes
-               docs/benchmarks-latency.svg`;
+               docs/benchmarks-latency.svg
+  --curves     cost curves instead: hello world, 2 workers, kelpie vs node:cluster (RR) at 10, 100, 1,000 and
+               10,000 keep-alive connections (req/s, p99, worker RSS), and memory per idle connection (10,000
+               held); --seconds per run (default 5), --rounds (default 3); needs an open-file limit of 11,024
+               (ulimit -n); --docs writes docs/benchmarks-curves.svg, --render F only redraws it from F`;
 
 const appsDir = fileURLToPath(new URL('../apps/', import.meta.url));
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
@@ -119,12 +125,14 @@ async function main(): Promise<number> {
       reload: { type: 'boolean' },
       tls: { type: 'boolean' },
       latency: { type: 'boolean' },
+      curves: { type: 'boolean' },
     },
   });
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
+  if (values.curves) return runCurvesCommand(values, { freePort, running, interrupt, resultsDir, docsDir });
   if (values.render) {
     writeDocs(JSON.parse(readFileSync(values.render, 'utf8')) as BenchReport);
     return 0;
@@ -231,6 +239,8 @@ async function main(): Promise<number> {
     const runtime = scenario.node === undefined ? benchNode : runtimes.get(scenario.node);
     const node = runtime && 'path' in runtime ? runtime : undefined;
     const noNode = runtime && 'reason' in runtime ? `no Node ${scenario.node}: ${runtime.reason}` : undefined;
+    // A scenario's own app may need building first (the Next.js page); if that fails, it is skipped.
+    const notReady = noNode ? undefined : await scenario.prepare?.();
     for (const workers of scenario.workers) {
       const group: GroupResult = {
         scenario: scenario.name,
@@ -241,7 +251,7 @@ async function main(): Promise<number> {
         connections: scenario.connections,
         ...(node && scenario.node !== undefined ? { node: node.version } : {}),
         sides: (['kelpie', ...scenario.peers] as PeerName[]).map((name): SideResult => {
-          const skipped = noNode ?? skipReasons.get(name);
+          const skipped = noNode ?? notReady ?? skipReasons.get(name);
           return {
             side: name,
             label: peers[name].label,

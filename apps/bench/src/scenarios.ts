@@ -1,3 +1,4 @@
+import { prepareNextApp } from './next-app.js';
 import type { PeerName, Scenario } from './types.js';
 
 const NODE_PEERS: PeerName[] = ['cluster-rr', 'cluster-none', 'pm2'];
@@ -140,6 +141,24 @@ export const scenarios: Scenario[] = [
   listenScenario('listen-express', [...NODE_PEERS]),
   // Watt needs Node >= 22.19: every side of this one runs on Node 26 from the npm registry.
   { ...listenScenario('listen-express-26', [...NODE_PEERS, 'watt']), node: 26 },
+  // A real page: Next.js's standalone server.js (apps/next, built on demand), unchanged under
+  // kelpie -w 2, beside `next start`, PM2 -i 2 running the same server.js and Watt's Next.js
+  // capability; /catalog renders 50 products on the server for every request. Node 26 for Watt.
+  {
+    name: 'next-page',
+    title: 'Next.js page rendered per request (standalone server.js)',
+    app: 'next-standalone',
+    path: '/catalog',
+    method: 'GET',
+    // A render takes milliseconds, not microseconds: 32 connections keep 2 workers busy without
+    // turning p99 into a queue length.
+    connections: 32,
+    peers: ['next-start', 'pm2', 'watt-next'],
+    workers: [2],
+    node: 26,
+    env: { NODE_ENV: 'production', HOSTNAME: '127.0.0.1', NEXT_TELEMETRY_DISABLED: '1' },
+    prepare: prepareNextApp,
+  },
   // WebSocket echo round trips (src/ws-load.ts), -k ws against a raw ws server in node:cluster.
   {
     name: 'ws-echo',

@@ -7,8 +7,9 @@
 /**
  * `express-listen` is apps/listen/server.js: an Express app that calls its own `app.listen()`,
  * run unchanged by every side (kelpie serves the server it listens on; the peers let it bind).
+ * `next-standalone` is apps/next's `.next/standalone/server.js`, Next.js's own production server.
  */
-export type AppKind = 'plain' | 'express' | 'koa' | 'hono' | 'ws' | 'fastify' | 'express-listen';
+export type AppKind = 'plain' | 'express' | 'koa' | 'hono' | 'ws' | 'fastify' | 'express-listen' | 'next-standalone';
 
 export type PeerName =
   | 'kelpie'
@@ -24,7 +25,9 @@ export type PeerName =
   | 'hono-cluster-rr'
   | 'hono-cluster-none'
   | 'ws-cluster'
-  | 'watt';
+  | 'watt'
+  | 'next-start'
+  | 'watt-next';
 
 export interface Scenario {
   /** Short id used on the command line and in results: `hello`. */
@@ -64,6 +67,8 @@ export interface Scenario {
   node?: number;
   /** Environment for every side's server processes, on top of the bench's own. */
   env?: Record<string, string>;
+  /** Makes the scenario's app ready (builds it) before its sides start; resolves with a reason to skip it. */
+  prepare?: () => Promise<string | undefined>;
 }
 
 export interface ScenarioTls {

@@ -3,9 +3,11 @@ import type { Peer, PeerName } from '../types.js';
 import { clusterNone, clusterRr, honoClusterNone, honoClusterRr, wsCluster } from './cluster.js';
 import { gunicornGthread, gunicornSync } from './gunicorn.js';
 import { kelpie, kelpieBaseline, kelpieExport, kelpieThreads1 } from './kelpie.js';
+import { nextStart } from './next-start.js';
 import { nginx } from './nginx.js';
 import { pm2 } from './pm2.js';
 import { watt } from './watt.js';
+import { wattNext } from './watt-next.js';
 
 export const peers: Record<PeerName, Peer> = {
   kelpie,
@@ -22,4 +24,6 @@ export const peers: Record<PeerName, Peer> = {
   'hono-cluster-none': honoClusterNone,
   'ws-cluster': wsCluster,
   watt,
+  'next-start': nextStart,
+  'watt-next': wattNext,
 };

@@ -38,6 +38,8 @@ const APP_FILES: Record<AppKind, string> = {
   ws: 'ws-echo.mjs',
   fastify: 'fastify.mjs',
   'express-listen': join('listen', 'server.js'),
+  // Written by `next build` (src/next-app.ts builds it when a scenario needs it).
+  'next-standalone': join('next', '.next', 'standalone', 'server.js'),
 };
 
 /**
@@ -49,7 +51,7 @@ const EXPORTED_TWINS: Partial<Record<AppKind, string>> = {
 };
 
 /** The apps that call their own listen(), which each side runs as its main module. */
-export const LISTENING_APPS: AppKind[] = ['express-listen'];
+export const LISTENING_APPS: AppKind[] = ['express-listen', 'next-standalone'];
 
 /** Preloaded (`--require`) where an app binds for itself: keeps it on loopback, says when it listens. */
 export const loopbackPreload = join(appsDir, 'listen', 'loopback.cjs');
