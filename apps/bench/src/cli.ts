@@ -15,6 +15,7 @@ import { reloadTable, runReloadBench } from './reload.js';
 import { formatReport, markdownTables } from './report.js';
 import { type BenchReport, type GroupResult, median, type SideResult } from './results.js';
 import { quickScenarios, scenarios } from './scenarios.js';
+import { startupCommand } from './startup.js';
 import { chartSvg } from './svg.js';
 import { runTlsBench, tlsTables } from './tls.js';
 import type { NodeRuntime, PeerName, RunningServer, Scenario } from './types.js';
@@ -24,6 +25,7 @@ import { holdWsConnections, runWsLoad } from './ws-load-runner.js';
 const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--workers 1,2] [--rounds N]
                   [--seconds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
        pnpm bench --reload [--seconds N] [--no-write]
+       pnpm bench --startup [--workers N] [--rounds N] [--peers a,b] [--no-write]
        pnpm bench --tls [--seconds N] [--rounds N] [--warmup N] [--threads N] [--no-write]
 
   --quick      smoke run, 2 workers, 1 round of 2 s: hello, kelpie vs node:cluster, and kelpie with
@@ -46,7 +48,10 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
                and PM2's \`pm2 reload\`, each under wrk for --seconds (default 10); failed requests counted
   --tls        TLS and HTTP/2 instead: kelpie plain, over TLS and with h2,h1, beside node:cluster with
                http, https and http2, hello world, 2 workers, 32 connections; wrk for HTTP/1.1, h2load
-               (Debian's nghttp2-client) for HTTP/2; --seconds per run (default 5), --rounds (default 3)`;
+               (Debian's nghttp2-client) for HTTP/2; --seconds per run (default 5), --rounds (default 3)
+  --startup    startup instead: ms from spawn until every worker has answered (GET /pid on fresh
+               connections), kelpie vs node:cluster (RR) and PM2, hello, --workers N (default 2),
+               --rounds (default 5), sides alternating; --peers picks the peers`;
 
 const appsDir = fileURLToPath(new URL('../apps/', import.meta.url));
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
@@ -109,6 +114,7 @@ async function main(): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       reload: { type: 'boolean' },
       tls: { type: 'boolean' },
+      startup: { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -118,6 +124,11 @@ async function main(): Promise<number> {
   if (values.render) {
     writeDocs(JSON.parse(readFileSync(values.render, 'utf8')) as BenchReport);
     return 0;
+  }
+  if (values.startup) {
+    process.once('SIGINT', interrupt);
+    process.once('SIGTERM', interrupt);
+    return startupCommand({ ...values, write: !values['no-write'] }, { freePort, running });
   }
   if (values.reload) {
     const missing = await ensureCommand('wrk', 'wrk');
