@@ -42,7 +42,8 @@ const report = (kelpie: number[], cluster: number[]): StartupReport => ({
 });
 
 describe('startup results', () => {
-  it("gives kelpie's median over each peer's", () => {
+  it("gives the median of kelpie's time over each peer's, round by round", () => {
+    // Rounds: 300/100 = 3, 200/200 = 1, 250/125 = 2.
     const ratios = startupRatios(report([300, 200, 250], [100, 200, 125]));
     expect(ratios[0]).toEqual({ side: 'cluster-rr', ratio: 2 });
     expect(ratios[1]?.side).toBe('pm2');

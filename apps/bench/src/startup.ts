@@ -192,11 +192,20 @@ export async function runStartupBench(options: StartupOptions): Promise<StartupR
   };
 }
 
-/** kelpie's median time to every worker answering over each other side's. */
+/**
+ * kelpie's time to every worker answering over each other side's, round by round (the two ran
+ * within seconds of each other, so a busy moment of the machine weighs on both), then the median.
+ */
 export function startupRatios(report: StartupReport): { side: PeerName; ratio: number }[] {
-  const medianAll = (side: StartupSide | undefined) => median(side?.samples.map((s) => s.allMs) ?? []);
-  const kelpie = medianAll(report.sides.find((s) => s.side === 'kelpie'));
-  return report.sides.filter((s) => s.side !== 'kelpie').map((s) => ({ side: s.side, ratio: kelpie / medianAll(s) }));
+  const kelpie = report.sides.find((s) => s.side === 'kelpie')?.samples ?? [];
+  return report.sides
+    .filter((s) => s.side !== 'kelpie')
+    .map((s) => ({
+      side: s.side,
+      ratio: median(
+        s.samples.slice(0, kelpie.length).map((sample, i) => (kelpie[i]?.allMs ?? Number.NaN) / sample.allMs),
+      ),
+    }));
 }
 
 /** The results as a Markdown table: medians, every round, and kelpie's ratio. */
