@@ -1,3 +1,4 @@
 import { preset } from '@kelpie/tsup-config';
 
-export default preset();
+// version is the bin's fast path for a bare `kelpie --version` (bin/kelpie.js).
+export default preset({ entry: ['src/index.ts', 'src/version.ts'] });

@@ -25,6 +25,8 @@ const routes = new Map([
   ['POST /echo', echo],
   ['GET /slow', (_req, res) => setTimeout(() => send(res, 200, TEXT, SLOW_TEXT), SLOW_MS)],
   ['GET /cpu', (_req, res) => send(res, 200, TEXT, cpuDigest())],
+  // Which process answered: the startup bench (src/startup.ts) waits until every worker has.
+  ['GET /pid', (_req, res) => send(res, 200, TEXT, String(process.pid))],
 ]);
 
 export default function handler(req, res) {

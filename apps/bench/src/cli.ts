@@ -17,6 +17,7 @@ import { reloadTable, runReloadBench } from './reload.js';
 import { formatReport, markdownTables } from './report.js';
 import { type BenchReport, type GroupResult, median, type SideResult } from './results.js';
 import { quickScenarios, scenarios } from './scenarios.js';
+import { startupCommand } from './startup.js';
 import { chartSvg } from './svg.js';
 import { runTlsBench, tlsTables } from './tls.js';
 import type { NodeRuntime, PeerName, RunningServer, Scenario } from './types.js';
@@ -26,6 +27,7 @@ import { holdWsConnections, runWsLoad } from './ws-load-runner.js';
 const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--workers 1,2] [--rounds N]
                   [--seconds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
        pnpm bench --reload [--seconds N] [--no-write]
+       pnpm bench --startup [--workers N] [--rounds N] [--peers a,b] [--no-write]
        pnpm bench --tls [--seconds N] [--rounds N] [--warmup N] [--threads N] [--no-write]
        pnpm bench --latency [--scenario a,b] [--peers a,b] [--seconds N] [--rounds N] [--threads N] [--docs] [--no-write]
        pnpm bench --curves [--seconds N] [--rounds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
@@ -61,7 +63,10 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
   --curves     cost curves instead: hello world, 2 workers, kelpie vs node:cluster (RR) at 10, 100, 1,000 and
                10,000 keep-alive connections (req/s, p99, worker RSS), and memory per idle connection (10,000
                held); --seconds per run (default 5), --rounds (default 3); needs an open-file limit of 11,024
-               (ulimit -n); --docs writes docs/benchmarks-curves.svg, --render F only redraws it from F`;
+               (ulimit -n); --docs writes docs/benchmarks-curves.svg, --render F only redraws it from F
+  --startup    startup instead: ms from spawn until every worker has answered (GET /pid on fresh
+               connections), kelpie vs node:cluster (RR) and PM2, hello, --workers N (default 2),
+               --rounds (default 5), sides alternating; --peers picks the peers`;
 
 const appsDir = fileURLToPath(new URL('../apps/', import.meta.url));
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
@@ -126,6 +131,7 @@ async function main(): Promise<number> {
       tls: { type: 'boolean' },
       latency: { type: 'boolean' },
       curves: { type: 'boolean' },
+      startup: { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -136,6 +142,11 @@ async function main(): Promise<number> {
   if (values.render) {
     writeDocs(JSON.parse(readFileSync(values.render, 'utf8')) as BenchReport);
     return 0;
+  }
+  if (values.startup) {
+    process.once('SIGINT', interrupt);
+    process.once('SIGTERM', interrupt);
+    return startupCommand({ ...values, write: !values['no-write'] }, { freePort, running });
   }
   if (values.reload) {
     const missing = await ensureCommand('wrk', 'wrk');

@@ -29,11 +29,11 @@ import {
   routeAppSignals,
   startListenCapture,
 } from '@kelpie/core/internal';
-import pkg from '../package.json' with { type: 'json' };
 import { ctlMain } from './ctl.js';
 import { runAsInit } from './init.js';
+import { versionLine } from './version.js';
 
-export const VERSION: string = pkg.version;
+export { VERSION } from './version.js';
 
 /** Folder of this package: worker classes are looked up here after the user's project. */
 const OWN_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -129,7 +129,7 @@ export async function main(argv: readonly string[], io: MainIO = {}): Promise<nu
     return ExitCode.OK;
   }
   if (commandLine.version) {
-    stdout.write(`kelpie (version ${VERSION}, @kelpie/core ${CORE_VERSION})\n`);
+    stdout.write(versionLine(CORE_VERSION));
     return ExitCode.OK;
   }
   if (commandLine.settings.printConfig) {

@@ -34,6 +34,13 @@ describe('command line', () => {
     expect(result.stdout).toMatch(/^kelpie \(version \d+\.\d+\.\d+, @kelpie\/core \d+\.\d+\.\d+\)/);
   });
 
+  it('a bare --version (printed without loading the server) says what --version among other flags says', () => {
+    const bare = run(['--version']);
+    const full = run(['-w', '2', '-v']);
+    expect(full.status).toBe(0);
+    expect(bare.stdout).toBe(full.stdout);
+  });
+
   it('takes options from KELPIE_CMD_ARGS, with the command line winning', async () => {
     const kp = await startKelpie([fixture('pid-app.js'), '--log-level', 'debug'], {
       env: { KELPIE_CMD_ARGS: '-w 2 --log-level "warning"' },

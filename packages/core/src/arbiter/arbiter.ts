@@ -1,5 +1,6 @@
 import { runHook, type ServerView } from '../config/hooks.js';
 import { MAX_WORKERS } from '../config/settings.js';
+import { exitCodeOf, isKelpieError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { loadTlsMaterial } from '../http/tls.js';
 import { reopenLogFiles } from '../observability/logger.js';
@@ -12,7 +13,7 @@ import type { ServerStatus } from './control.js';
 import { checkOpenFilesLimit } from './descriptors.js';
 import { ArbiterDispatch } from './dispatch.js';
 import { HupReload } from './hup.js';
-import { openListeners } from './listeners.js';
+import { openListeners, startListening } from './listeners.js';
 import { Monitoring } from './monitoring.js';
 import { WorkerPool } from './pool.js';
 import { checkSticky } from './sticky.js';
@@ -93,14 +94,16 @@ export class Arbiter {
       this.#upgrade.removePidfile();
       throw error;
     }
-    this.#announceListeners();
     this.#dispatch.start();
     ctx.phase = 'running';
     if (this.#stopWhileStarting !== null) {
       this.stop(this.#stopWhileStarting);
       return this.#finished;
     }
+    // The first workers boot while the sockets are put to listen(2) (SPEC.md 3.1).
     this.#pool.manage();
+    if (!(await this.#listen())) return this.#finished;
+    this.#announceListeners();
     this.#pool.startHeartbeatChecks();
     this.#upgrade.watchForPromotion();
     this.#pool.startMemoryChecks();
@@ -109,7 +112,23 @@ export class Arbiter {
     return this.#finished;
   }
 
-  /** The listeners are bound: say where, and what serves them. */
+  /**
+   * listen(2) on the sockets bound here, unless the arbiter accepts on them itself (dispatch.ts
+   * listened as it started). False once the arbiter is stopping: a signal came meanwhile, or
+   * listening failed, which stops the workers just spawned.
+   */
+  async #listen(): Promise<boolean> {
+    const ctx = this.#ctx;
+    try {
+      if (!this.#dispatch.accepting) await startListening(ctx.listeners, ctx.settings.backlog);
+    } catch (error) {
+      ctx.log.error(error instanceof Error ? error.message : String(error), isKelpieError(error) ? undefined : error);
+      this.stop(false, exitCodeOf(error));
+    }
+    return ctx.phase === 'running';
+  }
+
+  /** The listeners listen: say where, and what serves them. */
   #announceListeners(): void {
     const { log, listeners, options, settings } = this.#ctx;
     for (const listener of listeners) log.info(`Listening at: ${this.#ctx.urlOf(listener)} (${process.pid})`);

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { accessSync, constants, fstatSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
@@ -16,10 +16,12 @@ import type { Logger } from '../observability/logger.js';
  * directly (the kernel spreads connections), so the arbiter stays out of the request path, and
  * the socket keeps queueing connections while workers come and go. Node has no public way to
  * listen(2) without also polling for connections, so the arbiter creates and binds each socket
- * in its own process (the same internal `net._createServerHandle` that node:cluster uses), and a
- * short-lived helper process that inherits the descriptors calls listen(2) on them and exits.
- * Listening is a property of the socket, not of a descriptor, so the sockets stay listening in
- * the arbiter, which never registers them with its event loop. Workers inherit the descriptors.
+ * in its own process (the same internal `net._createServerHandle` that node:cluster uses), and
+ * one short-lived helper process that inherits the descriptors calls listen(2) on them all and
+ * exits. Listening is a property of the socket, not of a descriptor, so the sockets stay
+ * listening in the arbiter, which never registers them with its event loop. Workers inherit the
+ * descriptors. The arbiter runs the helper while its first workers boot (startListening), so
+ * starting a Node process for it adds nothing to the time until they serve.
  */
 
 export interface Listener {
@@ -28,6 +30,8 @@ export interface Listener {
   readonly fd: number;
   /** For logs: `http://127.0.0.1:8000`, `unix:/run/app.sock`. Port 0 is replaced by the real port. */
   readonly url: string;
+  /** Bound here and not listening yet: startListening() calls listen(2) on it. */
+  readonly needsListen: boolean;
   /**
    * The socket's handle, for sending over IPC: the receiving process gets its own descriptor of
    * the same listening socket.
@@ -89,20 +93,29 @@ for (let i = 0; i < count; i++) {
 function done() { if (--pending === 0) { process.stdout.write(JSON.stringify(results)); process.exit(0); } }
 `;
 
-/** listen(2) on every descriptor, from a helper process. Returns an error code name per fd, or 'ok'. */
-function listenInHelper(fds: number[], backlog: number): string[] {
-  const result = spawnSync(process.execPath, ['-e', LISTEN_HELPER, String(fds.length), String(backlog)], {
-    stdio: ['ignore', 'pipe', 'pipe', ...fds],
-    encoding: 'utf8',
-    timeout: 30_000,
+/** listen(2) on every descriptor, from one helper process. Resolves with an error code name per fd, or 'ok'. */
+function listenInHelper(fds: number[], backlog: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const failed = (reason: string) =>
+      reject(new KelpieError('KELPIE_ERR_BIND', `Could not start listening: the listen helper failed (${reason})`));
+    const helper = spawn(process.execPath, ['-e', LISTEN_HELPER, String(fds.length), String(backlog)], {
+      stdio: ['ignore', 'pipe', 'pipe', ...fds],
+      timeout: 30_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    helper.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    helper.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    helper.once('error', (error) => failed(error.message));
+    helper.once('close', (status) => {
+      if (status !== 0 || !stdout) failed(stderr.trim() || `exit status ${status}`);
+      else resolve(JSON.parse(stdout) as string[]);
+    });
   });
-  if (result.status !== 0 || !result.stdout) {
-    throw new KelpieError(
-      'KELPIE_ERR_BIND',
-      `Could not start listening: the listen helper failed (${result.error?.message ?? result.stderr ?? result.status})`,
-    );
-  }
-  return JSON.parse(result.stdout) as string[];
 }
 
 async function resolveHost(host: string): Promise<{ address: string; family: 4 | 6 }> {
@@ -205,7 +218,11 @@ async function bindOne(address: BindAddress, reusePort: boolean): Promise<Attemp
   throw new Error('fd binds are not created here');
 }
 
-function inheritedFd(address: Extract<BindAddress, { kind: 'fd' }>, options: BindOptions): Listener {
+function inheritedFd(
+  address: Extract<BindAddress, { kind: 'fd' }>,
+  options: BindOptions,
+  needsListen: boolean,
+): Listener {
   let isSocket = false;
   try {
     // bigint: a plain sync stat of a socket misleads Node's module resolution afterwards (see control.ts).
@@ -232,7 +249,7 @@ function inheritedFd(address: Extract<BindAddress, { kind: 'fd' }>, options: Bin
       `Cannot use --bind ${address.text}: ${getSystemErrorName(handle)} opening descriptor ${address.fd}`,
     );
   }
-  return makeListener(address, handle, address.text, null, options);
+  return makeListener(address, handle, address.text, null, options, needsListen);
 }
 
 export interface BindOptions {
@@ -245,9 +262,18 @@ export interface BindOptions {
   retryDelayMs?: number;
 }
 
+function bindError(text: string, error: string, attempts: number): KelpieError {
+  return error === 'EADDRINUSE'
+    ? new KelpieError(
+        'KELPIE_ERR_ADDRESS_IN_USE',
+        `Can't connect to ${text}: address already in use (tried ${attempts} time${attempts === 1 ? '' : 's'}). Is another server running there?`,
+      )
+    : new KelpieError('KELPIE_ERR_BIND', `Can't bind ${text}: ${error}`);
+}
+
 /**
- * Bind and listen on every address, retrying addresses in use. Throws a KelpieError naming the
- * address when one cannot be had.
+ * Bind every address, retrying addresses in use; listen(2) comes later (startListening). Throws
+ * a KelpieError naming the address when one cannot be had.
  */
 export async function bindListeners(texts: readonly string[], options: BindOptions): Promise<Listener[]> {
   const attempts = options.attempts ?? 5;
@@ -257,35 +283,16 @@ export async function bindListeners(texts: readonly string[], options: BindOptio
     for (const text of texts) {
       const address = parseBind(text);
       if (address.kind === 'fd') {
-        const listener = inheritedFd(address, options);
-        const [state] = listenInHelper([listener.fd], options.backlog);
-        if (state !== 'ok') {
-          throw new KelpieError('KELPIE_ERR_BIND', `Cannot listen on --bind ${text}: ${state}`);
-        }
-        listeners.push(listener);
+        listeners.push(inheritedFd(address, options, true));
         continue;
       }
       for (let attempt = 1; ; attempt++) {
         const bound = await bindOne(address, options.reusePort === true);
-        let error = 'error' in bound ? bound.error : undefined;
         if (!('error' in bound)) {
-          const [state] = listenInHelper([bound.handle.fd], options.backlog);
-          if (state === 'ok') {
-            listeners.push(makeListener(address, bound.handle, bound.url, bound.ownsFile, options));
-            break;
-          }
-          bound.handle.close();
-          if (bound.ownsFile) safeUnlink(bound.ownsFile);
-          error = state;
+          listeners.push(makeListener(address, bound.handle, bound.url, bound.ownsFile, options, true));
+          break;
         }
-        if (error !== 'EADDRINUSE' || attempt >= attempts) {
-          throw new KelpieError(
-            error === 'EADDRINUSE' ? 'KELPIE_ERR_ADDRESS_IN_USE' : 'KELPIE_ERR_BIND',
-            error === 'EADDRINUSE'
-              ? `Can't connect to ${address.text}: address already in use (tried ${attempts} times). Is another server running there?`
-              : `Can't bind ${address.text}: ${error}`,
-          );
-        }
+        if (bound.error !== 'EADDRINUSE' || attempt >= attempts) throw bindError(address.text, bound.error, attempts);
         options.log.error(`Connection in use: ${address.text}`);
         options.log.error('Retrying in 1 second.');
         await new Promise((resolve) => setTimeout(resolve, delay));
@@ -296,6 +303,28 @@ export async function bindListeners(texts: readonly string[], options: BindOptio
     throw error;
   }
   return listeners;
+}
+
+/**
+ * listen(2) on the listeners bound here, in one helper process for all of them (the others
+ * listen already). The arbiter runs it while its first workers boot: they cannot accept before
+ * their own listen(2), which comes after loading the app. A failure names the address: in use
+ * (another server bound the same port at the same moment and listened first) or another error.
+ */
+export async function startListening(listeners: readonly Listener[], backlog: number): Promise<void> {
+  const pending = listeners.filter((listener) => listener.needsListen);
+  if (!pending.length) return;
+  const states = await listenInHelper(
+    pending.map((listener) => listener.fd),
+    backlog,
+  );
+  pending.forEach((listener, i) => {
+    const state = states[i] ?? 'no answer';
+    if (state === 'ok') return;
+    throw listener.address.kind === 'fd'
+      ? new KelpieError('KELPIE_ERR_BIND', `Cannot listen on --bind ${listener.address.text}: ${state}`)
+      : bindError(listener.address.text, state, 1);
+  });
 }
 
 function safeUnlink(path: string): void {
@@ -312,6 +341,7 @@ function makeListener(
   url: string,
   ownsFile: string | null,
   bindOptions: BindOptions,
+  needsListen = false,
 ): Listener {
   const fd = handle.fd;
   let open = true;
@@ -319,6 +349,7 @@ function makeListener(
     address,
     fd,
     url,
+    needsListen,
     handle,
     accept(onConnection, onError) {
       // The node:cluster primary accepts the same way in round-robin mode.
@@ -362,7 +393,7 @@ export function inheritListeners(
   return fds.map((fd, i) => {
     const named = fds.length === binds.length ? parseBind(binds[i] as string) : undefined;
     const address: Extract<BindAddress, { kind: 'fd' }> = { kind: 'fd', fd, text: `fd://${fd}` };
-    let listener = inheritedFd(address, options);
+    let listener = inheritedFd(address, options, false);
     const handle = listener.handle as RawHandle;
     const out: { address?: string; port?: number; family?: string } = {};
     if (handle.getsockname && handle.getsockname(out) === 0 && out.port !== undefined) {

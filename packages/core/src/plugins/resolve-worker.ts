@@ -1,4 +1,6 @@
-import semver from 'semver';
+// Two functions, not semver's index: the index loads its 50 modules on every start of the arbiter.
+import satisfies from 'semver/functions/satisfies.js';
+import validRange from 'semver/ranges/valid.js';
 import { KelpieError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { isWorkerClass, type WorkerClass, type WorkerMeta } from '../worker/worker.js';
@@ -59,13 +61,13 @@ function checkMeta(cls: WorkerClass, file: string): WorkerMeta {
       `The worker class in ${file} lacks static meta { name, version, core } (core: the @kelpie/core semver range it supports).`,
     );
   }
-  if (!semver.validRange(meta.core)) {
+  if (!validRange(meta.core)) {
     throw new KelpieError(
       'KELPIE_ERR_WORKER_INVALID',
       `Worker "${meta.name}" declares an invalid core range "${meta.core}".`,
     );
   }
-  if (!semver.satisfies(VERSION, meta.core, { includePrerelease: true })) {
+  if (!satisfies(VERSION, meta.core, { includePrerelease: true })) {
     throw new KelpieError(
       'KELPIE_ERR_WORKER_INCOMPATIBLE',
       `Worker "${meta.name}" ${meta.version} (${file}) supports @kelpie/core ${meta.core}, but this is @kelpie/core ${VERSION}. ` +
