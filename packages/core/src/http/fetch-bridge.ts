@@ -204,8 +204,17 @@ const CONTENT_LENGTH = 2;
 
 /** CONTENT_TYPE or CONTENT_LENGTH when `name` is that field (any case), else 0. */
 function framing(name: string): number {
-  if (name.length === 12) return name.toLowerCase() === 'content-type' ? CONTENT_TYPE : 0;
-  if (name.length === 14) return name.toLowerCase() === 'content-length' ? CONTENT_LENGTH : 0;
+  // Lower-casing makes a string: only for a name of the right length not spelled the usual ways.
+  if (name.length === 12) {
+    return name === 'content-type' || name === 'Content-Type' || name.toLowerCase() === 'content-type'
+      ? CONTENT_TYPE
+      : 0;
+  }
+  if (name.length === 14) {
+    return name === 'content-length' || name === 'Content-Length' || name.toLowerCase() === 'content-length'
+      ? CONTENT_LENGTH
+      : 0;
+  }
   return 0;
 }
 

@@ -14,6 +14,7 @@ const BODY_QUEUE_LIMIT = 64 * 1024;
 const SAFE_HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 const ABSOLUTE_FORM = /^https?:\/\//i;
+const SLASH = 0x2f;
 
 /** LazyRequest's real Request, for the members prepareLazyRequest() delegates (set in its static block). */
 let realRequestOf: (request: LazyRequest) => Request;
@@ -139,10 +140,11 @@ export function prepareLazyRequest(): void {
 
 function requestUrl(req: IncomingMessage, scheme: 'http' | 'https'): string {
   const target = req.url ?? '/';
+  // The usual origin-form target ("/path") needs no further look.
+  if (target.charCodeAt(0) === SLASH) return `${scheme}://${authority(req)}${target}`;
   // A proxy-style absolute-form target carries its own authority, which wins over Host (RFC 9112 3.2.2).
   if (ABSOLUTE_FORM.test(target)) return target;
-  const path = target.startsWith('/') ? target : `/${target}`;
-  return `${scheme}://${authority(req)}${path}`;
+  return `${scheme}://${authority(req)}/${target}`;
 }
 
 /**
