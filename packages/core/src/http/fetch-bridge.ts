@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { clientGone, disconnected, LazyRequest } from './fetch-request.js';
-import { type HeadersInput, installLightResponse, type SimpleResponse, simpleParts } from './light-response.js';
-import { LazyRequestInfo, requestInfo } from './request-info.js';
+import { clientGone, disconnected, LazyRequest, prepareLazyRequest } from './fetch-request.js';
+import { BODY, type HeadersInput, INIT, installLightResponse, type Light, lightParts } from './light-response.js';
+import { forwardedScheme, LazyRequestInfo } from './request-info.js';
 import {
   type BodyReader,
   bodyReader,
@@ -20,9 +20,21 @@ import {
  * listener. The Request side is fetch-request.ts's; this file calls the handler and writes what
  * it returns (a Response, a light response, a Response-like from another realm) with
  * backpressure, answering 500 for a handler that fails.
+ *
+ * Node loads its fetch classes (undici) on first use of a fetch global. Nothing here or in
+ * fetch-request.ts / light-response.ts reads one before createFetchListener() is called for a
+ * fetch app, or a Response-like result reaches the bridge: a worker serving a Node listener
+ * never loads them.
  */
 
-const defaultScheme = (req: IncomingMessage): 'http' | 'https' => requestInfo(req).scheme;
+/**
+ * requestInfo(req).scheme without building the rest of the request's facts: https for TLS, or
+ * when a trusted proxy's secure-scheme header says so (forwardedScheme() checks the trust).
+ */
+const defaultScheme = (req: IncomingMessage): 'http' | 'https' =>
+  (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true || forwardedScheme(req) === 'https'
+    ? 'https'
+    : 'http';
 
 export type FetchHandler = (request: Request, ...rest: unknown[]) => Response | Promise<Response>;
 
@@ -53,10 +65,12 @@ const noop = (): void => {};
  */
 export function createFetchListener(handler: FetchHandler, options: FetchBridgeOptions = {}): Listener {
   const onError = options.onError ?? logToStderr;
-  const scheme = options.scheme;
+  const scheme = options.scheme ?? defaultScheme;
+  // The fetch classes are needed from here on: this is where a process serving a fetch app loads them.
+  prepareLazyRequest();
   if (options.lightResponse !== false) installLightResponse();
   return (req, res) => {
-    const request = new LazyRequest(req, res, scheme ?? defaultScheme) as unknown as Request;
+    const request = new LazyRequest(req, res, scheme) as unknown as Request;
     let result: unknown;
     try {
       // The second argument: the request's facts after proxy resolution (client address, scheme).
@@ -66,7 +80,7 @@ export function createFetchListener(handler: FetchHandler, options: FetchBridgeO
       return;
     }
     // Responding synchronously when we can saves a microtask turn on the common path.
-    if (result instanceof Response) {
+    if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') {
       respond(result, req, res, onError);
     } else {
       Promise.resolve(result).then(
@@ -79,9 +93,9 @@ export function createFetchListener(handler: FetchHandler, options: FetchBridgeO
 
 function respond(value: unknown, req: IncomingMessage, res: ServerResponse, onError: ErrorReporter): void {
   try {
-    const simple = typeof value === 'object' && value !== null ? simpleParts(value) : undefined;
-    if (simple) {
-      if (!clientGone(req, res)) writeSimple(simple, req, res);
+    const light = typeof value === 'object' && value !== null ? lightParts(value) : undefined;
+    if (light !== undefined) {
+      if (!clientGone(req, res)) writeLight(light, req, res);
       return;
     }
     if (!(value instanceof Response)) {
@@ -158,46 +172,77 @@ function applyHead(res: ServerResponse, response: Response | ResponseLike): void
 
 const TEXT_PLAIN = 'text/plain;charset=UTF-8';
 
-function hasContentType(headers: HeadersInput): boolean {
-  if (headers === undefined) return false;
-  if (headers instanceof Headers) return headers.has('content-type');
-  if (Array.isArray(headers)) return headers.some(([name]) => name?.toLowerCase() === 'content-type');
-  return Object.keys(headers).some((name) => name.toLowerCase() === 'content-type');
-}
+/**
+ * Header fields as writeHead() takes them fastest: one flat [name, value, name, value...] list,
+ * which Node reads in order, where an object it must walk key by key.
+ */
+type Head = (string | number | readonly string[])[];
 
 /** A LightResponse with a string or bytes body: one writeHead() and one end(), no stream. */
-function writeSimple(response: SimpleResponse, req: IncomingMessage, res: ServerResponse): void {
-  const { headers, body } = response;
-  if (response.statusText !== '') res.statusMessage = response.statusText;
-  const length = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-  if (
-    headers === undefined ||
-    (typeof headers === 'object' && !(headers instanceof Headers) && !Array.isArray(headers))
-  ) {
-    // The common case (Hono's c.json, c.text): a plain header object, sent in one writeHead call.
-    const head: Record<string, string | number> = { ...(headers as Record<string, string> | undefined) };
-    if (typeof body === 'string' && !hasContentType(headers)) head['content-type'] = TEXT_PLAIN;
-    if (!hasContentLength(head) && body !== null) head['content-length'] = length;
-    res.writeHead(response.status, head);
-  } else {
-    res.statusCode = response.status;
-    if (headers instanceof Headers) {
-      headers.forEach((value, name) => {
-        if (name !== 'set-cookie') res.setHeader(name, value);
-      });
-      const cookies = headers.getSetCookie();
-      if (cookies.length > 0) res.setHeader('set-cookie', cookies);
-    } else {
-      for (const [name, value] of headers) res.appendHeader(name as string, value as string);
-    }
-    if (typeof body === 'string' && !hasContentType(headers)) res.setHeader('content-type', TEXT_PLAIN);
+function writeLight(light: Light, req: IncomingMessage, res: ServerResponse): void {
+  const init = light[INIT];
+  const body = light[BODY];
+  const statusText = init?.statusText;
+  if (statusText !== undefined && statusText !== '') res.statusMessage = statusText;
+  const status = init?.status ?? 200;
+  const head: Head = [];
+  const found = headInto(head, init?.headers);
+  if (typeof body === 'string' && (found & CONTENT_TYPE) === 0) head.push('content-type', TEXT_PLAIN);
+  // As Node frames a response ended without writeHead(): the body's length, 0 for none, and
+  // nothing for the statuses that never have a body.
+  if ((found & CONTENT_LENGTH) === 0 && status !== 204 && status !== 304) {
+    const length = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    head.push('content-length', length);
   }
+  res.writeHead(status, head as string[]);
   if (body === null || req.method === 'HEAD') res.end();
   else res.end(body);
 }
 
-function hasContentLength(head: Record<string, unknown>): boolean {
-  return Object.keys(head).some((name) => name.length === 14 && name.toLowerCase() === 'content-length');
+const CONTENT_TYPE = 1;
+const CONTENT_LENGTH = 2;
+
+/** CONTENT_TYPE or CONTENT_LENGTH when `name` is that field (any case), else 0. */
+function framing(name: string): number {
+  // Lower-casing makes a string: only for a name of the right length not spelled the usual ways.
+  if (name.length === 12) {
+    return name === 'content-type' || name === 'Content-Type' || name.toLowerCase() === 'content-type'
+      ? CONTENT_TYPE
+      : 0;
+  }
+  if (name.length === 14) {
+    return name === 'content-length' || name === 'Content-Length' || name.toLowerCase() === 'content-length'
+      ? CONTENT_LENGTH
+      : 0;
+  }
+  return 0;
+}
+
+/** Appends a Response init's headers to `head`; returns which framing fields were among them. */
+function headInto(head: Head, headers: HeadersInput): number {
+  let found = 0;
+  if (headers === undefined) return found;
+  if (headers instanceof Headers) {
+    headers.forEach((value, name) => {
+      if (name === 'set-cookie') return;
+      head.push(name, value);
+      found |= framing(name);
+    });
+    for (const cookie of headers.getSetCookie()) head.push('set-cookie', cookie);
+  } else if (Array.isArray(headers)) {
+    for (const [name, value] of headers as [string, string][]) {
+      head.push(name, value);
+      found |= framing(name);
+    }
+  } else {
+    // The common case (Hono's c.json, c.text): a plain header object.
+    const record = headers as Record<string, string>;
+    for (const name of Object.keys(record)) {
+      head.push(name, record[name] as string);
+      found |= framing(name);
+    }
+  }
+  return found;
 }
 
 const PENDING = Symbol('pending');

@@ -14,11 +14,16 @@ const BODY_QUEUE_LIMIT = 64 * 1024;
 const SAFE_HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 const ABSOLUTE_FORM = /^https?:\/\//i;
+const SLASH = 0x2f;
+
+/** LazyRequest's real Request, for the members prepareLazyRequest() delegates (set in its static block). */
+let realRequestOf: (request: LazyRequest) => Request;
 
 /**
  * Stands in for a `Request` (`instanceof Request` holds) without paying for one: method, url,
  * headers and signal are answered from the IncomingMessage; every other member is delegated to a
- * real Request that is only built when one of them is first used.
+ * real Request that is only built when one of them is first used. prepareLazyRequest() wires
+ * that up before the first one is made.
  */
 export class LazyRequest {
   readonly #req: IncomingMessage;
@@ -87,44 +92,59 @@ export class LazyRequest {
   }
 
   static {
-    Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
-    // Walk Request.prototype instead of listing members so that ones added by newer Node
-    // versions (e.g. bytes()) are delegated too. Data properties such as Symbol.toStringTag
-    // stay inherited.
-    const own = LazyRequest.prototype;
-    for (const key of Reflect.ownKeys(Request.prototype)) {
-      if (key === 'constructor' || Object.hasOwn(own, key)) continue;
-      const descriptor = Object.getOwnPropertyDescriptor(Request.prototype, key);
-      const getter = descriptor?.get;
-      const method: unknown = descriptor?.value;
-      if (getter) {
-        Object.defineProperty(own, key, {
-          configurable: true,
-          enumerable: descriptor.enumerable ?? false,
-          get(this: LazyRequest) {
-            return getter.call(this.#realRequest());
-          },
-        });
-      } else if (typeof method === 'function') {
-        Object.defineProperty(own, key, {
-          configurable: true,
-          enumerable: descriptor?.enumerable ?? false,
-          writable: true,
-          value: function (this: LazyRequest, ...args: unknown[]): unknown {
-            return method.apply(this.#realRequest(), args);
-          },
-        });
-      }
+    realRequestOf = (request) => request.#realRequest();
+  }
+}
+
+let prepared = false;
+
+/**
+ * Makes LazyRequest a Request: its prototype inherits Request.prototype and delegates every
+ * other member to the real Request. Run once, by the fetch bridge when it serves a fetch app,
+ * and not at import: reading the global Request makes Node load its fetch classes (undici).
+ */
+export function prepareLazyRequest(): void {
+  if (prepared) return;
+  prepared = true;
+  const native = Request.prototype;
+  const own = LazyRequest.prototype;
+  Object.setPrototypeOf(own, native);
+  // Walk Request.prototype instead of listing members so that ones added by newer Node
+  // versions (e.g. bytes()) are delegated too. Data properties such as Symbol.toStringTag
+  // stay inherited.
+  for (const key of Reflect.ownKeys(native)) {
+    if (key === 'constructor' || Object.hasOwn(own, key)) continue;
+    const descriptor = Object.getOwnPropertyDescriptor(native, key);
+    const getter = descriptor?.get;
+    const method: unknown = descriptor?.value;
+    if (getter) {
+      Object.defineProperty(own, key, {
+        configurable: true,
+        enumerable: descriptor.enumerable ?? false,
+        get(this: LazyRequest) {
+          return getter.call(realRequestOf(this));
+        },
+      });
+    } else if (typeof method === 'function') {
+      Object.defineProperty(own, key, {
+        configurable: true,
+        enumerable: descriptor?.enumerable ?? false,
+        writable: true,
+        value: function (this: LazyRequest, ...args: unknown[]): unknown {
+          return method.apply(realRequestOf(this), args);
+        },
+      });
     }
   }
 }
 
 function requestUrl(req: IncomingMessage, scheme: 'http' | 'https'): string {
   const target = req.url ?? '/';
+  // The usual origin-form target ("/path") needs no further look.
+  if (target.charCodeAt(0) === SLASH) return `${scheme}://${authority(req)}${target}`;
   // A proxy-style absolute-form target carries its own authority, which wins over Host (RFC 9112 3.2.2).
   if (ABSOLUTE_FORM.test(target)) return target;
-  const path = target.startsWith('/') ? target : `/${target}`;
-  return `${scheme}://${authority(req)}${path}`;
+  return `${scheme}://${authority(req)}/${target}`;
 }
 
 /**

@@ -11,23 +11,34 @@
  * `instanceof Response` holds for both kinds, and every Response member behaves as Node's does.
  * Bodies other than strings and bytes, and unusual init values, build the real Response at once,
  * so validation errors surface where the app expects them.
+ *
+ * Nothing here reads a fetch global before installLightResponse() runs (the fetch bridge calls it
+ * when a fetch app's listener is made): Node loads its fetch classes on first use.
  */
 
 type NativeResponse = Response;
 /** What `new Headers()` and `new Response()` accept (not global types without the DOM lib). */
 export type HeadersInput = ConstructorParameters<typeof Headers>[0];
 type BodyInput = ConstructorParameters<typeof Response>[0];
-const Native: typeof Response = globalThis.Response;
 
-const STATE = Symbol('kelpie.lightResponse');
+/**
+ * Node's own Response, read when installLightResponse() runs and not at import: the fetch
+ * globals are lazy in Node, and reading one loads undici (~25 ms and ~10 MB per process), which
+ * a worker serving a Node listener never needs.
+ */
+let Native: typeof Response;
 
-interface LightState {
-  body: string | Uint8Array | null;
-  init: ResponseInit | undefined;
-  real: NativeResponse | undefined;
+/** The recorded arguments live on the instance itself: no second object per response. */
+export const BODY = Symbol('kelpie.lightResponse.body');
+export const INIT = Symbol('kelpie.lightResponse.init');
+const REAL = Symbol('kelpie.lightResponse.real');
+
+/** A LightResponse as the fetch bridge sees it (see lightParts). */
+export interface Light {
+  [BODY]: string | Uint8Array | null;
+  [INIT]: ResponseInit | undefined;
+  [REAL]: NativeResponse | undefined;
 }
-
-type Light = { [STATE]: LightState };
 
 function isSimpleBody(body: unknown): body is string | Uint8Array | null | undefined {
   return body === null || body === undefined || typeof body === 'string' || body instanceof Uint8Array;
@@ -44,9 +55,17 @@ function isSimpleInit(init: ResponseInit | undefined): boolean {
 }
 
 function real(light: Light): NativeResponse {
-  const state = light[STATE];
-  state.real ??= new Native(state.body, state.init);
-  return state.real;
+  light[REAL] ??= new Native(light[BODY], light[INIT]);
+  return light[REAL];
+}
+
+/**
+ * The LightResponse itself when the bridge can write it directly (its real Response was never
+ * built, so nothing can have changed its headers or read its body); undefined otherwise.
+ */
+export function lightParts(response: object): Light | undefined {
+  const light = response as Partial<Light>;
+  return light[BODY] !== undefined && light[REAL] === undefined ? (light as Light) : undefined;
 }
 
 /** The parts the fetch bridge can write directly, or undefined when the real Response is needed. */
@@ -57,15 +76,12 @@ export interface SimpleResponse {
   body: string | Uint8Array | null;
 }
 
+/** lightParts() as a plain record (for tests and debugging; the bridge reads the instance). */
 export function simpleParts(response: object): SimpleResponse | undefined {
-  const state = (response as Partial<Light>)[STATE];
-  if (!state || state.real) return undefined;
-  return {
-    status: state.init?.status ?? 200,
-    statusText: state.init?.statusText ?? '',
-    headers: state.init?.headers,
-    body: state.body,
-  };
+  const light = lightParts(response);
+  if (light === undefined) return undefined;
+  const init = light[INIT];
+  return { status: init?.status ?? 200, statusText: init?.statusText ?? '', headers: init?.headers, body: light[BODY] };
 }
 
 function createLightResponse(): typeof Response {
@@ -76,7 +92,9 @@ function createLightResponse(): typeof Response {
     if (!isSimpleBody(body) || !isSimpleInit(init)) return new Native(body, init);
     const nullBodyStatus = init?.status === 204 || init?.status === 205 || init?.status === 304;
     if (nullBodyStatus && body !== null && body !== undefined) return new Native(body, init);
-    this[STATE] = { body: body ?? null, init, real: undefined };
+    this[BODY] = body ?? null;
+    this[INIT] = init;
+    this[REAL] = undefined;
     return this as unknown as NativeResponse;
   }
   const proto = LightResponse.prototype as Record<PropertyKey, unknown>;
@@ -109,7 +127,7 @@ function createLightResponse(): typeof Response {
     status: {
       configurable: true,
       get(this: Light) {
-        return this[STATE].real?.status ?? this[STATE].init?.status ?? 200;
+        return this[REAL]?.status ?? this[INIT]?.status ?? 200;
       },
     },
     ok: {
@@ -122,7 +140,7 @@ function createLightResponse(): typeof Response {
     statusText: {
       configurable: true,
       get(this: Light) {
-        return this[STATE].real?.statusText ?? this[STATE].init?.statusText ?? '';
+        return this[REAL]?.statusText ?? this[INIT]?.statusText ?? '';
       },
     },
   });
@@ -130,25 +148,39 @@ function createLightResponse(): typeof Response {
     value: (value: unknown) => value instanceof Native,
   });
   Object.defineProperty(LightResponse, 'name', { value: 'Response' });
+  addStatics(LightResponse as unknown as typeof Response);
+  return LightResponse as unknown as typeof Response;
+}
+
+/** Response.error(), redirect() and json(); json() makes a light response too. */
+function addStatics(LightResponse: typeof Response): void {
   const statics = LightResponse as unknown as Record<string, unknown>;
   statics.error = () => Native.error();
   statics.redirect = (...args: Parameters<typeof Response.redirect>) => Native.redirect(...args);
   statics.json = (data: unknown, init?: ResponseInit) => {
-    const headers = new Headers(init?.headers);
-    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    const given = init?.headers;
+    let headers: HeadersInput = JSON_HEAD;
+    if (given !== undefined) {
+      const merged = new Headers(given);
+      if (!merged.has('content-type')) merged.set('content-type', 'application/json');
+      headers = merged;
+    }
     const text = JSON.stringify(data);
     if (text === undefined) return Native.json(data, init);
-    return new (LightResponse as unknown as typeof Response)(text, { ...init, headers });
+    return new LightResponse(text, { ...init, headers });
   };
-  return LightResponse as unknown as typeof Response;
 }
+
+/** Response.json()'s headers when the app gives none: shared, since a LightResponse never changes them. */
+const JSON_HEAD: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json' });
 
 let installed = false;
 
-/** Replace the global Response with the light one (once per process). */
+/** Replace the global Response with the light one (once per process; this loads Node's fetch classes). */
 export function installLightResponse(): void {
   if (installed) return;
   installed = true;
+  Native = globalThis.Response;
   Object.defineProperty(globalThis, 'Response', {
     configurable: true,
     writable: true,
