@@ -54,6 +54,15 @@ export interface AcceptGateOptions {
   onChange?: (open: boolean) => void;
 }
 
+/**
+ * For HttpServers, which already listens for the close of every connection: the gate stops adding
+ * a `close` listener of its own and calls `watch` on each connection it counts instead; the owner
+ * calls the function returned once that connection closes. One listener per connection instead of
+ * two: each listener past Node's own costs memory on every idle keep-alive connection. Internal:
+ * not exported from the package.
+ */
+export let watchCountedConnections: (gate: AcceptGate, watch: (socket: Socket) => void) => () => void;
+
 export class AcceptGate {
   readonly #options: AcceptGateOptions;
   readonly #doors: Door[] = [];
@@ -63,7 +72,17 @@ export class AcceptGate {
   #ended = false;
   /** The 'limit reached' warning: at most once a second. */
   readonly #fullLog = new LogThrottle(1000);
+  /** One for every connection: a closure per connection would cost memory on each. */
   readonly #onClose: () => void;
+  /** Watches for counted connections' close instead of the gate (watchCountedConnections). */
+  #watch: ((socket: Socket) => void) | undefined;
+
+  static {
+    watchCountedConnections = (gate, watch) => {
+      gate.#watch = watch;
+      return gate.#onClose;
+    };
+  }
 
   constructor(options: AcceptGateOptions) {
     this.#options = options;
@@ -92,7 +111,9 @@ export class AcceptGate {
   add(server: NetServer, source: DoorSource): void {
     const door: Door = { server, source, open: true, spare: undefined, opening: false };
     this.#doors.push(door);
-    server.on('connection', (socket: Socket) => this.#accepted(socket));
+    // First, so that the connection is counted before anything else sees it (HttpServers' own
+    // 'connection' listener finds it watched already: watchCountedConnections).
+    server.prependListener('connection', (socket: Socket) => this.#accepted(socket));
     if (this.#holds.size > 0) this.#shut(door);
   }
 
@@ -134,7 +155,9 @@ export class AcceptGate {
 
   #accepted(socket: Socket): void {
     this.#connections++;
-    socket.once('close', this.#onClose);
+    // 'close' is emitted once: `on`, not `once`, which would wrap the listener for every connection.
+    if (this.#watch) this.#watch(socket);
+    else socket.on('close', this.#onClose);
     const { limit, log } = this.#options;
     if (limit > 0 && this.#connections >= limit && this.pausable && !this.#holds.has('full')) {
       this.hold('full');

@@ -11,10 +11,10 @@ import { requestCounter, requestStats } from '../observability/stats.js';
 import { statsdClient, statsdObserver } from '../observability/statsd.js';
 import { AcceptGate, type AcceptGateOptions } from './accept-gate.js';
 import { createConfiguredServer, listenerIsTls } from './create-server.js';
-import { UNIX_PEER } from './forwarded.js';
 import { guardListener } from './guard-listener.js';
-import { type HttpSocket, isUnixPeer } from './http-socket.js';
+import type { HttpSocket } from './http-socket.js';
 import { sweepIdleConnections } from './idle-sweep.js';
+import { OpenConnections } from './open-connections.js';
 import { closeAppServer, ownServer } from './own-servers.js';
 import { applyProxyHeader, inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
 import { checkedUpgrade } from './request-limits.js';
@@ -93,17 +93,8 @@ type PerRequest = ((req: IncomingMessage, res: ServerResponse) => void) | undefi
 export class HttpServers {
   readonly servers: Server[];
   readonly #options: HttpServersOptions;
-  /** Open connections, tracked per connection rather than per request to keep requests cheap. */
-  readonly #sockets = new Set<Socket>();
   /** HTTP/2 connections: closed with GOAWAY when draining. */
   readonly #sessions = new Set<Http2Session>();
-  /** Connections handed to the upgrade listener (WebSockets): a subset of #sockets. */
-  readonly #upgraded = new Set<Socket>();
-  /**
-   * Connections accepted but not yet HTTP: in the TLS handshake or before their PROXY header.
-   * Tracked only while they are neither, so that a drain waits for them as for requests.
-   */
-  readonly #arriving = new Set<Socket>();
   /**
    * Plain TCP servers that accept for `servers` when something must happen before HTTP or TLS
    * see a connection (--proxy-protocol) or a worker binds its own socket (--reuse-port).
@@ -126,6 +117,12 @@ export class HttpServers {
   readonly #stopSendTimeout: () => void;
   /** Stops and resumes accepting on the listeners this worker shares (--worker-connections, class policies). */
   readonly gate: AcceptGate;
+  /** Open connections (HTTP, upgraded, arriving), each with one `close` listener (open-connections.ts). */
+  readonly #open: OpenConnections;
+  /** The same sets as #open's. */
+  readonly #sockets: Set<Socket>;
+  readonly #upgraded: Set<Socket>;
+  readonly #arriving: Set<Socket>;
 
   constructor(options: HttpServersOptions) {
     this.#options = options;
@@ -138,6 +135,8 @@ export class HttpServers {
       ...options.accept,
     });
     everyHttpServers.add(this);
+    this.#open = new OpenConnections(this.gate, () => this.#settle());
+    ({ sockets: this.#sockets, upgraded: this.#upgraded, arriving: this.#arriving } = this.#open);
     const onConnection = this.#connectionTracker();
     this.#stopSendTimeout = watchSendProgress(this.#sockets, settings.sendTimeout, log);
     const access = accessLogger(settings);
@@ -182,20 +181,9 @@ export class HttpServers {
 
   /** What a server does with each HTTP connection: track it until it closes. */
   #connectionTracker(): (socket: Socket) => void {
-    const sockets = this.#sockets;
-    const upgraded = this.#upgraded;
-    const arriving = this.#arriving;
-    const settle = () => this.#settle();
-    function forget(this: Socket): void {
-      sockets.delete(this);
-      upgraded.delete(this);
-      settle();
-    }
+    const open = this.#open;
     return (socket: Socket) => {
-      sockets.add(socket);
-      if (arriving.size > 0) arriving.delete((socket as Socket & { _parent?: Socket | null })._parent ?? socket);
-      if (isUnixPeer(socket)) (socket as Socket & { [UNIX_PEER]?: boolean })[UNIX_PEER] = true;
-      socket.once('close', forget);
+      open.track(socket);
       // Handed in after the drain began: swept like the others if it stays idle (HTTP/2
       // connections are closed by their session instead).
       if ((socket as HttpSocket).alpnProtocol !== 'h2') this.#idleSince?.set(socket, Date.now());
@@ -213,7 +201,7 @@ export class HttpServers {
       // TLS connections are tracked once the handshake is done: the TLS socket carries HTTP.
       server.prependListener('secureConnection', inheritProxyHeader);
       server.on('secureConnection', onConnection);
-      server.on('connection', (raw: Socket) => this.#arrive(raw));
+      server.on('connection', (raw: Socket) => this.#open.arrive(raw));
     } else server.on('connection', onConnection);
     server.on('session', (session: Http2Session) => {
       this.#sessions.add(session);
@@ -246,7 +234,7 @@ export class HttpServers {
       }
       const read = reader;
       this.#handOver.set(server, (socket) => {
-        this.#arrive(socket);
+        this.#open.arrive(socket);
         read(socket, emit);
       });
     }
@@ -324,7 +312,7 @@ export class HttpServers {
         socket.destroy();
         return;
       }
-      // Its 'close' (forget) removes it; one already gone is not added.
+      // Its 'close' listener (open-connections.ts) removes it; one already gone is not added.
       if (this.#sockets.has(socket)) this.#upgraded.add(socket);
       if (!this.#draining) return;
       this.#settle();
@@ -336,16 +324,6 @@ export class HttpServers {
       adding = true;
       server.prependListener('upgrade', track);
       adding = false;
-    });
-  }
-
-  /** A connection accepted that is not HTTP yet (TLS handshake, PROXY header): a drain waits for it. */
-  #arrive(raw: Socket): void {
-    if (this.#arriving.has(raw) || raw.destroyed) return;
-    this.#arriving.add(raw);
-    raw.once('close', () => {
-      this.#arriving.delete(raw);
-      this.#settle();
     });
   }
 

@@ -32,7 +32,9 @@ export const isHttp2 = (req: IncomingMessage): boolean => 'stream' in req;
  * handle class tells pipes from TCP; TLS sockets are looked at through the socket they wrap.
  */
 export function isUnixPeer(socket: Socket): boolean {
-  if (socket.remoteAddress !== undefined) return false;
   const raw = (socket as Socket & { _parent?: Socket | null })._parent ?? socket;
-  return (raw as Socket & { _handle?: object | null })._handle?.constructor?.name === 'Pipe';
+  if ((raw as Socket & { _handle?: object | null })._handle?.constructor?.name !== 'Pipe') return false;
+  // Read only for a pipe: reading it caches the peer's address on the socket (an object and a
+  // string on every TCP connection, which Node's own HTTP server never asks for).
+  return socket.remoteAddress === undefined;
 }
