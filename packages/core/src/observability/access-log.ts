@@ -171,13 +171,19 @@ function compile(format: string, name: string, suffix: string): CompiledFormat {
     if (typeof part === 'string') parts.push(part);
     else if ('braced' in part) parts.push(BRACED[part.braced](part.name));
     else {
-      parts.push(ATOMS[part.atom]);
+      // %(l)s and %(p)s are the same on every line: text, joined with the text around them.
+      parts.push(part.atom === 'l' || part.atom === 'p' ? ATOMS[part.atom]() : ATOMS[part.atom]);
       timed ||= atomNeeds(part.atom) === 'duration';
       counted ||= atomNeeds(part.atom) === 'length';
     }
   }
   parts.push(suffix);
-  const pieces = parts.filter((part) => part !== '');
+  const pieces: (string | Atom)[] = [];
+  for (const part of parts) {
+    const last = pieces.length - 1;
+    if (typeof part === 'string' && typeof pieces[last] === 'string') pieces[last] += part;
+    else if (part !== '') pieces.push(part);
+  }
   // Generated once per format: one expression with a call site per atom, which V8 can inline,
   // where a loop over the atoms would make one call site see every atom function (measured: the
   // loop cost about as much as the rest of the access log together).
