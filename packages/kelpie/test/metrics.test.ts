@@ -240,6 +240,31 @@ describe('--statsd-host', () => {
     }
   });
 
+  it('nothing is lost at a graceful stop: what waits for its datagram is sent as the worker exits', async () => {
+    const udp = createSocket('udp4');
+    const lines: string[] = [];
+    udp.on('message', (message) => lines.push(...message.toString('utf8').split('\n')));
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    try {
+      const kp = await startKelpie([
+        '-w',
+        '1',
+        '--statsd-host',
+        `127.0.0.1:${udp.address().port}`,
+        fixture('pid-app.js'),
+      ]);
+      await Promise.all(Array.from({ length: 20 }, () => get(kp.url)));
+      kp.signal('SIGTERM');
+      expect((await kp.exited()).code).toBe(0);
+      const sum = (pattern: RegExp) => lines.reduce((total, line) => total + Number(pattern.exec(line)?.[1] ?? 0), 0);
+      await waitUntil(() => sum(/^kelpie\.requests:(\d+)\|c$/) === 20, { what: 'twenty kelpie.requests counted' });
+      expect(lines.filter((line) => /^kelpie\.request\.duration:\d+(\.\d+)?\|ms$/.test(line))).toHaveLength(20);
+      expect(sum(/^kelpie\.request\.status\.200:(\d+)\|c$/)).toBe(20);
+    } finally {
+      udp.close();
+    }
+  });
+
   it('a StatsD server that is not there costs nothing but a warning', async () => {
     // A port nothing listens on: UDP sends succeed or fail quietly; requests are served.
     const kp = await startKelpie(['-w', '1', '--statsd-host', '127.0.0.1:9', fixture('pid-app.js')]);

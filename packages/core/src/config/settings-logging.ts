@@ -100,7 +100,7 @@ export const loggingSettings = {
         );
       },
       help: "Send Gunicorn's StatsD metrics (as kelpie.*) to this UDP address.",
-      doc: 'Workers send `kelpie.requests` (counter), `kelpie.request.duration` (timer, milliseconds) and `kelpie.request.status.<code>` (counter) for each response; the arbiter sends `kelpie.workers` (gauge) every second. Packets are buffered (1400 bytes or 100 ms) by the hot-shots client; a StatsD server that is down costs one warning, not errors per request.',
+      doc: 'Workers send `kelpie.requests` (counter), `kelpie.request.duration` (timer, milliseconds) and `kelpie.request.status.<code>` (counter) for each response; the arbiter sends `kelpie.workers` (gauge) every second. Lines are packed into datagrams of at most 1432 bytes, sent when full, 100 ms after their first line and when the process exits; a StatsD server that is down costs nothing, a host that cannot be resolved one warning.',
     }),
   ),
   statsdPrefix: restartOnly(

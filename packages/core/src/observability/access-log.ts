@@ -171,13 +171,19 @@ function compile(format: string, name: string, suffix: string): CompiledFormat {
     if (typeof part === 'string') parts.push(part);
     else if ('braced' in part) parts.push(BRACED[part.braced](part.name));
     else {
-      parts.push(ATOMS[part.atom]);
+      // %(l)s and %(p)s are the same on every line: text, joined with the text around them.
+      parts.push(part.atom === 'l' || part.atom === 'p' ? ATOMS[part.atom]() : ATOMS[part.atom]);
       timed ||= atomNeeds(part.atom) === 'duration';
       counted ||= atomNeeds(part.atom) === 'length';
     }
   }
   parts.push(suffix);
-  const pieces = parts.filter((part) => part !== '');
+  const pieces: (string | Atom)[] = [];
+  for (const part of parts) {
+    const last = pieces.length - 1;
+    if (typeof part === 'string' && typeof pieces[last] === 'string') pieces[last] += part;
+    else if (part !== '') pieces.push(part);
+  }
   // Generated once per format: one expression with a call site per atom, which V8 can inline,
   // where a loop over the atoms would make one call site see every atom function (measured: the
   // loop cost about as much as the rest of the access log together).
@@ -208,6 +214,8 @@ function compile(format: string, name: string, suffix: string): CompiledFormat {
 
 const FLUSH_BYTES = 64 * 1024;
 const FLUSH_MS = 100;
+/** Lines are encoded once this many UTF-16 code units are waiting (a few KiB). */
+const ENCODE_UNITS = 4096;
 /** The most UTF-8 bytes one UTF-16 code unit can take. */
 const MAX_BYTES_PER_UNIT = 3;
 
@@ -228,6 +236,8 @@ export class LogFileWriter {
   readonly #batches: { data: Buffer; buffer?: Buffer }[] = [];
   /** A written batch's buffer, kept for the next one: no 64 KiB allocation per batch. */
   #spare: Buffer | undefined;
+  /** Lines not encoded yet, oldest first. */
+  #pending = '';
   #timer: NodeJS.Timeout | undefined;
   #writing = false;
 
@@ -242,11 +252,29 @@ export class LogFileWriter {
     return this.#path;
   }
 
-  /** Queue `text` (whole lines, each ending with a newline). */
+  /**
+   * Queue `text` (whole lines, each ending with a newline). Lines are joined into a string of a
+   * few KiB before they are encoded: one Buffer.write() per ~30 lines instead of one per line
+   * (each call flattens its string and crosses into C++), and the string is gone long before a
+   * young GC could find it alive.
+   */
   write(text: string): void {
+    this.#pending += text;
+    if (this.#pending.length >= ENCODE_UNITS) this.#encode();
+    if (!this.#timer) {
+      this.#timer = setTimeout(() => this.#flush(), FLUSH_MS);
+      this.#timer.unref();
+    }
+  }
+
+  /** Encode the lines pending as a string into the batch being filled. */
+  #encode(): void {
+    const text = this.#pending;
+    if (text === '') return;
+    this.#pending = '';
     const room = FLUSH_BYTES - this.#used;
     if (text.length * MAX_BYTES_PER_UNIT > room) {
-      this.#flush();
+      this.#endBatch();
       // Longer than a whole batch could hold: a batch of its own.
       if (text.length * MAX_BYTES_PER_UNIT > FLUSH_BYTES) {
         this.#queue({ data: Buffer.from(text) });
@@ -258,16 +286,18 @@ export class LogFileWriter {
       this.#spare = undefined;
     }
     this.#used += this.#buffer.write(text, this.#used);
-    if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#flush(), FLUSH_MS);
-      this.#timer.unref();
-    }
   }
 
-  /** End the batch being filled and write it out. */
+  /** Write out every line queued (the timer's flush, 100 ms after the first line). */
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#encode();
+    this.#endBatch();
+  }
+
+  /** End the batch being filled and write it out. */
+  #endBatch(): void {
     if (!this.#buffer || this.#used === 0) return;
     const buffer = this.#buffer;
     // The next batch gets another buffer: this one stays untouched until written.
@@ -315,11 +345,14 @@ export class LogFileWriter {
   flushSync(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    // The batch being written asynchronously is left to that write.
+    // The batch being written asynchronously is left to that write; the rest in order, encoded
+    // here (#encode could start another asynchronous write).
     const waiting = this.#batches.splice(this.#writing ? 1 : 0).map((batch) => batch.data);
     if (this.#buffer && this.#used > 0) waiting.push(this.#buffer.subarray(0, this.#used));
+    if (this.#pending !== '') waiting.push(Buffer.from(this.#pending));
     this.#buffer = undefined;
     this.#used = 0;
+    this.#pending = '';
     if (waiting.length === 0) return;
     try {
       writeSync(this.#fd, waiting.length === 1 ? (waiting[0] as Buffer) : Buffer.concat(waiting));
@@ -346,21 +379,58 @@ export function accessLogger(settings: {
     writer = new LogFileWriter(path);
     writers.set(path, writer);
   }
-  const out = writer;
-  const { line, timed, counted } = compile(settings.accessLogformat, '--access-logformat', '\n');
+  const sink: Sink = { out: writer, ...compile(settings.accessLogformat, '--access-logformat', '\n') };
+  const { timed, counted } = sink;
+  // One object per request, and functions shared by every request (the response points back
+  // to its record): no closure per request for the close listener or the body counters.
   return (req, res) => {
-    const record: AccessRecord = {
-      req,
-      res,
-      start: timed ? performance.now() : 0,
-      startMs: Date.now(),
-      sent: counted ? 0 : undefined,
-      address: req.socket?.remoteAddress,
-    };
-    if (counted) countBody(res, record);
+    const record = new Pending(req, res, sink, timed ? performance.now() : 0, counted ? 0 : undefined);
+    (res as Logged)[RECORD] = record;
+    if (counted) {
+      record.write = res.write as Pending['write'];
+      record.end = res.end as Pending['end'];
+      res.write = countingWrite as typeof res.write;
+      res.end = countingEnd as typeof res.end;
+    }
     // on, not once: a response closes once, and once() pays for a wrapper and its removal.
-    res.on('close', () => out.write(line(record)));
+    res.on('close', logClosed);
   };
+}
+
+/** Where a format's lines go. */
+interface Sink extends CompiledFormat {
+  out: LogFileWriter;
+}
+
+const RECORD = Symbol('kelpie.access-log');
+type Logged = ServerResponse & { [RECORD]?: Pending };
+type Write = (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) => unknown;
+
+/** The record of a request under way: an AccessRecord, with what the close listener and body counters need. */
+class Pending implements AccessRecord {
+  readonly startMs = Date.now();
+  /** The remote address, read as the request arrived (an HTTP/2 stream's socket is gone once it closes). */
+  readonly address: string | undefined;
+  /** The response's own write() and end(), wrapped to count the body. */
+  write: Write | undefined = undefined;
+  end: Write | undefined = undefined;
+  /** end() was called: HTTP/2's end() hands its chunk to this.write(), counted once, by end. */
+  ended = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly sink: Sink,
+    readonly start: number,
+    public sent: number | undefined,
+  ) {
+    this.address = req.socket?.remoteAddress;
+  }
+}
+
+function logClosed(this: Logged): void {
+  const record = this[RECORD] as Pending;
+  record.sink.out.write(record.sink.line(record));
 }
 
 /**
@@ -368,20 +438,17 @@ export function accessLogger(settings: {
  * it includes the headers and the chunked framing. Plain parameters rather than rest ones: the
  * wrappers run for every write and should cost no array.
  */
-function countBody(res: ServerResponse, record: AccessRecord): void {
-  const write = res.write as (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean;
-  const end = res.end as (chunk?: unknown, encoding?: unknown, callback?: unknown) => ServerResponse;
-  // HTTP/2's end() hands its chunk to this.write(): counted once, by end. Writes after end fail.
-  let ended = false;
-  res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-    if (!ended) record.sent = (record.sent as number) + byteLength(chunk, encoding);
-    return write.call(this, chunk, encoding, callback);
-  } as typeof res.write;
-  res.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
-    if (!ended) record.sent = (record.sent as number) + byteLength(chunk, encoding);
-    ended = true;
-    return end.call(this, chunk, encoding, callback);
-  } as typeof res.end;
+function countingWrite(this: Logged, chunk: unknown, encoding?: unknown, callback?: unknown): unknown {
+  const record = this[RECORD] as Pending;
+  if (!record.ended) record.sent = (record.sent as number) + byteLength(chunk, encoding);
+  return (record.write as Write).call(this, chunk, encoding, callback);
+}
+
+function countingEnd(this: Logged, chunk?: unknown, encoding?: unknown, callback?: unknown): unknown {
+  const record = this[RECORD] as Pending;
+  if (!record.ended) record.sent = (record.sent as number) + byteLength(chunk, encoding);
+  record.ended = true;
+  return (record.end as Write).call(this, chunk, encoding, callback);
 }
 
 function byteLength(chunk: unknown, encoding: unknown): number {

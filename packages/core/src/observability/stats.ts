@@ -179,13 +179,18 @@ export function useRequestStatsBuffer(buffer: SharedArrayBuffer): void {
   (globalThis as StatsHolder)[STATS_KEY] = new RequestStats(buffer);
 }
 
-/** What a finished response tells the per-request observers (StatsD). */
-export type ResponseObserver = (req: IncomingMessage, res: ServerResponse, seconds: number) => void;
+/** What a finished response tells the per-request observers (StatsD): its status and duration. */
+export type ResponseObserver = (status: number, seconds: number) => void;
+
+const STARTED = Symbol('kelpie.request-start');
+type Timed = ServerResponse & { [STARTED]?: number };
 
 /**
  * The per-request hook `HttpServers` puts on every response when metrics are on (`timed`:
  * --metrics-bind; `observer`: StatsD): counts the request in flight, then the status and
  * duration of its response. Undefined without metrics: nothing is done per request then.
+ * Per request: one performance.now() stored on the response and one `close` listener shared
+ * by every response (no closure per request).
  */
 export function requestCounter(
   timed: boolean,
@@ -193,13 +198,14 @@ export function requestCounter(
 ): ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
   const stats = requestStats();
   if (!timed && !observer) return undefined;
-  return (req, res) => {
+  function closed(this: Timed): void {
+    const seconds = (performance.now() - (this[STARTED] as number)) / 1000;
+    stats.end(this.statusCode, seconds);
+    observer?.(this.statusCode, seconds);
+  }
+  return (_req, res) => {
     stats.begin();
-    const start = performance.now();
-    res.on('close', () => {
-      const seconds = (performance.now() - start) / 1000;
-      stats.end(res.statusCode, seconds);
-      observer?.(req, res, seconds);
-    });
+    (res as Timed)[STARTED] = performance.now();
+    res.on('close', closed);
   };
 }
