@@ -1,9 +1,10 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { type AddressInfo, isIP, Server as NetServer } from 'node:net';
 import { reusePortSupported } from '../config/command-line.js';
 import { isOwnServer, onCloseAppServer } from '../http/own-servers.js';
+import { Server as NodeHttpServer } from '../node-http.js';
 import type { Logger } from '../observability/logger.js';
 
 /**
@@ -46,7 +47,7 @@ export { ownServer } from '../http/own-servers.js';
 
 /** A Node HTTP server of any flavour: http, https, or http2 (plain or secure). */
 export function isHttpServer(server: unknown): server is HttpServer {
-  if (server instanceof HttpServer) return true;
+  if (server instanceof NodeHttpServer) return true;
   if (!(server instanceof NetServer)) return false;
   // https.Server (a TLS server with HTTP's options) and the http2 servers, known without loading
   // node:https or node:http2.

@@ -1,10 +1,11 @@
-import { createServer, IncomingMessage, type Server, type ServerOptions } from 'node:http';
+import type { IncomingMessage, Server, ServerOptions } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestListener } from '../app/app.js';
 import type { Settings } from '../config/settings.js';
+import { createServer, IncomingMessage as NodeIncomingMessage } from '../node-http.js';
 import { type Logger, LogThrottle } from '../observability/logger.js';
 import { ownServer } from './own-servers.js';
 import { rejectRequest } from './parser-errors.js';
@@ -44,7 +45,7 @@ export function createConfiguredServer(
 ): Server {
   configureRequestInfo(settings);
   // `req[Symbol.for('kelpie.request-info')]`: set up here rather than when core is imported.
-  defineRequestInfoGetter(IncomingMessage.prototype);
+  defineRequestInfoGetter(NodeIncomingMessage.prototype);
   const limited = withRequestLimits(handler, settings, log);
   // --keep-alive 0 means no keep-alive (Node's keepAliveTimeout 0 would mean "never time out").
   const serve: RequestListener =

@@ -1,4 +1,4 @@
-import { METHODS } from 'node:http';
+import { METHODS } from '../node-http.js';
 
 /**
  * What kelpie refuses in a request's method, target and fields beyond what Node's parser

@@ -1,5 +1,6 @@
-import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { STATUS_CODES } from '../node-http.js';
 import type { Logger } from '../observability/logger.js';
 import { methodAt, unknownMethodStatus } from './fields.js';
 import { CLOSING, type ClosingSocket, type HttpSocket } from './http-socket.js';

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../node-http.js';
 
 /**
  * Raw HTTP/1.1 responses: the bytes kelpie writes itself on a socket that no `ServerResponse`

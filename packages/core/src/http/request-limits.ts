@@ -1,9 +1,10 @@
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestListener, UpgradeListener } from '../app/app.js';
 import type { Settings } from '../config/settings.js';
+import { STATUS_CODES } from '../node-http.js';
 import type { Logger } from '../observability/logger.js';
 import {
   authorityConflict,

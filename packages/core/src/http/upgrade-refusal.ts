@@ -1,6 +1,6 @@
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AppWebSockets, UpgradeListener, UpgradeRefusal } from '../app/app.js';
+import { STATUS_CODES } from '../node-http.js';
 import type { Logger } from '../observability/logger.js';
 import { rawResponse } from './raw-response.js';
 

@@ -1,6 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { parseBind } from '../config/bind.js';
+import { createServer } from '../node-http.js';
 import type { Logger } from './logger.js';
 import { DURATION_BUCKETS, type StatusStats, type WorkerStats } from './stats.js';
 
