@@ -3,7 +3,9 @@
  * bar per side for its p99 (relative to the longest p99 of the block), kelpie's in the accent
  * colour, each labelled with its p99 and p99.9. The same look as src/svg.ts's req/s chart.
  */
+
 import type { LatencyReport } from './latency.js';
+import { escapeXml } from './line-chart.js';
 import { fmt } from './report.js';
 
 const ROW = 18;
@@ -11,8 +13,6 @@ const GAP = 14;
 const LABEL = 230;
 const BAR = 380;
 const WIDTH = LABEL + BAR + 190;
-
-const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function latencySvg(report: LatencyReport): string {
   const parts: string[] = [];

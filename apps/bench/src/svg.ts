@@ -1,3 +1,4 @@
+import { escapeXml } from './line-chart.js';
 import { type BenchReport, medianRps } from './results.js';
 
 /**
@@ -12,8 +13,6 @@ const GAP = 14;
 const LABEL = 270;
 const BAR = 420;
 const WIDTH = LABEL + BAR + 110;
-
-const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function chartSvg(report: BenchReport): string {
   const parts: string[] = [];
