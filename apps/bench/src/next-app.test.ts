@@ -1,8 +1,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BuildEntryMissing, NpmFailed, sourceFiles } from '@kelpie/testkit/npm-app';
 import { describe, expect, it } from 'vitest';
-import { sourceFiles } from './next-app.js';
+import { NEXT_NOT_SOURCES, NEXT_STANDALONE_SERVER, notBuiltReason } from './next-app.js';
 import { appFile, LISTENING_APPS } from './peers/paths.js';
 import { wattNextConfig } from './peers/watt-next.js';
 import { scenarios } from './scenarios.js';
@@ -17,10 +18,31 @@ describe('the Next.js page', () => {
       }
       writeFileSync(join(dir, '.kelpie-build-stamp'), 'x');
       writeFileSync(join(dir, 'watt.json'), '{}');
-      expect(sourceFiles(dir)).toEqual([join('app', 'page.js'), 'package.json']);
+      expect(sourceFiles(dir, NEXT_NOT_SOURCES)).toEqual([join('app', 'page.js'), 'package.json']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('turns a failed install or build into a one-line skip reason', () => {
+    const npmError = (code: number | string, stderr: string) =>
+      new NpmFailed(
+        ['ci', '--prefer-offline'],
+        '/app',
+        '',
+        stderr,
+        Object.assign(new Error('Command failed'), { code }),
+      );
+    expect(notBuiltReason(npmError('ENOENT', ''))).toBe('npm is not available');
+    expect(notBuiltReason(npmError(1, 'npm error code E404\nnpm error 404 Not Found - GET next\n'))).toBe(
+      'npm ci --prefer-offline failed: 404 Not Found - GET next',
+    );
+    expect(notBuiltReason(new BuildEntryMissing('/app', NEXT_STANDALONE_SERVER))).toBe(
+      `next build did not write ${NEXT_STANDALONE_SERVER}`,
+    );
+    expect(notBuiltReason(new Error("ENOENT: no such file or directory, open 'package-lock.json'\nmore"))).toBe(
+      "ENOENT: no such file or directory, open 'package-lock.json'",
+    );
   });
 
   it('is served unchanged by every side, on Node 26, built before its sides start', () => {
