@@ -1,9 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rawExchange, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { fixture, get } from './helpers.js';
+import { fixture, get, started } from './helpers.js';
 
 // The access log and the error log as files: every Gunicorn atom, JSON lines, USR1 after logrotate.
 
@@ -132,6 +133,63 @@ describe('access log', () => {
       expect(readFileSync(errors, 'utf8')).toMatch(/Shutting down: Master/);
       expect(readFileSync(`${errors}.1`, 'utf8')).toMatch(/Handling signal: usr1/);
     }
+  });
+});
+
+describe('access log at exit: no line lost', () => {
+  const requests = (url: string, n: number, path = '/line') =>
+    Promise.all(Array.from({ length: n }, (_, i) => get(`${url}${path}?n=${i}`)));
+  /** The distinct `n` of the lines that have one. */
+  const numbered = (path: string) => new Set(lines(path).flatMap((line) => /[?&]n=(\d+)/.exec(line)?.[1] ?? []));
+
+  // The last line is that of a response still under way when the stop begins: it is logged as
+  // the drain ends, moments before the process exits.
+  for (const args of [[], ['-k', 'threads', '--threads', '2']]) {
+    it(`SIGTERM after N requests, the last one in flight: N lines (${args.join(' ') || '-k async'})`, async () => {
+      const log = file('sigterm.log');
+      const kp = await startKelpie(['--access-logfile', log, ...args, '-w', '1', fixture('exit-log-app.js')]);
+      await requests(kp.url, 200);
+      const last = await started(`${kp.url}/stream?ms=300&n=200`);
+      kp.signal('SIGTERM');
+      expect(await last.body).toBe('start\nend\n');
+      expect((await kp.exited()).code).toBe(0);
+      expect(lines(log)).toHaveLength(201);
+      expect(numbered(log).size).toBe(201);
+    });
+  }
+
+  it('--max-requests N: the worker that exits has written its N lines', async () => {
+    const log = file('max-requests.log');
+    const kp = await startKelpie(['--access-logfile', log, '--max-requests', '50', '-w', '1', fixture('pid-app.js')]);
+    // One at a time: the 50th response is the last this worker sends.
+    for (let i = 0; i < 50; i++) expect((await get(`${kp.url}/line?n=${i}`)).status).toBe(200);
+    await waitUntil(() => kp.countLog(/Worker exiting/) >= 1, { what: 'the worker to exit after 50 requests' });
+    expect(lines(log)).toHaveLength(50);
+    expect(numbered(log).size).toBe(50);
+  });
+
+  it("a batch whose write waits in libuv's pool is written, before the lines after it", async () => {
+    const log = file('pool.log');
+    const fifo = file('pool.fifo');
+    const mark = file('pool.mark');
+    execFileSync('mkfifo', [fifo]);
+    const kp = await startKelpie(['--access-logfile', log, '-w', '1', fixture('exit-log-app.js')], {
+      env: { UV_THREADPOOL_SIZE: '1', POOL_BLOCK_FIFO: fifo, POOL_BLOCK_MARK: mark },
+    });
+    await get(`${kp.url}/block-pool`);
+    // Lines of 4 KiB, one at a time: more than a 64 KiB batch, so the first batch is handed to a
+    // write() that waits in the pool while the last lines wait for a batch.
+    const long = `/${'x'.repeat(4000)}`;
+    for (let i = 0; i < 24; i++) await get(`${kp.url}${long}?n=${i}`);
+    kp.signal('SIGTERM');
+    await waitUntil(() => existsSync(mark), { what: "the app's shutdown, after the drain" });
+    // Frees the pool's thread (the worker is still there: waiting for the write, or exiting).
+    closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    expect((await kp.exited()).code).toBe(0);
+    const order = lines(log)
+      .flatMap((line) => /[?&]n=(\d+)/.exec(line)?.[1] ?? [])
+      .map(Number);
+    expect(order).toEqual(Array.from({ length: 24 }, (_, i) => i));
   });
 });
 

@@ -22,6 +22,10 @@ import type { AcceptGate } from '@kelpie/core';
  * in a row have not. A thread whose handlers return to the loop at once (I/O-bound apps) can serve
  * a second connection right away, and never stops.
  *
+ * A connection is fresh until its first request starts or it closes: kept in a set meanwhile,
+ * nothing stored on the socket, and its close heard from the one `close` listener HttpServers
+ * puts on every connection (`onClose`), none of this policy's own.
+ *
  * Threads see each other through the board, shared memory with two Int32 cells per thread:
  * [accepting, work]. A thread writes its own cells and reads the others'; with sequentially
  * consistent Atomics two threads taking connections at once cannot both see the other idle, so
@@ -40,8 +44,7 @@ const BLOCKING_MS = 10;
 /** Requests in a row that did not block before a thread stops expecting its handlers to. */
 const BRIEF_STREAK = 16;
 
-const FRESH = Symbol('kelpie.fresh-connection');
-type Tracked = Socket & { [FRESH]?: boolean; _parent?: Socket | null };
+type WithParent = Socket & { _parent?: Socket | null };
 const DONE = Symbol('kelpie.request-done');
 type Response = ServerResponse & { [DONE]?: () => void };
 
@@ -50,6 +53,8 @@ export class AcceptPolicy {
   /** This thread's first cell. */
   readonly #at: number;
   #work = 0;
+  /** Connections accepted whose first request has not started: each counts as work. */
+  readonly #fresh = new Set<Socket>();
   #gate: AcceptGate | undefined;
   /** Whether this thread's handlers block its event loop (assumed until seen otherwise). */
   #blocking = true;
@@ -69,11 +74,14 @@ export class AcceptPolicy {
   /** A connection this thread accepted: work until its first request starts or it closes. */
   onAccept = (socket: Socket, gate: AcceptGate): void => {
     this.#gate = gate;
-    const tracked = socket as Tracked;
-    tracked[FRESH] = true;
+    this.#fresh.add(socket);
     this.#add(1);
-    socket.once('close', () => this.#settle(tracked));
     if (this.#blocking && this.#otherIdleThread()) gate.hold(BUSY);
+  };
+
+  /** A connection the gate counted closed (HttpServers' `accept.onClose`): no more work if it was fresh. */
+  onClose = (socket: Socket): void => {
+    this.#settle(socket);
   };
 
   /**
@@ -95,9 +103,10 @@ export class AcceptPolicy {
     (res as Response)[DONE] = finish;
     res.once('finish', finish);
     res.once('close', finish);
+    if (this.#fresh.size === 0) return;
     // The TLS socket's _parent is the TCP socket the gate counted.
-    const socket = req.socket as Tracked | undefined;
-    this.#settle(socket?.[FRESH] !== undefined ? socket : socket?._parent);
+    const socket = req.socket as WithParent | undefined;
+    if (socket && !this.#settle(socket) && socket._parent) this.#settle(socket._parent);
   }
 
   /** The app calls `end()` on a response of this thread (HTTP/1; the thread's ServerResponse class calls this). */
@@ -114,10 +123,11 @@ export class AcceptPolicy {
     }
   }
 
-  #settle(socket: Tracked | null | undefined): void {
-    if (!socket?.[FRESH]) return;
-    socket[FRESH] = false;
+  /** The connection's first request started, or it closed: whether it was fresh until now. */
+  #settle(socket: Socket): boolean {
+    if (!this.#fresh.delete(socket)) return false;
     this.#add(-1);
+    return true;
   }
 
   #add(delta: number): void {

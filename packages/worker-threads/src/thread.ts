@@ -120,7 +120,12 @@ function listen(listeners: Extract<ToThread, { type: 'listen' }>['listeners']): 
     listeners,
     refuseWebSockets: { workerClass: 'threads', app: app as App },
     serverOptions: { ServerResponse: TrackedResponse as unknown as typeof ServerResponse },
-    accept: { duplicateListener, onAccept: policy.onAccept, onChange: (on) => policy.accepting(on) },
+    accept: {
+      duplicateListener,
+      onAccept: policy.onAccept,
+      onClose: policy.onClose,
+      onChange: (on) => policy.accepting(on),
+    },
   });
   return http.listen().then(() => policy.accepting(http?.gate.open ?? false));
 }

@@ -57,9 +57,13 @@ export interface HttpServersOptions {
   /**
    * How this worker stops and resumes accepting (accept-gate.ts): `duplicateListener` (the
    * channel's) lets a worker at --worker-connections leave new connections in the backlog instead
-   * of accepting and closing them; a class may add its own accept policy.
+   * of accepting and closing them; a class may add its own accept policy: `onAccept` sees each
+   * connection the gate counts, and `onClose` that connection's close (from the one `close`
+   * listener HttpServers puts on every connection: the policy needs none of its own).
    */
-  accept?: Pick<AcceptGateOptions, 'duplicateListener' | 'onAccept' | 'onChange'>;
+  accept?: Pick<AcceptGateOptions, 'duplicateListener' | 'onAccept' | 'onChange'> & {
+    onClose?: (socket: Socket) => void;
+  };
 }
 
 /**
@@ -135,7 +139,7 @@ export class HttpServers {
       ...options.accept,
     });
     everyHttpServers.add(this);
-    this.#open = new OpenConnections(this.gate, () => this.#settle());
+    this.#open = new OpenConnections(this.gate, () => this.#settle(), options.accept?.onClose);
     ({ sockets: this.#sockets, upgraded: this.#upgraded, arriving: this.#arriving } = this.#open);
     const onConnection = this.#connectionTracker();
     this.#stopSendTimeout = watchSendProgress(this.#sockets, settings.sendTimeout, log);

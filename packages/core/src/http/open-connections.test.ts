@@ -96,6 +96,44 @@ describe('open connections', () => {
     expect(http.gate.connections).toBe(0);
   });
 
+  it("a class's accept policy hears each counted connection close from the same listener (accept.onClose)", async () => {
+    const accepted: Socket[] = [];
+    const closedSockets: Socket[] = [];
+    const http = new HttpServers({
+      settings: { ...defaultSettings({}), keepAlive: 5 },
+      log: log(),
+      listener: (_req, res) => res.end('hello'),
+      listeners: [{ fd: -1, bind: '127.0.0.1:0', url: 'http://127.0.0.1' }],
+      accept: {
+        onAccept: (socket) => accepted.push(socket),
+        onClose: (socket) => {
+          // Told after the gate: its count already excludes this connection.
+          expect(http.gate.connections).toBe(accepted.length - closedSockets.length - 1);
+          closedSockets.push(socket);
+        },
+      },
+    });
+    const server = http.servers[0] as NetServer;
+    http.gate.add(server, { kind: 'shared', index: 0 });
+    const serverSide: Socket[] = [];
+    server.on('connection', (socket: Socket) => serverSide.push(socket));
+    const front = createServer((socket) => http.accept(socket, 0));
+    const port = await listen(front);
+    cleanup.push(() => {
+      http.close();
+      front.close();
+    });
+    const clients = await idleClients(port, 3, serverSide);
+    expect(accepted).toEqual(serverSide);
+    const node = await nodeCloseListeners();
+    for (const socket of serverSide) expect(socket.listenerCount('close')).toBe(node + 1);
+    const closed = serverSide.map(closeOf);
+    for (const client of clients) client.destroy();
+    await Promise.all(closed);
+    expect(new Set(closedSockets)).toEqual(new Set(serverSide));
+    expect(closedSockets).toHaveLength(3);
+  });
+
   it('a gate of its own counts with one shared close listener, down to zero', async () => {
     const gate = new AcceptGate({ limit: 0, backlog: 511, log: log() });
     const server = createServer();

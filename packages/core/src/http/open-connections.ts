@@ -29,11 +29,15 @@ export class OpenConnections {
   readonly #closed: (this: Socket) => void;
   /** The listener of a connection the accept gate counted. */
   readonly #closedCounted: (this: Socket) => void;
-  /** Tells the gate a connection it counted closed. */
-  readonly #gateClosed: () => void;
+  /** Tells the gate (and the class's accept policy) a connection it counted closed. */
+  readonly #gateClosed: (this: Socket) => void;
 
-  /** `changed`: after a connection closed. */
-  constructor(gate: AcceptGate, changed: () => void) {
+  /**
+   * `changed`: after a connection closed. `countedClosed`: after a connection the accept gate
+   * counted closed, once the gate knows (a worker class's accept policy, which saw it in the
+   * gate's `onAccept`; called from the same listener, so the policy adds none of its own).
+   */
+  constructor(gate: AcceptGate, changed: () => void, countedClosed?: (socket: Socket) => void) {
     const { sockets, upgraded, arriving } = this;
     function closed(this: Socket): void {
       sockets.delete(this);
@@ -41,12 +45,18 @@ export class OpenConnections {
       arriving.delete(this);
       changed();
     }
-    const gateClosed = watchCountedConnections(gate, (raw) => this.arrive(raw, true));
+    const toldGate = watchCountedConnections(gate, (raw) => this.arrive(raw, true));
+    const gateClosed = countedClosed
+      ? function (this: Socket): void {
+          toldGate();
+          countedClosed(this);
+        }
+      : toldGate;
     this.#closed = closed;
     this.#gateClosed = gateClosed;
     this.#closedCounted = function (this: Socket): void {
       closed.call(this);
-      gateClosed();
+      gateClosed.call(this);
     };
   }
 

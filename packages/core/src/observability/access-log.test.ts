@@ -39,6 +39,22 @@ describe('LogFileWriter', () => {
     expect(readFileSync(path).equals(expected)).toBe(true);
   });
 
+  it('written() resolves once every line is written, in order (the end of a graceful stop)', async () => {
+    const path = join(dir, 'written.log');
+    const writer = new LogFileWriter(path);
+    let expected = '';
+    for (let i = 0; i < 3000; i++) {
+      const line = `line ${i} ${'-'.repeat(i % 100)}\n`;
+      expected += line;
+      writer.write(line);
+    }
+    await writer.written();
+    expect(readFileSync(path, 'utf8')).toBe(expected);
+    // Nothing left for the exit flush.
+    await writer.written();
+    expect(readFileSync(path, 'utf8')).toBe(expected);
+  });
+
   it('writes a line within about 100 ms without a flush', async () => {
     const path = join(dir, 'timer.log');
     const writer = new LogFileWriter(path);

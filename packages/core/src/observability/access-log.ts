@@ -1,4 +1,3 @@
-import { closeSync, openSync, write, writeSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ACCESS_LOG_ATOMS,
@@ -8,9 +7,9 @@ import {
   DEFAULT_ACCESS_LOG_FORMAT,
   parseAccessLogFormat,
 } from '../config/access-log-format.js';
-import { onReopen } from './logger.js';
+import { LogFileWriter } from './access-log-writer.js';
 
-export { ACCESS_LOG_ATOMS, DEFAULT_ACCESS_LOG_FORMAT };
+export { ACCESS_LOG_ATOMS, DEFAULT_ACCESS_LOG_FORMAT, LogFileWriter };
 
 /**
  * The access log: one line per response, in Gunicorn's `--access-logformat` (Apache's combined
@@ -19,7 +18,7 @@ export { ACCESS_LOG_ATOMS, DEFAULT_ACCESS_LOG_FORMAT };
  * Lines are encoded into a 64 KiB buffer as they come and written together, when the buffer is
  * full or 100 ms after its first line, with one asynchronous write() each: a request never waits
  * on the disk, and lines from several workers appending to the same file stay whole (O_APPEND
- * writes do not interleave).
+ * writes do not interleave); access-log-writer.ts, which also says how none is lost at exit.
  *
  * Cost per request (docs/benchmarks.md has the figures): the line is built from the atoms the
  * format uses and nothing else (no clock read for a format without durations, no byte counting
@@ -210,156 +209,6 @@ function compile(format: string, name: string, suffix: string): CompiledFormat {
     };
   }
   return { line, timed, counted };
-}
-
-const FLUSH_BYTES = 64 * 1024;
-const FLUSH_MS = 100;
-/** Lines are encoded once this many UTF-16 code units are waiting (a few KiB). */
-const ENCODE_UNITS = 4096;
-/** The most UTF-8 bytes one UTF-16 code unit can take. */
-const MAX_BYTES_PER_UNIT = 3;
-
-/**
- * Lines for one file, written in batches. `reopen()` (USR1) opens the path again, for logrotate;
- * `flushSync()` writes what is left when the process exits.
- */
-export class LogFileWriter {
-  readonly #path: string;
-  #fd: number;
-  /** The batch being filled, and how much of it is. */
-  #buffer: Buffer | undefined;
-  #used = 0;
-  /**
-   * Batches to write, oldest first (while a write is under way, the first is the one being
-   * written): the lines, and the buffer they were encoded into, to reuse once written.
-   */
-  readonly #batches: { data: Buffer; buffer?: Buffer }[] = [];
-  /** A written batch's buffer, kept for the next one: no 64 KiB allocation per batch. */
-  #spare: Buffer | undefined;
-  /** Lines not encoded yet, oldest first. */
-  #pending = '';
-  #timer: NodeJS.Timeout | undefined;
-  #writing = false;
-
-  constructor(path: string) {
-    this.#path = path;
-    this.#fd = path === '-' ? 1 : openSync(path, 'a', 0o644);
-    onReopen(this);
-    process.once('exit', () => this.flushSync());
-  }
-
-  get path(): string {
-    return this.#path;
-  }
-
-  /**
-   * Queue `text` (whole lines, each ending with a newline). Lines are joined into a string of a
-   * few KiB before they are encoded: one Buffer.write() per ~30 lines instead of one per line
-   * (each call flattens its string and crosses into C++), and the string is gone long before a
-   * young GC could find it alive.
-   */
-  write(text: string): void {
-    this.#pending += text;
-    if (this.#pending.length >= ENCODE_UNITS) this.#encode();
-    if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#flush(), FLUSH_MS);
-      this.#timer.unref();
-    }
-  }
-
-  /** Encode the lines pending as a string into the batch being filled. */
-  #encode(): void {
-    const text = this.#pending;
-    if (text === '') return;
-    this.#pending = '';
-    const room = FLUSH_BYTES - this.#used;
-    if (text.length * MAX_BYTES_PER_UNIT > room) {
-      this.#endBatch();
-      // Longer than a whole batch could hold: a batch of its own.
-      if (text.length * MAX_BYTES_PER_UNIT > FLUSH_BYTES) {
-        this.#queue({ data: Buffer.from(text) });
-        return;
-      }
-    }
-    if (!this.#buffer) {
-      this.#buffer = this.#spare ?? Buffer.allocUnsafe(FLUSH_BYTES);
-      this.#spare = undefined;
-    }
-    this.#used += this.#buffer.write(text, this.#used);
-  }
-
-  /** Write out every line queued (the timer's flush, 100 ms after the first line). */
-  #flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#encode();
-    this.#endBatch();
-  }
-
-  /** End the batch being filled and write it out. */
-  #endBatch(): void {
-    if (!this.#buffer || this.#used === 0) return;
-    const buffer = this.#buffer;
-    // The next batch gets another buffer: this one stays untouched until written.
-    this.#queue({ data: buffer.subarray(0, this.#used), buffer });
-    this.#buffer = undefined;
-    this.#used = 0;
-  }
-
-  #queue(batch: { data: Buffer; buffer?: Buffer }): void {
-    this.#batches.push(batch);
-    if (!this.#writing) this.#writeNext();
-  }
-
-  /** One write() at a time, so batches reach the file in order; only full or timed-out batches are queued. */
-  #writeNext(): void {
-    const batch = this.#batches[0];
-    if (!batch) return;
-    const { data } = batch;
-    this.#writing = true;
-    const fd = this.#fd;
-    const writeFrom = (offset: number) => {
-      write(fd, data, offset, data.length - offset, null, (error, written) => {
-        if (!error && offset + written < data.length) {
-          writeFrom(offset + written);
-          return;
-        }
-        this.#batches.shift();
-        this.#spare = batch.buffer ?? this.#spare;
-        this.#writing = false;
-        this.#writeNext();
-      });
-    };
-    writeFrom(0);
-  }
-
-  /** Open the file again (after logrotate moved it); lines waiting go to the new file. */
-  reopen(): void {
-    if (this.#path === '-') return;
-    const previous = this.#fd;
-    this.#fd = openSync(this.#path, 'a', 0o644);
-    // A write under way keeps the old descriptor until it is done; closing it is left to exit.
-    if (!this.#writing) closeSync(previous);
-  }
-
-  flushSync(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    // The batch being written asynchronously is left to that write; the rest in order, encoded
-    // here (#encode could start another asynchronous write).
-    const waiting = this.#batches.splice(this.#writing ? 1 : 0).map((batch) => batch.data);
-    if (this.#buffer && this.#used > 0) waiting.push(this.#buffer.subarray(0, this.#used));
-    if (this.#pending !== '') waiting.push(Buffer.from(this.#pending));
-    this.#buffer = undefined;
-    this.#used = 0;
-    this.#pending = '';
-    if (waiting.length === 0) return;
-    try {
-      writeSync(this.#fd, waiting.length === 1 ? (waiting[0] as Buffer) : Buffer.concat(waiting));
-    } catch {
-      // Exiting: nowhere left to report it.
-    }
-  }
 }
 
 const writers = new Map<string, LogFileWriter>();

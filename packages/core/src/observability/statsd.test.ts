@@ -141,6 +141,38 @@ describe('StatsdClient', () => {
     ]);
   });
 
+  it('after a refusal (nothing listened) datagrams still reach a server that starts at the address', async () => {
+    // A free port: bound, its number kept, closed.
+    const probe = await statsdServer();
+    const port = probe.port;
+    probe.socket.close();
+    const errors: NodeJS.ErrnoException[] = [];
+    const statsd = client(port, { onError: (error) => errors.push(error) });
+    // The refusal comes back as an ICMP message after a datagram: one line per try, bounded.
+    for (let i = 0; i < 200 && !errors.some((error) => error.code === 'ECONNREFUSED'); i++) {
+      statsd.increment('lost');
+      statsd.flush();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(errors.map((error) => error.code)).toContain('ECONNREFUSED');
+    // Disconnected: sendto() hears of no more refusals (a connected socket would, after each).
+    const refused = errors.length;
+    for (let i = 0; i < 10; i++) {
+      statsd.increment('lost');
+      statsd.flush();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(errors).toHaveLength(refused);
+    const server = createSocket('udp4');
+    const datagrams: Buffer[] = [];
+    server.on('message', (message) => datagrams.push(message));
+    await new Promise<void>((resolve) => server.bind(port, '127.0.0.1', resolve));
+    open.push(server);
+    statsd.increment('kelpie.requests', 3);
+    statsd.flush();
+    expect(await linesArrived(datagrams, 1)).toEqual(['kelpie.requests:3|c']);
+  });
+
   it('a host that cannot be resolved is reported, and nothing throws', async () => {
     const errors: Error[] = [];
     const statsd = client(8125, { host: 'statsd.invalid', onError: (error) => errors.push(error) });

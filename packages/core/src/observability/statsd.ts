@@ -1,4 +1,4 @@
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type Socket, type SocketOptions } from 'node:dgram';
 import { lookup } from 'node:dns';
 import { parseStatsdAddress } from '../config/parsers.js';
 import type { Settings } from '../config/settings.js';
@@ -16,6 +16,12 @@ import type { ResponseObserver } from './stats.js';
  * socket is connected once (the host resolved once, as Gunicorn does), so a datagram is one
  * send(): no address lookup per packet. A response costs a few array writes: its duration goes
  * into the datagram as ASCII digits, with no string built.
+ *
+ * When nothing listens at the address, the kernel answers each datagram on a connected socket
+ * with an ICMP error that Node reads and raises as an `error` event (an Error, its stack, an
+ * event loop wake-up: half as much again as the send). After the first such refusal (reported
+ * once) the socket is disconnected and datagrams go to the same address by sendto(), which is
+ * not told of refusals; a StatsD server that starts later receives them all the same.
  */
 
 /** Checked with --statsd-host, kept with the settings' parsers. */
@@ -62,6 +68,8 @@ export class StatsdClient {
   #socket: Socket | undefined;
   #opening = false;
   #connected = false;
+  /** Set once the server refused a datagram: where sendto() sends on the disconnected socket. */
+  #to: { port: number; address: string } | undefined;
   #retryAt = 0;
   /** Datagrams waiting for the socket to connect. */
   #waiting: Buffer[] = [];
@@ -174,7 +182,9 @@ export class StatsdClient {
     }
     try {
       // No callback: an error (ECONNREFUSED once nothing listens) is the socket's 'error' event.
-      this.#socket?.send(datagram);
+      const to = this.#to;
+      if (to) this.#socket?.send(datagram, to.port, to.address);
+      else this.#socket?.send(datagram);
     } catch (error) {
       this.#options.onError(error as Error);
     }
@@ -192,9 +202,14 @@ export class StatsdClient {
         onError(error);
         return;
       }
-      const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
+      // The address is resolved: sendto() after a refusal needs no lookup, nor a tick for one.
+      const resolved: SocketOptions['lookup'] = (_host, _options, callback) => callback(null, address, family);
+      const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: resolved });
       this.#socket = socket;
-      socket.on('error', onError);
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        onError(error);
+        if (error.code === 'ECONNREFUSED') this.#disconnect(port, address);
+      });
       // The socket must not keep a stopping process alive.
       socket.unref();
       socket.connect(port, address, () => {
@@ -204,6 +219,17 @@ export class StatsdClient {
         for (const datagram of waiting) this.#send(datagram);
       });
     });
+  }
+
+  /** Nothing listened: send by sendto() from now on, which hears of no refusal (see the top). */
+  #disconnect(port: number, address: string): void {
+    if (this.#to || !this.#connected) return;
+    try {
+      this.#socket?.disconnect();
+      this.#to = { port, address };
+    } catch (error) {
+      this.#options.onError(error as Error);
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import { pendingWork } from '../app/loader.js';
 import { ExitCode } from '../exit-codes.js';
 import { crashDrainSeconds } from '../ipc/protocol.js';
+import { accessLogsWritten } from '../observability/access-log-writer.js';
 import type { Logger } from '../observability/logger.js';
 import { send } from './channel.js';
 import type { Worker } from './worker.js';
@@ -37,8 +38,10 @@ export interface StopSteps {
 }
 
 /**
- * Drain, then shut the app down, then wait for upgraded connections. An error in a step is logged
- * as `failure` and ends the sequence. `onStep` hears when the app's part and the last step begin.
+ * Drain, then shut the app down, then wait for upgraded connections, and last for the access
+ * log's lines to be written (a thread of -k threads is stopped without its `exit` event once the
+ * process exits: see access-log-writer.ts). An error in a step is logged as `failure` and ends
+ * the sequence. `onStep` hears when the app's part and the last step begin.
  */
 export async function drainThenShutdown(
   steps: StopSteps,
@@ -60,6 +63,7 @@ export async function drainThenShutdown(
   } catch (error) {
     log.error(failure, error);
   }
+  await accessLogsWritten();
 }
 
 /**
