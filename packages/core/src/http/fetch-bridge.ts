@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { clientGone, disconnected, LazyRequest, prepareLazyRequest } from './fetch-request.js';
 import { BODY, type HeadersInput, INIT, installLightResponse, type Light, lightParts } from './light-response.js';
-import { forwardedScheme, LazyRequestInfo } from './request-info.js';
+import { checkedForwardedScheme, LazyRequestInfo } from './request-info.js';
 import {
   type BodyReader,
   bodyReader,
@@ -29,10 +29,11 @@ import {
 
 /**
  * requestInfo(req).scheme without building the rest of the request's facts: https for TLS, or
- * when a trusted proxy's secure-scheme header says so (forwardedScheme() checks the trust).
+ * when a trusted proxy's secure-scheme header says so (forwardedScheme() checks the trust; the
+ * request limits already worked it out for the request they are passing to the app).
  */
 const defaultScheme = (req: IncomingMessage): 'http' | 'https' =>
-  (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true || forwardedScheme(req) === 'https'
+  (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true || checkedForwardedScheme(req) === 'https'
     ? 'https'
     : 'http';
 
