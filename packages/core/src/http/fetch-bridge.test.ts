@@ -446,6 +446,22 @@ describe('response', () => {
     expect(raw.startsWith('HTTP/1.1 201 Made It\r\n')).toBe(true);
   });
 
+  it('sends ArrayBuffer and view bodies whole, with a Content-Length and only the viewed bytes', async () => {
+    const bytes = new TextEncoder().encode('--hello--');
+    const bodies = [bytes.buffer, new DataView(bytes.buffer, 2, 5), new Uint16Array(bytes.buffer.slice(0, 8), 2, 1)];
+    const { origin } = await serve(
+      (request) => new Response(bodies[Number(new URL(request.url).searchParams.get('i'))]),
+    );
+    const replies = await Promise.all(bodies.map((_, i) => get(`${origin}/?i=${i}`)));
+    expect(
+      replies.map((reply) => [reply.body, reply.headers['content-length'], reply.headers['content-type']]),
+    ).toEqual([
+      ['--hello--', '9', undefined],
+      ['hello', '5', undefined],
+      ['he', '2', undefined],
+    ]);
+  });
+
   it('sends the first chunk of a slow stream before the stream ends', async () => {
     const firstArrived = deferred();
     const { origin } = await serve(
