@@ -1,6 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { clientGone, disconnected, LazyRequest, prepareLazyRequest } from './fetch-request.js';
-import { BODY, type HeadersInput, INIT, installLightResponse, type Light, lightParts } from './light-response.js';
+import {
+  BODY,
+  type HeadersInput,
+  INIT,
+  installLightResponse,
+  type Light,
+  lightParts,
+  realOf,
+  untouchedBody,
+} from './light-response.js';
 import { checkedForwardedScheme, LazyRequestInfo } from './request-info.js';
 import {
   type BodyReader,
@@ -97,6 +106,17 @@ function respond(value: unknown, req: IncomingMessage, res: ServerResponse, onEr
     const light = typeof value === 'object' && value !== null ? lightParts(value) : undefined;
     if (light !== undefined) {
       if (!clientGone(req, res)) writeLight(light, req, res);
+      return;
+    }
+    const built = typeof value === 'object' && value !== null ? untouchedBody(value) : undefined;
+    if (built !== undefined) {
+      if (clientGone(req, res)) return;
+      // The real Response's status and headers (the app may have changed them), the recorded body whole.
+      applyHead(res, realOf(built));
+      // Node frames it as it would the same body from any listener (and sends none for HEAD).
+      const body = built[BODY];
+      if (body === null) res.end();
+      else res.end(body);
       return;
     }
     if (!(value instanceof Response)) {

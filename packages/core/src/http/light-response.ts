@@ -84,6 +84,22 @@ export function lightParts(response: object): Light | undefined {
   return light[BODY] !== undefined && light[REAL] === undefined ? (light as Light) : undefined;
 }
 
+/**
+ * A LightResponse whose real Response was built (the app changed its headers, as Hono middleware
+ * does after the handler, or cloned it) but whose body nobody has read or locked: the bridge can
+ * write the real one's status and headers with the recorded body, instead of reading the body
+ * stream the real one holds. Undefined otherwise.
+ */
+export function untouchedBody(response: object): Light | undefined {
+  const light = response as Partial<Light>;
+  const real = light[REAL];
+  if (real === undefined || light[BODY] === undefined || real.bodyUsed || real.body?.locked === true) return undefined;
+  return light as Light;
+}
+
+/** The real Response of a LightResponse untouchedBody() returned. */
+export const realOf = (light: Light): NativeResponse => real(light);
+
 /** The parts the fetch bridge can write directly, or undefined when the real Response is needed. */
 export interface SimpleResponse {
   status: number;
