@@ -446,6 +446,51 @@ describe('response', () => {
     expect(raw.startsWith('HTTP/1.1 201 Made It\r\n')).toBe(true);
   });
 
+  it('writes a response whose headers the app changed (as Hono middleware does) with its body whole', async () => {
+    const { origin, port } = await serve(async (request) => {
+      const route = new URL(request.url).pathname;
+      const response = new Response('hello', { headers: { 'x-early': '1' } });
+      if (route === '/cloned') return response.clone() && response;
+      if (route === '/read') await response.text();
+      response.headers.set('x-late', '2');
+      response.headers.append('set-cookie', 'a=1');
+      response.headers.append('set-cookie', 'b=2');
+      return response;
+    });
+    const changed = await get(`${origin}/changed`);
+    expect(changed).toMatchObject({ status: 200, body: 'hello' });
+    expect(changed.headers).toMatchObject({
+      'x-early': '1',
+      'x-late': '2',
+      'content-type': 'text/plain;charset=UTF-8',
+      'content-length': '5',
+      'set-cookie': ['a=1', 'b=2'],
+    });
+    expect(await get(`${origin}/cloned`)).toMatchObject({ status: 200, body: 'hello' });
+    const head = await rawExchange(port, 'HEAD /changed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(head.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(head).toContain('x-late: 2\r\n');
+    expect(head.endsWith('\r\n\r\n')).toBe(true);
+    // A body the app already read cannot be sent again: 500, as for any used Response.
+    expect((await get(`${origin}/read`)).status).toBe(500);
+  });
+
+  it('sends ArrayBuffer and view bodies whole, with a Content-Length and only the viewed bytes', async () => {
+    const bytes = new TextEncoder().encode('--hello--');
+    const bodies = [bytes.buffer, new DataView(bytes.buffer, 2, 5), new Uint16Array(bytes.buffer.slice(0, 8), 2, 1)];
+    const { origin } = await serve(
+      (request) => new Response(bodies[Number(new URL(request.url).searchParams.get('i'))]),
+    );
+    const replies = await Promise.all(bodies.map((_, i) => get(`${origin}/?i=${i}`)));
+    expect(
+      replies.map((reply) => [reply.body, reply.headers['content-length'], reply.headers['content-type']]),
+    ).toEqual([
+      ['--hello--', '9', undefined],
+      ['hello', '5', undefined],
+      ['he', '2', undefined],
+    ]);
+  });
+
   it('sends the first chunk of a slow stream before the stream ends', async () => {
     const firstArrived = deferred();
     const { origin } = await serve(

@@ -1,7 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { clientGone, disconnected, LazyRequest, prepareLazyRequest } from './fetch-request.js';
-import { BODY, type HeadersInput, INIT, installLightResponse, type Light, lightParts } from './light-response.js';
-import { forwardedScheme, LazyRequestInfo } from './request-info.js';
+import {
+  BODY,
+  type HeadersInput,
+  INIT,
+  installLightResponse,
+  type Light,
+  lightParts,
+  realOf,
+  untouchedBody,
+} from './light-response.js';
+import { checkedForwardedScheme, LazyRequestInfo } from './request-info.js';
 import {
   type BodyReader,
   bodyReader,
@@ -29,10 +38,11 @@ import {
 
 /**
  * requestInfo(req).scheme without building the rest of the request's facts: https for TLS, or
- * when a trusted proxy's secure-scheme header says so (forwardedScheme() checks the trust).
+ * when a trusted proxy's secure-scheme header says so (forwardedScheme() checks the trust; the
+ * request limits already worked it out for the request they are passing to the app).
  */
 const defaultScheme = (req: IncomingMessage): 'http' | 'https' =>
-  (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true || forwardedScheme(req) === 'https'
+  (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true || checkedForwardedScheme(req) === 'https'
     ? 'https'
     : 'http';
 
@@ -96,6 +106,17 @@ function respond(value: unknown, req: IncomingMessage, res: ServerResponse, onEr
     const light = typeof value === 'object' && value !== null ? lightParts(value) : undefined;
     if (light !== undefined) {
       if (!clientGone(req, res)) writeLight(light, req, res);
+      return;
+    }
+    const built = typeof value === 'object' && value !== null ? untouchedBody(value) : undefined;
+    if (built !== undefined) {
+      if (clientGone(req, res)) return;
+      // The real Response's status and headers (the app may have changed them), the recorded body whole.
+      applyHead(res, realOf(built));
+      // Node frames it as it would the same body from any listener (and sends none for HEAD).
+      const body = built[BODY];
+      if (body === null) res.end();
+      else res.end(body);
       return;
     }
     if (!(value instanceof Response)) {

@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
+import { delegateMembers, prepareRequestHeaders, RequestHeaders, realHeaders } from './request-headers.js';
 
 /**
  * The request side of the fetch bridge (fetch-bridge.ts): the `Request` a fetch handler gets,
  * built lazily from the IncomingMessage (method, URL, headers and signal without building a real
- * Request), and its body as a web stream with backpressure.
+ * Request, and headers that answer get() and has() without building a real Headers:
+ * request-headers.ts), and its body as a web stream with backpressure.
  */
 
 /** Unread request-body bytes the web stream may queue before the socket is paused. */
@@ -54,7 +56,7 @@ export class LazyRequest {
   }
 
   get headers(): Headers {
-    this.#headers ??= this.#real?.headers ?? headersFromRaw(this.#req.rawHeaders);
+    this.#headers ??= this.#real?.headers ?? (new RequestHeaders(this.#req) as unknown as Headers);
     return this.#headers;
   }
 
@@ -84,7 +86,7 @@ export class LazyRequest {
   #realRequest(): Request {
     if (this.#real === undefined) {
       const method = this.method;
-      const init: RequestInit = { method, headers: this.headers, signal: this.signal, duplex: 'half' };
+      const init: RequestInit = { method, headers: realHeaders(this.headers), signal: this.signal, duplex: 'half' };
       if (method !== 'GET' && method !== 'HEAD' && hasBody(this.#req)) init.body = bodyStream(this.#req);
       this.#real = new Request(this.url, init);
     }
@@ -99,43 +101,16 @@ export class LazyRequest {
 let prepared = false;
 
 /**
- * Makes LazyRequest a Request: its prototype inherits Request.prototype and delegates every
- * other member to the real Request. Run once, by the fetch bridge when it serves a fetch app,
- * and not at import: reading the global Request makes Node load its fetch classes (undici).
+ * Makes LazyRequest a Request, and its headers a Headers: their prototypes inherit the native
+ * ones and delegate every other member to the real object (delegateMembers()). Run once, by
+ * the fetch bridge when it serves a fetch app, and not at import: reading the global Request
+ * makes Node load its fetch classes (undici).
  */
 export function prepareLazyRequest(): void {
   if (prepared) return;
   prepared = true;
-  const native = Request.prototype;
-  const own = LazyRequest.prototype;
-  Object.setPrototypeOf(own, native);
-  // Walk Request.prototype instead of listing members so that ones added by newer Node
-  // versions (e.g. bytes()) are delegated too. Data properties such as Symbol.toStringTag
-  // stay inherited.
-  for (const key of Reflect.ownKeys(native)) {
-    if (key === 'constructor' || Object.hasOwn(own, key)) continue;
-    const descriptor = Object.getOwnPropertyDescriptor(native, key);
-    const getter = descriptor?.get;
-    const method: unknown = descriptor?.value;
-    if (getter) {
-      Object.defineProperty(own, key, {
-        configurable: true,
-        enumerable: descriptor.enumerable ?? false,
-        get(this: LazyRequest) {
-          return getter.call(realRequestOf(this));
-        },
-      });
-    } else if (typeof method === 'function') {
-      Object.defineProperty(own, key, {
-        configurable: true,
-        enumerable: descriptor?.enumerable ?? false,
-        writable: true,
-        value: function (this: LazyRequest, ...args: unknown[]): unknown {
-          return method.apply(realRequestOf(this), args);
-        },
-      });
-    }
-  }
+  prepareRequestHeaders();
+  delegateMembers(LazyRequest.prototype, Request.prototype, (request) => realRequestOf(request as LazyRequest));
 }
 
 function requestUrl(req: IncomingMessage, scheme: 'http' | 'https'): string {
@@ -159,18 +134,6 @@ function authority(req: IncomingMessage): string {
   if (localAddress === undefined) return 'localhost';
   const address = localAddress.includes(':') ? `[${localAddress}]` : localAddress;
   return localPort === undefined ? address : `${address}:${localPort}`;
-}
-
-function headersFromRaw(raw: string[]): Headers {
-  const headers = new Headers();
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    try {
-      headers.append(raw[i] as string, raw[i + 1] as string);
-    } catch {
-      // A value Node's lenient parser accepted but Headers rejects: drop it rather than fail the request.
-    }
-  }
-  return headers;
 }
 
 /**

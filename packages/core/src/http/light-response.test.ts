@@ -47,6 +47,19 @@ describe('LightResponse', () => {
     expect(() => (Response as unknown as () => unknown)()).toThrow(TypeError);
   });
 
+  it('records ArrayBuffer and view bodies as the bytes they hold, and leaves other buffers to the real one', async () => {
+    const buffer = new Uint8Array([1, 2, 3, 4]).buffer;
+    expect(simpleParts(new Response(buffer))?.body).toEqual(new Uint8Array([1, 2, 3, 4]));
+    const view = simpleParts(new Response(new DataView(buffer, 1, 2)))?.body as Uint8Array;
+    expect([...view]).toEqual([2, 3]);
+    expect(view.buffer).toBe(buffer);
+    const built = new Response(new Int8Array(buffer, 2));
+    expect(new Uint8Array(await built.arrayBuffer())).toEqual(new Uint8Array([3, 4]));
+    expect(simpleParts(new Response(new ArrayBuffer(0)))).toBeUndefined();
+    const shared = new SharedArrayBuffer(4) as unknown as ArrayBuffer;
+    expect(simpleParts(new Response(shared))).toBeUndefined();
+  });
+
   it('clones and reads bytes', async () => {
     const response = new Response(new Uint8Array([1, 2, 3]));
     const copy = response.clone();

@@ -9,8 +9,9 @@
  * the body, `headers`, `clone()`, anything) builds the real Response once and delegates to it.
  *
  * `instanceof Response` holds for both kinds, and every Response member behaves as Node's does.
- * Bodies other than strings and bytes, and unusual init values, build the real Response at once,
- * so validation errors surface where the app expects them.
+ * Bodies other than strings and bytes (a Uint8Array, an ArrayBuffer or another view of one, whose
+ * bytes are not copied), and unusual init values, build the real Response at once, so validation
+ * errors surface where the app expects them.
  *
  * Nothing here reads a fetch global before installLightResponse() runs (the fetch bridge calls it
  * when a fetch app's listener is made): Node loads its fetch classes on first use.
@@ -40,9 +41,24 @@ export interface Light {
   [REAL]: NativeResponse | undefined;
 }
 
-function isSimpleBody(body: unknown): body is string | Uint8Array | null | undefined {
-  return body === null || body === undefined || typeof body === 'string' || body instanceof Uint8Array;
+/**
+ * The body as the bridge writes it, or undefined when the real Response must be built: a string,
+ * null, or the bytes of a Uint8Array, ArrayBuffer or other view (wrapped, not copied). Shared,
+ * resizable and empty buffers are left to the real constructor (a detached buffer is empty, and
+ * the real one refuses it).
+ */
+function simpleBody(body: unknown): string | Uint8Array | null | undefined {
+  if (body === null || body === undefined) return null;
+  if (typeof body === 'string' || body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return plainBuffer(body) ? new Uint8Array(body) : undefined;
+  if (ArrayBuffer.isView(body) && body.buffer instanceof ArrayBuffer && plainBuffer(body.buffer)) {
+    return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  }
+  return undefined;
 }
+
+const plainBuffer = (buffer: ArrayBuffer): boolean =>
+  buffer.byteLength > 0 && (buffer as { resizable?: boolean }).resizable !== true;
 
 function isSimpleInit(init: ResponseInit | undefined): boolean {
   if (init === undefined) return true;
@@ -68,6 +84,22 @@ export function lightParts(response: object): Light | undefined {
   return light[BODY] !== undefined && light[REAL] === undefined ? (light as Light) : undefined;
 }
 
+/**
+ * A LightResponse whose real Response was built (the app changed its headers, as Hono middleware
+ * does after the handler, or cloned it) but whose body nobody has read or locked: the bridge can
+ * write the real one's status and headers with the recorded body, instead of reading the body
+ * stream the real one holds. Undefined otherwise.
+ */
+export function untouchedBody(response: object): Light | undefined {
+  const light = response as Partial<Light>;
+  const real = light[REAL];
+  if (real === undefined || light[BODY] === undefined || real.bodyUsed || real.body?.locked === true) return undefined;
+  return light as Light;
+}
+
+/** The real Response of a LightResponse untouchedBody() returned. */
+export const realOf = (light: Light): NativeResponse => real(light);
+
 /** The parts the fetch bridge can write directly, or undefined when the real Response is needed. */
 export interface SimpleResponse {
   status: number;
@@ -89,10 +121,11 @@ function createLightResponse(): typeof Response {
   // are not simple, which a class constructor cannot do as cleanly.
   function LightResponse(this: Light, body?: BodyInput, init?: ResponseInit): NativeResponse {
     if (!new.target) throw new TypeError("Class constructor Response cannot be invoked without 'new'");
-    if (!isSimpleBody(body) || !isSimpleInit(init)) return new Native(body, init);
+    const simple = simpleBody(body);
+    if (simple === undefined || !isSimpleInit(init)) return new Native(body, init);
     const nullBodyStatus = init?.status === 204 || init?.status === 205 || init?.status === 304;
-    if (nullBodyStatus && body !== null && body !== undefined) return new Native(body, init);
-    this[BODY] = body ?? null;
+    if (nullBodyStatus && simple !== null) return new Native(body, init);
+    this[BODY] = simple;
     this[INIT] = init;
     this[REAL] = undefined;
     return this as unknown as NativeResponse;

@@ -5,7 +5,14 @@ import type { RequestListener } from '../app/app.js';
 import { defaultSettings, type Settings } from '../config/settings.js';
 import { Logger } from '../observability/logger.js';
 import { createConfiguredServer } from './create-server.js';
+import { createFetchListener } from './fetch-bridge.js';
 import { rawResponse } from './raw-response.js';
+import {
+  checkedForwardedScheme,
+  holdForwardedScheme,
+  type RequestInfo,
+  releaseForwardedScheme,
+} from './request-info.js';
 
 // The request checks (request-limits.ts) and the parser-error answers (parser-errors.ts), on a
 // real server on 127.0.0.1 fed raw bytes.
@@ -202,5 +209,49 @@ describe('parser errors', () => {
     const { port } = await serve({ headerTimeout: 1 });
     const response = await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n');
     expect(response).toBe(rawResponse(408, 'Request Timeout: Request timeout\n'));
+  });
+});
+
+describe('the forwarded scheme, worked out once', () => {
+  // The limits check the secure-scheme headers (a conflict is refused) and hold the answer while
+  // the listener runs; the fetch bridge builds request.url from it, and works it out again for a
+  // URL first read after the listener returned.
+  const trusted = { forwardedAllowIps: ['127.0.0.1'] };
+  const fetchApp = createFetchListener(async (request, info) => {
+    // request.url not read before the await for /late...: it is worked out after the listener returned.
+    if ((info as RequestInfo).incoming.url?.startsWith('/late')) await new Promise((resolve) => setImmediate(resolve));
+    return new Response(request.url);
+  });
+
+  it('gives request.url the scheme a trusted proxy sent, read during the listener or after it', async () => {
+    const { port } = await serve(trusted, fetchApp);
+    const proto = (value: string) => `Host: x\r\nX-Forwarded-Proto: ${value}\r\n`;
+    // Pipelined on one connection: each request gets its own answer, none leaks into the next.
+    const response = await exchange(
+      port,
+      `GET /now HTTP/1.1\r\n${proto('https')}\r\n` +
+        `GET /plain HTTP/1.1\r\nHost: x\r\n\r\n` +
+        `GET /late HTTP/1.1\r\n${proto('https')}\r\n` +
+        get('/late-plain', proto('http')),
+    );
+    const urls = response.match(/https?:\/\/x\/[a-z-]+/g);
+    expect(urls).toEqual(['https://x/now', 'http://x/plain', 'https://x/late', 'http://x/late-plain']);
+  });
+
+  it('refuses contradictory scheme headers from a trusted proxy before the app sees them', async () => {
+    const { port, seen } = await serve(trusted, fetchApp);
+    const fields = 'Host: x\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n';
+    expect(statusOf(await exchange(port, get('/both', fields)))).toBe(400);
+    expect(seen).toEqual([]);
+  });
+
+  it('holds the answer for the request being served only, and nothing once released', () => {
+    const served = { headers: {}, socket: {} } as IncomingMessage;
+    const other = { headers: {}, socket: {} } as IncomingMessage;
+    holdForwardedScheme(served, 'https');
+    expect(checkedForwardedScheme(served)).toBe('https');
+    expect(checkedForwardedScheme(other)).toBeUndefined();
+    releaseForwardedScheme();
+    expect(checkedForwardedScheme(served)).toBeUndefined();
   });
 });

@@ -15,7 +15,7 @@ import {
   unknownMethodStatus,
 } from './fields.js';
 import { CLOSING, type ClosingSocket, isHttp2 } from './http-socket.js';
-import { forwardedScheme } from './request-info.js';
+import { type ForwardedScheme, forwardedScheme, holdForwardedScheme, releaseForwardedScheme } from './request-info.js';
 import { writeUpgradeRefusal } from './upgrade-refusal.js';
 
 /**
@@ -103,7 +103,7 @@ function transferCodingProblem(te: string, req: IncomingMessage, h2: boolean): R
  * codings, repeated fields (fields.ts), an HTTP/2 request's method and authority, and
  * contradictory scheme headers from a trusted proxy.
  */
-function protocolProblem(req: IncomingMessage, h2: boolean): Refusal | undefined {
+function protocolProblem(req: IncomingMessage, h2: boolean, forwarded: ForwardedScheme): Refusal | undefined {
   if (req.httpVersionMajor !== 1 && !h2) return refusal(400, `unsupported HTTP version ${req.httpVersion}`);
   if (req.httpVersionMinor === 1 && req.headers.host === undefined) {
     return refusal(400, 'HTTP/1.1 request without a Host header');
@@ -131,7 +131,7 @@ function protocolProblem(req: IncomingMessage, h2: boolean): Refusal | undefined
     if (conflict) return refusal(400, conflict);
   }
   // A trusted proxy's scheme headers that disagree (Gunicorn: InvalidSchemeHeaders).
-  if (forwardedScheme(req) === 'conflict') return refusal(400, 'contradictory scheme headers from a trusted proxy');
+  if (forwarded === 'conflict') return refusal(400, 'contradictory scheme headers from a trusted proxy');
   return undefined;
 }
 
@@ -181,15 +181,18 @@ function sizeProblem(req: IncomingMessage, h2: boolean, limits: SizeLimits): Ref
 
 /**
  * Why a request is refused before the app sees it, or undefined: protocolProblem(), then
- * sizeProblem(). For HTTP/1 and HTTP/2 requests and upgrades.
+ * sizeProblem(). For HTTP/1 and HTTP/2 requests and upgrades. `forwarded` is the request's
+ * forwardedScheme(), when the caller has worked it out already.
  */
-export function requestChecks(settings: Settings): (req: IncomingMessage) => Refusal | undefined {
+export function requestChecks(
+  settings: Settings,
+): (req: IncomingMessage, forwarded?: ForwardedScheme) => Refusal | undefined {
   const { limitRequestLine, limitRequestFields, limitRequestFieldSize, limitRequestBody } = settings;
   const limits: SizeLimits = { limitRequestLine, limitRequestFields, limitRequestFieldSize, limitRequestBody };
-  return (req) => {
+  return (req, forwarded = forwardedScheme(req)) => {
     // HTTP/2 requests only come from the http2 server (--http-protocols h2): version 2 is fine there.
     const h2 = req.httpVersionMajor === 2 && isHttp2(req);
-    return protocolProblem(req, h2) ?? sizeProblem(req, h2, limits);
+    return protocolProblem(req, h2, forwarded) ?? sizeProblem(req, h2, limits);
   };
 }
 
@@ -204,14 +207,21 @@ export function withRequestLimits(handler: RequestListener, settings: Settings, 
   return (req, res) => {
     const socket = req.socket as Socket & ClosingSocket;
     if (socket[CLOSING]) return;
-    const refused = check(req);
+    const forwarded = forwardedScheme(req);
+    const refused = check(req, forwarded);
     if (refused) return refuse(req, res, refused.status, refused.reason, log);
     if (req.headers['transfer-encoding'] !== undefined) watchBody(req, res, limitRequestBody, log);
     else if (isHttp2(req) && !(req as unknown as Http2ServerRequest).stream.endAfterHeaders) {
       // An HTTP/2 body's length need not be announced; trailers may follow it.
       watchBody(req, res, Number(req.headers['content-length'] ?? 0) === 0 ? limitRequestBody : 0, log);
     }
-    handler(req, res);
+    // The fetch bridge builds request.url from this answer rather than reading the headers again.
+    holdForwardedScheme(req, forwarded);
+    try {
+      handler(req, res);
+    } finally {
+      releaseForwardedScheme();
+    }
     // The answer closes the connection (Connection: close, HTTP/1.0, --keep-alive 0, a drain).
     if (res.shouldKeepAlive === false) socket[CLOSING] = true;
   };
