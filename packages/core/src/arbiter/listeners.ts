@@ -305,19 +305,49 @@ export async function bindListeners(texts: readonly string[], options: BindOptio
   return listeners;
 }
 
+/** The listeners bound here that do not listen yet (the others were handed down listening). */
+export function needingListen(listeners: readonly Listener[]): Listener[] {
+  return listeners.filter((listener) => listener.needsListen);
+}
+
+/** How long the arbiter waits for the first worker's listen(2) before a helper does it instead. */
+export const WORKER_LISTEN_WAIT_MS = 5_000;
+
+/** The worker's report, or undefined when it has not come within `ms`. */
+async function reportWithin(report: Promise<string[] | undefined>, ms: number): Promise<string[] | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([report, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
- * listen(2) on the listeners bound here, in one helper process for all of them (the others
- * listen already). The arbiter runs it while its first workers boot: they cannot accept before
- * their own listen(2), which comes after loading the app. A failure names the address: in use
- * (another server bound the same port at the same moment and listened first) or another error.
+ * listen(2) on the listeners bound here (the others listen already): by the first worker, on spare
+ * descriptors, when `inWorker` is its report (listen-in-worker.ts), else, or when that worker
+ * exited or did not report within WORKER_LISTEN_WAIT_MS, in one helper process for all of them.
+ * Either runs while the first workers boot: they cannot accept before their own listen(2), which
+ * comes after loading the app. A failure names the address: in use (another server bound the same
+ * port at the same moment and listened first) or another error. Resolves with who listened.
  */
-export async function startListening(listeners: readonly Listener[], backlog: number): Promise<void> {
-  const pending = listeners.filter((listener) => listener.needsListen);
-  if (!pending.length) return;
-  const states = await listenInHelper(
-    pending.map((listener) => listener.fd),
-    backlog,
-  );
+export async function startListening(
+  listeners: readonly Listener[],
+  backlog: number,
+  inWorker?: Promise<string[] | undefined>,
+): Promise<'worker' | 'helper' | 'none'> {
+  const pending = needingListen(listeners);
+  if (!pending.length) return 'none';
+  const reported = inWorker && (await reportWithin(inWorker, WORKER_LISTEN_WAIT_MS));
+  const states =
+    reported ??
+    (await listenInHelper(
+      pending.map((listener) => listener.fd),
+      backlog,
+    ));
   pending.forEach((listener, i) => {
     const state = states[i] ?? 'no answer';
     if (state === 'ok') return;
@@ -325,6 +355,7 @@ export async function startListening(listeners: readonly Listener[], backlog: nu
       ? new KelpieError('KELPIE_ERR_BIND', `Cannot listen on --bind ${listener.address.text}: ${state}`)
       : bindError(listener.address.text, state, 1);
   });
+  return reported ? 'worker' : 'helper';
 }
 
 function safeUnlink(path: string): void {
