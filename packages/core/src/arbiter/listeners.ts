@@ -17,11 +17,11 @@ import type { Logger } from '../observability/logger.js';
  * the socket keeps queueing connections while workers come and go. Node has no public way to
  * listen(2) without also polling for connections, so the arbiter creates and binds each socket
  * in its own process (the same internal `net._createServerHandle` that node:cluster uses), and
- * one short-lived helper process that inherits the descriptors calls listen(2) on them all and
- * exits. Listening is a property of the socket, not of a descriptor, so the sockets stay
+ * the first worker calls listen(2) on spare descriptors of them before it loads anything
+ * (listen-in-worker.ts), or else one short-lived helper process that inherits the descriptors
+ * does and exits. Listening is a property of the socket, not of a descriptor, so the sockets stay
  * listening in the arbiter, which never registers them with its event loop. Workers inherit the
- * descriptors. The arbiter runs the helper while its first workers boot (startListening), so
- * starting a Node process for it adds nothing to the time until they serve.
+ * descriptors.
  */
 
 export interface Listener {
