@@ -27,6 +27,34 @@ describe('listening sockets', () => {
     expect(await listeningSockets(new URL(kp.url).port)).toEqual([1000]);
   });
 
+  it('the first worker puts the sockets to listen(2), with no helper process, and its app never sees how', async () => {
+    const kp = await startKelpie([
+      '--log-level',
+      'debug',
+      '-w',
+      '2',
+      '-b',
+      '127.0.0.1:0',
+      '-b',
+      '127.0.0.1:0',
+      fixture('listen-spares-app.mjs'),
+    ]);
+    expect(kp.log()).toMatch(/listen\(2\) done by the first worker/);
+    expect(kp.log()).not.toMatch(/helper process/);
+    const urls = [...kp.log().matchAll(/Listening at: (http:\/\/\S+)/g)].map((m) => m[1] as string);
+    expect(urls).toHaveLength(2);
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) {
+      for (const url of urls) {
+        const { body } = await get(url);
+        const [variable, pid] = body.split(' ');
+        expect(variable).toBe('unset');
+        seen.add(pid as string);
+      }
+    }
+    expect(seen.size).toBe(2);
+  });
+
   it.runIf(reusePortSupported())(
     '--reuse-port: every worker binds a socket of its own beside the shared one',
     async () => {

@@ -3,6 +3,7 @@ import type { Settings } from '../config/settings.js';
 import { KelpieError } from '../errors.js';
 import { dropUntrustedForwarding, trustFunction } from '../http/forwarded.js';
 import type { Logger } from '../observability/logger.js';
+import { coreRangeVerdict } from '../plugins/core-range.js';
 import { findPlugin, importPlugin, pluginCandidates, pluginNotFound } from '../plugins/find.js';
 import { VERSION } from '../version.js';
 import type { App, AppHooks, RequestListener, UpgradeListener } from './app.js';
@@ -99,9 +100,8 @@ export async function loadAdapter(name: string, searchFrom: readonly string[]): 
     );
   }
   const { meta } = adapter;
-  // Loaded here, not at the top: workers serving plain apps never need it (see http/forwarded.ts on RSS).
-  const { default: semver } = await import('semver');
-  if (!semver.validRange(meta.core) || !semver.satisfies(VERSION, meta.core, { includePrerelease: true })) {
+  // semver only for a range other than a plain caret (see plugins/core-range.ts).
+  if (coreRangeVerdict(meta.core, VERSION) !== 'ok') {
     throw new KelpieError(
       'KELPIE_ERR_ADAPTER_INVALID',
       `Adapter "${meta.name}" ${meta.version} (${file}) supports @kelpie/core ${meta.core}, but this is @kelpie/core ${VERSION}.`,

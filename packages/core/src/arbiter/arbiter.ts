@@ -13,7 +13,8 @@ import type { ServerStatus } from './control.js';
 import { checkOpenFilesLimit } from './descriptors.js';
 import { ArbiterDispatch } from './dispatch.js';
 import { HupReload } from './hup.js';
-import { openListeners, startListening } from './listeners.js';
+import { ListenInWorker } from './listen-in-worker.js';
+import { needingListen, openListeners, startListening } from './listeners.js';
 import { Monitoring } from './monitoring.js';
 import { WorkerPool } from './pool.js';
 import { checkSticky } from './sticky.js';
@@ -100,9 +101,12 @@ export class Arbiter {
       this.stop(this.#stopWhileStarting);
       return this.#finished;
     }
-    // The first workers boot while the sockets are put to listen(2) (SPEC.md 3.1).
+    // The first workers boot while the sockets are put to listen(2), by the first of them (SPEC.md 3.1).
+    const inWorker = this.#listenInFirstWorker();
     this.#pool.manage();
-    if (!(await this.#listen())) return this.#finished;
+    const listening = await this.#listen(inWorker?.states);
+    this.#pool.listenInWorker = undefined;
+    if (!listening) return this.#finished;
     this.#announceListeners();
     this.#pool.startHeartbeatChecks();
     this.#upgrade.watchForPromotion();
@@ -113,14 +117,30 @@ export class Arbiter {
   }
 
   /**
+   * The first worker is to listen for the arbiter, on spare descriptors: unless nothing needs
+   * listen(2), the arbiter accepts itself, or workers run another script than core's worker-main.
+   */
+  #listenInFirstWorker(): ListenInWorker | undefined {
+    const ctx = this.#ctx;
+    const pending = needingListen(ctx.listeners);
+    if (!pending.length || this.#dispatch.accepting || ctx.options.workerMain) return undefined;
+    this.#pool.listenInWorker = new ListenInWorker(pending);
+    return this.#pool.listenInWorker;
+  }
+
+  /**
    * listen(2) on the sockets bound here, unless the arbiter accepts on them itself (dispatch.ts
    * listened as it started). False once the arbiter is stopping: a signal came meanwhile, or
    * listening failed, which stops the workers just spawned.
    */
-  async #listen(): Promise<boolean> {
+  async #listen(inWorker: Promise<string[] | undefined> | undefined): Promise<boolean> {
     const ctx = this.#ctx;
     try {
-      if (!this.#dispatch.accepting) await startListening(ctx.listeners, ctx.settings.backlog);
+      if (!this.#dispatch.accepting) {
+        const by = await startListening(ctx.listeners, ctx.settings.backlog, inWorker);
+        if (by !== 'none')
+          ctx.log.debug(`listen(2) done by ${by === 'worker' ? 'the first worker' : 'a helper process'}`);
+      }
     } catch (error) {
       ctx.log.error(error instanceof Error ? error.message : String(error), isKelpieError(error) ? undefined : error);
       this.stop(false, exitCodeOf(error));

@@ -17,11 +17,11 @@ import type { Logger } from '../observability/logger.js';
  * the socket keeps queueing connections while workers come and go. Node has no public way to
  * listen(2) without also polling for connections, so the arbiter creates and binds each socket
  * in its own process (the same internal `net._createServerHandle` that node:cluster uses), and
- * one short-lived helper process that inherits the descriptors calls listen(2) on them all and
- * exits. Listening is a property of the socket, not of a descriptor, so the sockets stay
+ * the first worker calls listen(2) on spare descriptors of them before it loads anything
+ * (listen-in-worker.ts), or else one short-lived helper process that inherits the descriptors
+ * does and exits. Listening is a property of the socket, not of a descriptor, so the sockets stay
  * listening in the arbiter, which never registers them with its event loop. Workers inherit the
- * descriptors. The arbiter runs the helper while its first workers boot (startListening), so
- * starting a Node process for it adds nothing to the time until they serve.
+ * descriptors.
  */
 
 export interface Listener {
@@ -305,19 +305,49 @@ export async function bindListeners(texts: readonly string[], options: BindOptio
   return listeners;
 }
 
+/** The listeners bound here that do not listen yet (the others were handed down listening). */
+export function needingListen(listeners: readonly Listener[]): Listener[] {
+  return listeners.filter((listener) => listener.needsListen);
+}
+
+/** How long the arbiter waits for the first worker's listen(2) before a helper does it instead. */
+export const WORKER_LISTEN_WAIT_MS = 5_000;
+
+/** The worker's report, or undefined when it has not come within `ms`. */
+async function reportWithin(report: Promise<string[] | undefined>, ms: number): Promise<string[] | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([report, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
- * listen(2) on the listeners bound here, in one helper process for all of them (the others
- * listen already). The arbiter runs it while its first workers boot: they cannot accept before
- * their own listen(2), which comes after loading the app. A failure names the address: in use
- * (another server bound the same port at the same moment and listened first) or another error.
+ * listen(2) on the listeners bound here (the others listen already): by the first worker, on spare
+ * descriptors, when `inWorker` is its report (listen-in-worker.ts), else, or when that worker
+ * exited or did not report within WORKER_LISTEN_WAIT_MS, in one helper process for all of them.
+ * Either runs while the first workers boot: they cannot accept before their own listen(2), which
+ * comes after loading the app. A failure names the address: in use (another server bound the same
+ * port at the same moment and listened first) or another error. Resolves with who listened.
  */
-export async function startListening(listeners: readonly Listener[], backlog: number): Promise<void> {
-  const pending = listeners.filter((listener) => listener.needsListen);
-  if (!pending.length) return;
-  const states = await listenInHelper(
-    pending.map((listener) => listener.fd),
-    backlog,
-  );
+export async function startListening(
+  listeners: readonly Listener[],
+  backlog: number,
+  inWorker?: Promise<string[] | undefined>,
+): Promise<'worker' | 'helper' | 'none'> {
+  const pending = needingListen(listeners);
+  if (!pending.length) return 'none';
+  const reported = inWorker && (await reportWithin(inWorker, WORKER_LISTEN_WAIT_MS));
+  const states =
+    reported ??
+    (await listenInHelper(
+      pending.map((listener) => listener.fd),
+      backlog,
+    ));
   pending.forEach((listener, i) => {
     const state = states[i] ?? 'no answer';
     if (state === 'ok') return;
@@ -325,6 +355,7 @@ export async function startListening(listeners: readonly Listener[], backlog: nu
       ? new KelpieError('KELPIE_ERR_BIND', `Cannot listen on --bind ${listener.address.text}: ${state}`)
       : bindError(listener.address.text, state, 1);
   });
+  return reported ? 'worker' : 'helper';
 }
 
 function safeUnlink(path: string): void {

@@ -4,6 +4,7 @@ import type { WorkerMessage } from '../ipc/protocol.js';
 import { addStatusDelta, addStatuses, type StatusStats, statusTotals } from '../observability/stats.js';
 import type { Identity } from './accounts.js';
 import type { ArbiterContext } from './context.js';
+import type { ListenInWorker } from './listen-in-worker.js';
 import {
   bootFailure,
   crashLoopDelay,
@@ -56,6 +57,8 @@ export class WorkerPool {
   readonly #badMessages: BadMessageLog;
   /** The --user and --group workers run as. */
   identity: Identity | undefined;
+  /** At start, until the sockets listen: the first worker spawned puts them to listen(2). */
+  listenInWorker: ListenInWorker | undefined;
   #age = 0;
   /** Reloads so far: each starts a generation of workers. */
   #generation = 0;
@@ -171,8 +174,10 @@ export class WorkerPool {
     const slot = slotForNewWorker(ctx.workers.values());
     const inherited = inheritedListeners(ctx);
     runHookNow(ctx.hooks, 'preFork', ctx.log, ctx.view(), { pid: 0, age });
-    const child = spawnWorkerProcess(ctx, this.identity);
+    const spares = this.listenInWorker?.claim();
+    const child = spawnWorkerProcess(ctx, this.identity, spares);
     const pid = child.pid;
+    if (spares) this.listenInWorker?.spawned(pid);
     if (pid === undefined) {
       // A worker that cannot even be spawned (node not executable as --user, no memory for a
       // process) is a boot failure: stop rather than retry forever.
@@ -212,6 +217,9 @@ export class WorkerPool {
         break;
       case 'kelpie:retiring':
         this.#onRetiring(record, message.reason);
+        break;
+      case 'kelpie:listened':
+        this.listenInWorker?.reported(record.pid, message.states);
         break;
       case 'kelpie:heartbeat':
         if (!message.stats) break;
@@ -312,6 +320,7 @@ export class WorkerPool {
     const ctx = this.#ctx;
     ctx.workers.delete(worker.pid);
     clearTimeout(worker.drainTimer);
+    this.listenInWorker?.exited(worker.pid);
     addStatuses(this.retiredStatuses, worker.stats?.statuses);
     if (ctx.running) {
       const reason = restartReason(worker, code, signal);

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { hasWorkerHooks } from '../config/hooks.js';
-import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener } from '../ipc/protocol.js';
+import { type BootMessage, FIRST_LISTENER_FD, type InheritedListener, LISTEN_SPARES_ENV } from '../ipc/protocol.js';
 import type { Identity } from './accounts.js';
 import type { ArbiterContext } from './context.js';
+import type { Listener } from './listeners.js';
 import { workerEnvironment } from './worker-env.js';
 
 /**
@@ -28,21 +29,40 @@ export function inheritedListeners(ctx: ArbiterContext): InheritedListener[] {
   }));
 }
 
-/** Spawn a worker process (its pid is undefined when it could not be started). */
-export function spawnWorkerProcess(ctx: ArbiterContext, identity: Identity | undefined): ChildProcess {
+/**
+ * Spawn a worker process (its pid is undefined when it could not be started). `spares`: sockets
+ * it also gets after its listeners, to put to listen(2) for the arbiter (listen-in-worker.ts).
+ */
+export function spawnWorkerProcess(
+  ctx: ArbiterContext,
+  identity: Identity | undefined,
+  spares: readonly Listener[] = [],
+): ChildProcess {
   const { settings, listeners } = ctx;
+  const env = workerEnvironment(
+    process.env,
+    listeners.map((listener) => ctx.urlOf(listener)),
+    settings.env,
+  );
+  if (spares.length) {
+    const first = FIRST_LISTENER_FD + listeners.length;
+    env[LISTEN_SPARES_ENV] = `${settings.backlog}:${spares.map((_, i) => first + i).join(',')}`;
+  }
   const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--inspect'));
   // With --error-logfile, what a worker writes to stderr itself (a fatal error) lands there too.
   const errorFd = (ctx.log.sink as { fd?: number }).fd ?? 2;
   return spawn(process.execPath, [...execArgv, ctx.options.workerMain ?? defaultWorkerMain()], {
     // --capture-output: the worker's standard output goes where the error log goes.
-    stdio: [0, settings.captureOutput ? errorFd : 1, errorFd, 'ipc', ...listeners.map((l) => l.fd)],
+    stdio: [
+      0,
+      settings.captureOutput ? errorFd : 1,
+      errorFd,
+      'ipc',
+      ...listeners.map((l) => l.fd),
+      ...spares.map((l) => l.fd),
+    ],
     cwd: settings.chdir,
-    env: workerEnvironment(
-      process.env,
-      listeners.map((listener) => ctx.urlOf(listener)),
-      settings.env,
-    ),
+    env,
     ...(identity ?? {}),
   });
 }

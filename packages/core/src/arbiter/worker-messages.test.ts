@@ -33,6 +33,8 @@ describe('checkWorkerMessage: good messages', () => {
     [{ type: 'kelpie:dup', listener: 0 }],
     [{ type: 'kelpie:retiring', reason: 'crash' }],
     [{ type: 'kelpie:retiring', reason: 'max_requests' }],
+    [{ type: 'kelpie:listened', states: ['ok', 'EADDRINUSE', 'UNKNOWN'] }],
+    [{ type: 'kelpie:listened', states: [] }],
   ])('%j passes, as a copy of what the arbiter reads', (message) => {
     const checked = checkWorkerMessage(fromChannel(message));
     expect(checked).toEqual({ ok: true, message });
@@ -227,6 +229,21 @@ describe('checkWorkerMessage: bad messages are refused, saying why', () => {
       'retiring without reason',
       { type: 'kelpie:retiring' },
       'kelpie:retiring: reason must be "crash" or "max_requests", not missing',
+    ],
+    [
+      'listened without states',
+      { type: 'kelpie:listened' },
+      'kelpie:listened: states must be an array of at most 1024 states, not missing',
+    ],
+    [
+      'listened, a state that is no error name',
+      { type: 'kelpie:listened', states: ['ok', 'x\nFAKE LOG LINE'] },
+      'kelpie:listened: states[1] must be "ok" or an error name, not "x\\nFAKE LOG LINE"',
+    ],
+    [
+      'listened, a number',
+      { type: 'kelpie:listened', states: [1] },
+      'kelpie:listened: states[0] must be "ok" or an error name, not 1',
     ],
     [
       'retiring, another reason',

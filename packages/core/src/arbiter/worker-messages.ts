@@ -30,7 +30,11 @@ export const WORKER_MESSAGE_TYPES = [
   'kelpie:accept',
   'kelpie:dup',
   'kelpie:retiring',
+  'kelpie:listened',
 ] as const satisfies readonly WorkerMessage['type'][];
+/** `kelpie:listened`: states a worker may report (one per listening socket), and what one may be. */
+const MAX_LISTEN_STATES = 1024;
+const LISTEN_STATE = /^(?:ok|UNKNOWN|E[A-Z0-9]{1,30})$/;
 /** How much of a worker's text (a type, a key) goes into the arbiter's log. */
 const QUOTED_LENGTH = 40;
 
@@ -132,6 +136,19 @@ function workerStats(value: unknown): WorkerStats {
   };
 }
 
+/** `kelpie:listened`: one state per spare descriptor, each `ok` or an error's name (EADDRINUSE). */
+function listenStates(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length > MAX_LISTEN_STATES) {
+    throw new Bad(`states must be an array of at most ${MAX_LISTEN_STATES} states, not ${describe(value)}`);
+  }
+  return value.map((state: unknown, i) => {
+    if (typeof state === 'string' && LISTEN_STATE.test(state)) return state;
+    throw new Bad(
+      `states[${i}] must be "ok" or an error name, not ${typeof state === 'string' ? quote(state) : describe(state)}`,
+    );
+  });
+}
+
 /** A fresh message holding only the fields the arbiter reads, each checked. */
 function parse(type: string, from: Fields): WorkerMessage {
   switch (type) {
@@ -163,6 +180,8 @@ function parse(type: string, from: Fields): WorkerMessage {
       if (!known) throw new Bad(`reason must be "crash" or "max_requests", not ${describe(reason)}`);
       return { type: 'kelpie:retiring', reason: known };
     }
+    case 'kelpie:listened':
+      return { type: 'kelpie:listened', states: listenStates(field(from, 'states')) };
     default:
       throw new Bad(`unknown message type ${quote(type)}`);
   }

@@ -84,7 +84,12 @@ export type WorkerMessage =
    * `crash`; its --max-requests share reached: `max_requests`): it accepts no more connections
    * and drains, and the arbiter starts its replacement now rather than at its exit.
    */
-  | { type: 'kelpie:retiring'; reason: 'crash' | 'max_requests' };
+  | { type: 'kelpie:retiring'; reason: 'crash' | 'max_requests' }
+  /**
+   * The first worker put the arbiter's sockets to listen(2) on spare descriptors
+   * (LISTEN_SPARES_ENV, SPEC.md 3.1): `'ok'` or the error's name, per descriptor in order.
+   */
+  | { type: 'kelpie:listened'; states: string[] };
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return (
@@ -97,6 +102,13 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
 
 /** First descriptor a worker inherits listeners at: 0-2 are stdio, 3 is the IPC channel. */
 export const FIRST_LISTENER_FD = 4;
+
+/**
+ * Set for the first worker only: `BACKLOG:FD,FD...`, spare descriptors (after the listeners) of the
+ * sockets the arbiter bound, which that worker puts to listen(2) and closes before loading anything
+ * (worker/listen-spares.ts), then reports with `kelpie:listened`. Removed from its environment at once.
+ */
+export const LISTEN_SPARES_ENV = 'KELPIE_LISTEN_SPARES';
 
 /**
  * How long a worker drains after an uncaught exception before it drops what is left: its

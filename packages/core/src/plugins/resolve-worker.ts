@@ -1,9 +1,7 @@
-// Two functions, not semver's index: the index loads its 50 modules on every start of the arbiter.
-import satisfies from 'semver/functions/satisfies.js';
-import validRange from 'semver/ranges/valid.js';
 import { KelpieError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { isWorkerClass, type WorkerClass, type WorkerMeta } from '../worker/worker.js';
+import { coreRangeVerdict } from './core-range.js';
 import { findPlugin, importPlugin, PLUGIN_PREFIXES, pluginCandidates, pluginNotFound } from './find.js';
 
 /** A worker class found by name, loaded and checked. */
@@ -61,13 +59,14 @@ function checkMeta(cls: WorkerClass, file: string): WorkerMeta {
       `The worker class in ${file} lacks static meta { name, version, core } (core: the @kelpie/core semver range it supports).`,
     );
   }
-  if (!validRange(meta.core)) {
+  const verdict = coreRangeVerdict(meta.core, VERSION);
+  if (verdict === 'invalid') {
     throw new KelpieError(
       'KELPIE_ERR_WORKER_INVALID',
       `Worker "${meta.name}" declares an invalid core range "${meta.core}".`,
     );
   }
-  if (!satisfies(VERSION, meta.core, { includePrerelease: true })) {
+  if (verdict === 'outside') {
     throw new KelpieError(
       'KELPIE_ERR_WORKER_INCOMPATIBLE',
       `Worker "${meta.name}" ${meta.version} (${file}) supports @kelpie/core ${meta.core}, but this is @kelpie/core ${VERSION}. ` +

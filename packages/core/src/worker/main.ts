@@ -1,5 +1,6 @@
 import module from 'node:module';
 import { ExitCode } from '../exit-codes.js';
+import { listenOnSparesFromEnv } from './listen-spares.js';
 
 /**
  * Entry script of every worker process. The arbiter spawns it with an IPC channel and the
@@ -19,7 +20,10 @@ if (!process.send) {
   process.exit(ExitCode.USAGE);
 }
 
-// Imported, not static imports: those would be compiled before the line above runs.
+// The first worker puts the sockets to listen(2) before loading anything (SPEC.md 3.1).
+listenOnSparesFromEnv();
+
+// Imported, not static imports: those would be compiled before enableCompileCache() runs.
 void Promise.all([import('./boot.js'), import('./runtime.js')]).then(([{ receiveBootMessage }, { runWorkerProcess }]) =>
   receiveBootMessage((boot) => void runWorkerProcess(boot)),
 );
