@@ -30,7 +30,7 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
        pnpm bench --startup [--workers N] [--rounds N] [--peers a,b] [--no-write]
        pnpm bench --tls [--seconds N] [--rounds N] [--warmup N] [--threads N] [--no-write]
        pnpm bench --latency [--scenario a,b] [--peers a,b] [--seconds N] [--rounds N] [--threads N] [--docs] [--no-write]
-       pnpm bench --curves [--seconds N] [--rounds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
+       pnpm bench --curves [--seconds N] [--top-seconds N] [--rounds N] [--warmup N] [--threads N] [--docs] [--render FILE] [--no-write]
 
   --quick      smoke run, 2 workers, 1 round of 2 s: hello, kelpie vs node:cluster, and kelpie with
                --access-logfile vs without (under 90 s)
@@ -62,7 +62,8 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
                docs/benchmarks-latency.svg
   --curves     cost curves instead: hello world, 2 workers, kelpie vs node:cluster (RR) at 10, 100, 1,000 and
                10,000 keep-alive connections (req/s, p99, worker RSS), and memory per idle connection (10,000
-               held); --seconds per run (default 5), --rounds (default 3); needs an open-file limit of 11,024
+               held), with the connections each worker held late in each run; --seconds per run (default 5),
+               --top-seconds for the 10,000 step (default --seconds), --rounds (default 3); needs an open-file limit of 11,024
                (ulimit -n); --docs writes docs/benchmarks-curves.svg, --render F only redraws it from F
   --startup    startup instead: ms from spawn until every worker has answered (GET /pid on fresh
                connections), kelpie vs node:cluster (RR) and PM2, hello, --workers N (default 2),
@@ -121,6 +122,7 @@ async function main(): Promise<number> {
       workers: { type: 'string' },
       rounds: { type: 'string' },
       seconds: { type: 'string' },
+      'top-seconds': { type: 'string' },
       warmup: { type: 'string' },
       threads: { type: 'string' },
       docs: { type: 'boolean' },

@@ -2,6 +2,7 @@
  * What the cost curves found (`pnpm bench --curves`, src/curves.ts), as written to
  * results/curves-<date>.json, and the tables and ratios made from it. Pure: no processes.
  */
+import { formatHeld, type HeldConnections } from './curves-held.js';
 import { lineChartsSvg, type Panel } from './line-chart.js';
 import { fmt, paddedMarkdownTable } from './report.js';
 import { type BenchReport, median } from './results.js';
@@ -25,6 +26,10 @@ export interface CurvePoint {
    * primary accepts every connection and holds it until a worker takes it over.
    */
   managerRss?: number;
+  /** Established connections each process held at 80% of the run (curves-held.ts), where `ss` could tell. */
+  held?: HeldConnections;
+  /** This run's seconds, where not the report's (--top-seconds). */
+  seconds?: number;
 }
 
 export interface CurveRound {
@@ -55,7 +60,7 @@ export interface CurvesReport {
   machine: BenchReport['machine'];
   /** 1-minute load average when the run started and when it ended. */
   loadAverage: { start: number; end: number };
-  load: { tool: 'wrk'; threads: number; seconds: number; warmupSeconds: number; rounds: number };
+  load: { tool: 'wrk'; threads: number; seconds: number; topSeconds?: number; warmupSeconds: number; rounds: number };
   workers: number;
   /** Connection counts, ascending. */
   steps: number[];
@@ -159,6 +164,28 @@ export function summarizeIdle(report: CurvesReport): IdleSummary | undefined {
 const MB = 1024 * 1024;
 const count = (n: number) => n.toLocaleString('en-US');
 
+/**
+ * Where the connections were late in each run, a line per step (rounds in order): how evenly the
+ * workers shared them, and how many node:cluster's primary still held. Nothing when no run has it.
+ */
+export function heldLines(report: CurvesReport): string[] {
+  const k = report.sides.kelpie.label;
+  const c = report.sides.cluster.label;
+  const perRound = (side: CurveSide, connections: number) =>
+    report.rounds.map((round) => formatHeld(pointAt(round, side, connections)?.held) || '?').join(', ');
+  const steps = report.steps.filter((connections) =>
+    report.rounds.some((round) => CURVE_SIDES.some((side) => pointAt(round, side, connections)?.held)),
+  );
+  if (!steps.length) return [];
+  return [
+    `connections held per worker at 80% of each run, by round (+N: held by the arbiter or primary, not yet handed to a worker):`,
+    ...steps.map(
+      (connections) =>
+        `  ${count(connections)}: ${k} ${perRound('kelpie', connections)}; ${c} ${perRound('cluster', connections)}`,
+    ),
+  ];
+}
+
 /** The curves as one Markdown table (padded, so it reads in a terminal too), then the idle line. */
 export function curvesTable(report: CurvesReport): string {
   const k = report.sides.kelpie.label;
@@ -193,6 +220,7 @@ export function curvesTable(report: CurvesReport): string {
       `* marks a step where ${k}'s curve is below (a ratio under 1). RSS: peak sum of the ${report.workers} ` +
       `workers during the run, fresh servers each round, steps in ascending order. errors: ${k}/${c}, all rounds.`,
   );
+  lines.push(...heldLines(report));
   const idle = summarizeIdle(report);
   if (idle) {
     lines.push(

@@ -7,6 +7,7 @@ import {
   type CurvesReport,
   curvesSvg,
   curvesTable,
+  heldLines,
   summarizeIdle,
   summarizeSteps,
 } from './curves-report.js';
@@ -82,6 +83,21 @@ describe('cost curves: ratios and table', () => {
     expect(row('10')).not.toContain('*');
     expect(row('10,000')).toContain('1.05x (0.90-1.20) *');
     expect(row('10,000')).toContain('0.75x');
+  });
+
+  it('lists the connections each worker held at every step where a run counted them, by round', () => {
+    expect(heldLines(twoRounds)).toEqual([]);
+    const counted = structuredClone(twoRounds);
+    const [one, two] = counted.rounds;
+    if (!one || !two) throw new Error('two rounds');
+    (one.points.kelpie[1] as CurvePoint).held = { workers: [5200, 4800], manager: 0 };
+    (one.points.cluster[1] as CurvePoint).held = { workers: [1100, 1090], manager: 7800 };
+    (two.points.kelpie[1] as CurvePoint).held = { workers: [5000, 5000], manager: 0 };
+    expect(heldLines(counted)).toEqual([
+      expect.stringContaining('connections held per worker at 80% of each run'),
+      '  10,000: kelpie 5200/4800, 5000/5000; node:cluster (RR) 1100/1090 +7800, ?',
+    ]);
+    expect(curvesTable(counted)).toContain('  10,000: kelpie 5200/4800');
   });
 
   it('gives memory per idle connection as the median worker RSS delta over the connections held', () => {

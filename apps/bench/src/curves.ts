@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ensureCommand } from '@kelpie/testkit/apt';
+import { formatHeld, sampleHeld } from './curves-held.js';
 import {
   CURVE_SIDES,
   type CurvePoint,
@@ -30,6 +31,8 @@ import type { PeerName, RunningServer, Scenario } from './types.js';
 import { runWrk } from './wrk.js';
 
 export const CURVE_STEPS = [10, 100, 1_000, 10_000];
+/** The step --top-seconds applies to: its connect storm takes seconds (backlog overflow, SYN retries). */
+const TOP_STEP = 10_000;
 /** Idle keep-alive connections held for the memory per connection. */
 export const IDLE_CONNECTIONS = 10_000;
 const WORKERS = 2;
@@ -79,6 +82,8 @@ export interface CurvesContext {
 interface Options {
   rounds: number;
   seconds: number;
+  /** Seconds of the 10,000-connection step (--top-seconds; default --seconds). */
+  topSeconds: number;
   warmup: number;
   threads: number;
 }
@@ -86,6 +91,7 @@ interface Options {
 interface Side {
   server: RunningServer;
   url: string;
+  port: number;
   workerPids: number[];
 }
 
@@ -110,7 +116,7 @@ async function startSide(side: CurveSide, context: CurvesContext, options: Optio
       method: 'GET',
     });
   }
-  return { server, url, workerPids: server.pids().filter((pid) => pid !== server.pid) };
+  return { server, url, port, workerPids: server.pids().filter((pid) => pid !== server.pid) };
 }
 
 async function stopSide(side: Side | undefined, context: CurvesContext): Promise<void> {
@@ -119,7 +125,13 @@ async function stopSide(side: Side | undefined, context: CurvesContext): Promise
   context.running.delete(side.server);
 }
 
-/** One wrk run at `connections`, with the peak of the workers' summed RSS while it ran. */
+/** When in a run the connections held by each process are counted: late, once the connect storm is over. */
+const HELD_AT = 0.8;
+
+/**
+ * One wrk run at `connections`, with the peak of the workers' summed RSS while it ran and the
+ * connections each process held at HELD_AT of it.
+ */
 async function loadStep(side: Side, connections: number, options: Options): Promise<CurvePoint> {
   let peak = 0;
   let manager = 0;
@@ -128,19 +140,28 @@ async function loadStep(side: Side, connections: number, options: Options): Prom
     manager = Math.max(manager, rssOf(side.server.pid));
   };
   const timer = setInterval(sample, RSS_SAMPLE_MS);
+  const seconds = connections >= TOP_STEP ? options.topSeconds : options.seconds;
+  const held = sampleHeld(side.port, side.server, seconds * 1000 * HELD_AT);
   try {
-    const result = await runWrk({
-      url: side.url,
-      connections,
-      threads: options.threads,
-      seconds: options.seconds,
-      method: 'GET',
-    });
+    const result = await runWrk({ url: side.url, connections, threads: options.threads, seconds, method: 'GET' });
     sample();
     const { rps, p50, p99, errors, errorDetail } = result;
-    return { connections, rps, p50, p99, errors, errorDetail, workerRss: peak, managerRss: manager };
+    const spread = await held.result;
+    return {
+      connections,
+      rps,
+      p50,
+      p99,
+      errors,
+      errorDetail,
+      workerRss: peak,
+      managerRss: manager,
+      ...(spread ? { held: spread } : {}),
+      ...(seconds !== options.seconds ? { seconds } : {}),
+    };
   } finally {
     clearInterval(timer);
+    held.cancel();
   }
 }
 
@@ -158,7 +179,8 @@ async function curveRound(round: number, context: CurvesContext, options: Option
       const [k, c] = [points.kelpie.at(-1) as CurvePoint, points.cluster.at(-1) as CurvePoint];
       console.log(
         `curves round ${round}, ${connections} connections: kelpie ${Math.round(k.rps)} req/s p99 ${k.p99} ms, ` +
-          `node:cluster ${Math.round(c.rps)} req/s p99 ${c.p99} ms (errors ${k.errors}/${c.errors})`,
+          `node:cluster ${Math.round(c.rps)} req/s p99 ${c.p99} ms (errors ${k.errors}/${c.errors}; ` +
+          `held per worker late in the run: kelpie ${formatHeld(k.held) || '?'}, node:cluster ${formatHeld(c.held) || '?'})`,
       );
     }
   } finally {
@@ -211,7 +233,7 @@ function writeChart(report: CurvesReport, docsDir: string): void {
   console.log(`bench: wrote ${file}`);
 }
 
-/** `pnpm bench --curves [--seconds N] [--rounds N] [--warmup N] [--threads N] [--docs] [--render F] [--no-write]`. */
+/** `pnpm bench --curves [--seconds N] [--top-seconds N] [--rounds N] [--warmup N] [--threads N] [--docs] [--render F] [--no-write]`. */
 export async function runCurvesCommand(values: Record<string, unknown>, context: CurvesContext): Promise<number> {
   if (typeof values.render === 'string') {
     writeChart(JSON.parse(readFileSync(values.render, 'utf8')) as CurvesReport, context.docsDir);
@@ -222,9 +244,11 @@ export async function runCurvesCommand(values: Record<string, unknown>, context:
     options = {
       rounds: wholeNumber(values, 'rounds', 3, 1),
       seconds: wholeNumber(values, 'seconds', 5, 1),
+      topSeconds: 0,
       warmup: wholeNumber(values, 'warmup', 1, 0),
       threads: wholeNumber(values, 'threads', 2, 1),
     };
+    options.topSeconds = wholeNumber(values, 'top-seconds', options.seconds, 1);
   } catch (error) {
     console.error(`bench: ${(error as Error).message}`);
     return 2;
@@ -253,6 +277,7 @@ export async function runCurvesCommand(values: Record<string, unknown>, context:
       tool: 'wrk',
       threads: options.threads,
       seconds: options.seconds,
+      ...(options.topSeconds !== options.seconds ? { topSeconds: options.topSeconds } : {}),
       warmupSeconds: options.warmup,
       rounds: options.rounds,
     },
@@ -268,7 +293,7 @@ export async function runCurvesCommand(values: Record<string, unknown>, context:
   };
   console.log(
     `bench --curves: hello world, ${WORKERS} workers, ${CURVE_STEPS.join(', ')} connections, wrk -t${options.threads} ` +
-      `${options.seconds} s per run, ${options.rounds} round(s); open-file limit ${openFileLimit.soft}; ` +
+      `${options.seconds} s per run${options.topSeconds !== options.seconds ? ` (${options.topSeconds} s at ${TOP_STEP})` : ''}, ${options.rounds} round(s); open-file limit ${openFileLimit.soft}; ` +
       `load average ${report.loadAverage.start.toFixed(2)}\n  kelpie: ${SETTINGS.kelpie}\n  node:cluster: ${SETTINGS.cluster}`,
   );
   for (let round = 1; round <= options.rounds; round++) report.rounds.push(await curveRound(round, context, options));

@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { ensureCommand } from '@kelpie/testkit/apt';
+import { formatHeld, type HeldConnections, sampleHeld } from './curves-held.js';
 import { latencySvg } from './latency-svg.js';
 import { describeMachine, timeStamp } from './machine.js';
 import { peers } from './peers/index.js';
@@ -30,12 +31,22 @@ export const LATENCY_SIDES: PeerName[] = ['kelpie', 'cluster-rr', 'pm2', 'watt']
 const CALIBRATOR: PeerName = 'cluster-rr';
 export const DEFAULT_LATENCY_SCENARIOS = ['hello-26'];
 const WORKERS = 2;
+/** The generator's unrecorded first second (rate-load's warmupSeconds). */
+const WARMUP_S = 1;
+/** When in a run the connections held by each process are counted. */
+const HELD_AT = 0.8;
 
 export interface LatencySide {
   side: PeerName;
   label: string;
   /** One result per round. */
   rounds: RateLoadResult[];
+  /**
+   * Per round, the connections each of the side's processes held late in the run (curves-held.ts):
+   * at a fixed rate over keep-alive connections used in turn, a worker's share of the connections
+   * is its share of the load. Missing where `ss` could not tell.
+   */
+  held?: (HeldConnections | null)[];
   /** Every round's requests together. */
   pooled?: RateLoadResult;
   skipped?: string;
@@ -142,7 +153,7 @@ async function runScenario(
   result: LatencyScenario,
   options: LatencyOptions,
 ): Promise<void> {
-  const servers = new Map<PeerName, { server: RunningServer; url: string }>();
+  const servers = new Map<PeerName, { server: RunningServer; url: string; port: number }>();
   const skipped = new Map<PeerName, string>();
   try {
     for (const side of sides) {
@@ -155,7 +166,7 @@ async function runScenario(
       try {
         const server = await peers[side].start({ scenario, workers: WORKERS, port, env: { ...scenario.env }, node });
         options.running.add(server);
-        servers.set(side, { server, url: `http://127.0.0.1:${port}${scenario.path}` });
+        servers.set(side, { server, url: `http://127.0.0.1:${port}${scenario.path}`, port });
       } catch (error) {
         skipped.set(side, `failed to start: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
       }
@@ -187,22 +198,32 @@ async function runScenario(
       result.rates.push(rate);
       for (let round = 0; round < options.rounds; round++) {
         for (const side of rotation([...servers.keys()], index + round)) {
-          const { url } = servers.get(side) as { url: string };
-          const raw = await runRateLoad({
-            url,
-            rate: target,
-            seconds: options.seconds,
-            connections: options.connections,
-            threads: options.threads,
-            warmupSeconds: 1,
-          });
+          const { url, port, server } = servers.get(side) as { url: string; port: number; server: RunningServer };
+          const sample = sampleHeld(port, server, (WARMUP_S + options.seconds * HELD_AT) * 1000);
+          let raw: RateLoadRaw;
+          try {
+            raw = await runRateLoad({
+              url,
+              rate: target,
+              seconds: options.seconds,
+              connections: options.connections,
+              threads: options.threads,
+              warmupSeconds: WARMUP_S,
+            });
+          } finally {
+            sample.cancel();
+          }
+          const held = await sample.result;
           raws.set(side, [...(raws.get(side) ?? []), raw]);
           const one = rateLoadResult(raw, target);
-          rate.sides.find((s) => s.side === side)?.rounds.push(one);
+          const entry = rate.sides.find((s) => s.side === side);
+          entry?.rounds.push(one);
+          if (entry) entry.held = [...(entry.held ?? []), held ?? null];
           console.log(
             `${scenario.name} ${fraction * 100}% (${target}/s) round ${round + 1}: ${peers[side].label} ` +
               `p50 ${fmt(one.p50, 2)} p99 ${fmt(one.p99, 2)} p99.9 ${fmt(one.p999, 2)} ms, ` +
-              `${Math.round(one.achievedRate)}/s, errors ${one.errors}, unfinished ${one.unfinished}${one.warnings.length ? `; ${one.warnings.join('; ')}` : ''}`,
+              `${Math.round(one.achievedRate)}/s, errors ${one.errors}, unfinished ${one.unfinished}, ` +
+              `connections per worker ${formatHeld(held) || '?'}${one.warnings.length ? `; ${one.warnings.join('; ')}` : ''}`,
           );
         }
       }
@@ -230,6 +251,7 @@ const HEADER = [
   'unfinished',
   'p99 kelpie/side',
   'note',
+  'connections per worker',
 ];
 
 /** kelpie's p99 over the side's (below 1: kelpie's tail is shorter). */
@@ -244,7 +266,7 @@ function rows(rate: LatencyRate): string[][] {
   return rate.sides.map((side) => {
     const r = side.pooled;
     if (side.skipped || !r)
-      return [side.label, String(rate.target), '', '', '', '', '', '', '', `skipped: ${side.skipped}`];
+      return [side.label, String(rate.target), '', '', '', '', '', '', '', `skipped: ${side.skipped}`, ''];
     const p99s = side.rounds.map((round) => round.p99);
     const range = p99s.length > 1 ? ` (${fmt(Math.min(...p99s), 2)}-${fmt(Math.max(...p99s), 2)})` : '';
     return [
@@ -258,6 +280,7 @@ function rows(rate: LatencyRate): string[][] {
       String(r.unfinished),
       p99Ratio(rate, side),
       r.warnings.join('; '),
+      (side.held ?? []).map((held) => formatHeld(held ?? undefined) || '?').join(', '),
     ];
   });
 }

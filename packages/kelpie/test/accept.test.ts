@@ -91,6 +91,36 @@ describe('a worker at --worker-connections', () => {
   }
 });
 
+describe('a burst of keep-alive connections (SPEC.md 3.3)', () => {
+  it('is served in full by one worker when the other cannot accept: spreading holds it back only for moments', async () => {
+    const sockets: Socket[] = [];
+    const kp = await startKelpie(['-w', '2', '--keep-alive', '120', app]);
+    const target: Target = { url: kp.url };
+    const pids = new Set<number>();
+    await waitUntil(
+      async () => {
+        const pid = await attempt(target);
+        if (typeof pid === 'number') pids.add(pid);
+        return pids.size === 2 || undefined;
+      },
+      { timeoutMs: 30_000, what: 'both workers to answer' },
+    );
+    const [stopped, running] = [...pids] as [number, number];
+    process.kill(stopped, 'SIGSTOP');
+    try {
+      // Far past a burst (accept-gate.ts SPREAD_BURST): the running worker keeps leaving the rest
+      // to a worker that never takes it, and must come back for every one.
+      const answered = await Promise.all(Array.from({ length: 64 }, () => idleConnection(target, sockets)));
+      expect(new Set(answered)).toEqual(new Set([running]));
+      expect(kp.log()).not.toMatch(/Could not listen again/);
+    } finally {
+      process.kill(stopped, 'SIGCONT');
+      for (const socket of sockets) socket.destroy();
+      await kp.stop();
+    }
+  }, 60_000);
+});
+
 describe('-k threads: a connection goes to a thread that can serve it now', () => {
   it('two CPU-bound requests on two fresh connections run on the two threads', async () => {
     const kp = await startKelpie(['-k', 'threads', '--threads', '2', '-w', '1', app]);

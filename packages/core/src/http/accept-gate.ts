@@ -20,9 +20,42 @@ import { adoptDuplicate } from './duplicates.js';
  *
  * Without `duplicateListener` (a class that does not pass it) the gate never closes, and Node's
  * `maxConnections` (set by HttpServers) is what bounds connections, accepting and closing.
+ *
+ * Spreading a burst (`spread`, SPEC.md 3.3): keep-alive connections opened together (a client's
+ * or a proxy's pool) all arrive in the backlog at once; whichever worker the scheduler runs first
+ * accepts one per event-loop turn while the others wait for a CPU, and may take nearly all of
+ * them, and with them that share of the load for as long as they live. So a worker whose open
+ * connections grew by SPREAD_BURST within SPREAD_WINDOW_MS holds the gate for SPREAD_HOLD_MS: its
+ * own descriptor closes, its event loop can sleep, and the rest of the burst is left to the
+ * others. Growth, not accepts: connections that close as fast as they come (no keep-alive) never
+ * trigger it.
  */
 
+/** Open connections gained within SPREAD_WINDOW_MS that make a burst. */
+export const SPREAD_BURST = 8;
+export const SPREAD_WINDOW_MS = 5;
+/** How long a worker leaves a burst to the others. */
+export const SPREAD_HOLD_MS = 2;
+
 const netServerClose = NetServer.prototype.close;
+
+/** Spreading's bookkeeping: whether a worker's open connections grew by SPREAD_BURST within SPREAD_WINDOW_MS. */
+export class BurstWindow {
+  #start = Number.NEGATIVE_INFINITY;
+  /** Open connections when the window started. */
+  #base = 0;
+
+  /** A connection was accepted at `now` (ms); `open` counts it. True when it completes a burst (a new window starts). */
+  accepted(open: number, now: number): boolean {
+    if (now - this.#start > SPREAD_WINDOW_MS) {
+      this.#start = now;
+      this.#base = open - 1;
+    }
+    if (open - this.#base < SPREAD_BURST) return false;
+    this.#start = Number.NEGATIVE_INFINITY;
+    return true;
+  }
+}
 
 /** Where a door listens: a descriptor of shared listener `index`, or a socket of its own. */
 export type DoorSource = { kind: 'shared'; index: number } | { kind: 'own'; host: string; port: number };
@@ -44,6 +77,12 @@ export interface AcceptGateOptions {
   log: Logger;
   /** A fresh descriptor of listener `index` (WorkerChannel.duplicateListener). Without it the gate never closes. */
   duplicateListener?: (index: number) => Promise<number>;
+  /**
+   * Leave the rest of a burst of new connections to the other workers sharing the sockets (see
+   * above). Only where every door is a shared descriptor: a --reuse-port socket of the worker's own
+   * would reset what it had queued when it closes.
+   */
+  spread?: boolean;
   /** Each connection accepted through the gate, once counted; a policy may `hold()` the gate here. */
   onAccept?: (socket: Socket, gate: AcceptGate) => void;
   /**
@@ -70,6 +109,7 @@ export class AcceptGate {
   readonly #holds = new Set<string>();
   #connections = 0;
   #ended = false;
+  readonly #burst = new BurstWindow();
   /** The 'limit reached' warning: at most once a second. */
   readonly #fullLog = new LogThrottle(1000);
   /** One for every connection: a closure per connection would cost memory on each. */
@@ -168,6 +208,15 @@ export class AcceptGate {
       }
     }
     this.#options.onAccept?.(socket, this);
+    if (this.#options.spread) this.#spread();
+  }
+
+  /** Hold the gate for SPREAD_HOLD_MS when this worker's open connections grew by a burst. */
+  #spread(): void {
+    if (!this.#burst.accepted(this.#connections, performance.now())) return;
+    if (this.#holds.has('burst') || !this.pausable || this.#doors.some((door) => door.source.kind === 'own')) return;
+    this.hold('burst');
+    setTimeout(() => this.release('burst'), SPREAD_HOLD_MS).unref();
   }
 
   #shut(door: Door): void {

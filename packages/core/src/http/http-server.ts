@@ -136,6 +136,9 @@ export class HttpServers {
       limit: settings.workerConnections,
       backlog: settings.backlog,
       log,
+      // A burst of new connections is spread over the workers (SPEC.md 3.3) where there are others
+      // to take it and the class has no accept policy of its own (threads).
+      spread: settings.workers > 1 && !options.accept?.onAccept,
       ...options.accept,
     });
     everyHttpServers.add(this);
