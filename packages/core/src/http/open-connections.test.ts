@@ -56,26 +56,37 @@ async function nodeCloseListeners(): Promise<number> {
   return count;
 }
 
+/**
+ * HttpServers answering "hello" on connections handed to it by a front server on 127.0.0.1, its
+ * gate counting what the door server sees (as for a listener this worker listens on); the
+ * server-side sockets are collected as they connect.
+ */
+async function servedThroughGate(
+  accept?: ConstructorParameters<typeof HttpServers>[0]['accept'],
+): Promise<{ http: HttpServers; port: number; serverSide: Socket[] }> {
+  const http = new HttpServers({
+    settings: { ...defaultSettings({}), keepAlive: 5 },
+    log: log(),
+    listener: (_req, res) => res.end('hello'),
+    listeners: [{ fd: -1, bind: '127.0.0.1:0', url: 'http://127.0.0.1' }],
+    ...(accept ? { accept } : {}),
+  });
+  const server = http.servers[0] as NetServer;
+  http.gate.add(server, { kind: 'shared', index: 0 });
+  const serverSide: Socket[] = [];
+  server.on('connection', (socket: Socket) => serverSide.push(socket));
+  const front = createServer((socket) => http.accept(socket, 0));
+  const port = await listen(front);
+  cleanup.push(() => {
+    http.close();
+    front.close();
+  });
+  return { http, port, serverSide };
+}
+
 describe('open connections', () => {
   it("one close listener beyond Node's per connection; the connection set and the gate count return to zero", async () => {
-    const settings = { ...defaultSettings({}), keepAlive: 5 };
-    const http = new HttpServers({
-      settings,
-      log: log(),
-      listener: (_req, res) => res.end('hello'),
-      listeners: [{ fd: -1, bind: '127.0.0.1:0', url: 'http://127.0.0.1' }],
-    });
-    const server = http.servers[0] as NetServer;
-    // The gate counts what its door server sees, as for a listener this worker listens on.
-    http.gate.add(server, { kind: 'shared', index: 0 });
-    const serverSide: Socket[] = [];
-    server.on('connection', (socket: Socket) => serverSide.push(socket));
-    const front = createServer((socket) => http.accept(socket, 0));
-    const port = await listen(front);
-    cleanup.push(() => {
-      http.close();
-      front.close();
-    });
+    const { http, port, serverSide } = await servedThroughGate();
     const clients = await idleClients(port, 5, serverSide);
     expect(http.connections).toBe(5);
     expect(http.gate.connections).toBe(5);
@@ -99,29 +110,13 @@ describe('open connections', () => {
   it("a class's accept policy hears each counted connection close from the same listener (accept.onClose)", async () => {
     const accepted: Socket[] = [];
     const closedSockets: Socket[] = [];
-    const http = new HttpServers({
-      settings: { ...defaultSettings({}), keepAlive: 5 },
-      log: log(),
-      listener: (_req, res) => res.end('hello'),
-      listeners: [{ fd: -1, bind: '127.0.0.1:0', url: 'http://127.0.0.1' }],
-      accept: {
-        onAccept: (socket) => accepted.push(socket),
-        onClose: (socket) => {
-          // Told after the gate: its count already excludes this connection.
-          expect(http.gate.connections).toBe(accepted.length - closedSockets.length - 1);
-          closedSockets.push(socket);
-        },
+    const { http, port, serverSide } = await servedThroughGate({
+      onAccept: (socket) => accepted.push(socket),
+      onClose: (socket) => {
+        // Told after the gate: its count already excludes this connection.
+        expect(http.gate.connections).toBe(accepted.length - closedSockets.length - 1);
+        closedSockets.push(socket);
       },
-    });
-    const server = http.servers[0] as NetServer;
-    http.gate.add(server, { kind: 'shared', index: 0 });
-    const serverSide: Socket[] = [];
-    server.on('connection', (socket: Socket) => serverSide.push(socket));
-    const front = createServer((socket) => http.accept(socket, 0));
-    const port = await listen(front);
-    cleanup.push(() => {
-      http.close();
-      front.close();
     });
     const clients = await idleClients(port, 3, serverSide);
     expect(accepted).toEqual(serverSide);
