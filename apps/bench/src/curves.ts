@@ -50,6 +50,8 @@ const WARMUP_CONNECTIONS = 100;
 const RSS_SAMPLE_MS = 200;
 /** The longest wait for the last run's connections to close and the servers to go quiet (10,000 close slowly). */
 const SETTLE_LIMIT_MS = 15_000;
+/** Then the longest wait for the servers and the machine to be quiet (a busy neighbour may never stop). */
+const QUIET_LIMIT_MS = 3_000;
 /** After the idle connections are open, before RSS is read: the workers finish their bookkeeping. */
 const IDLE_SETTLE_MS = 1_000;
 
@@ -186,6 +188,7 @@ function settleBoth(sides: Partial<Record<CurveSide, Side>>): Promise<Settled> {
     ports: running.map((side) => side.port),
     pids: () => running.flatMap((side) => side.server.pids()),
     limitMs: SETTLE_LIMIT_MS,
+    quietLimitMs: QUIET_LIMIT_MS,
   });
 }
 

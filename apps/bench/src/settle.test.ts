@@ -49,7 +49,14 @@ describe('settling between runs', () => {
   it('gives up at its limit while a connection stays open, and says why', async () => {
     const { port } = await oneConnection();
     if ((await establishedOn([port])) < 0) return;
-    const settled = await settle({ ports: [port], pids: () => [], machineBusy: 1, limitMs: 200, windowMs: 50 });
+    const settled = await settle({
+      ports: [port],
+      pids: () => [],
+      machineBusy: 1,
+      limitMs: 200,
+      quietLimitMs: 100,
+      windowMs: 50,
+    });
     expect(settled).toMatchObject({ settled: false, connections: 1 });
     expect(describeSettled(settled)).toContain('1 connection(s) still open');
   });

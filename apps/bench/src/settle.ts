@@ -19,14 +19,16 @@ export interface SettleOptions {
   ports: number[];
   /** The servers' processes now (every side's whole tree). */
   pids: () => number[];
-  /** The servers together use at most this share of one core over a window. Default 0.05. */
+  /** The servers together use at most this share of one core over a window (2 clock ticks of 200 ms). Default 0.1. */
   serverCpu?: number;
   /** The whole machine is busy at most this share of all its cores over a window. Default 0.5. */
   machineBusy?: number;
-  /** One window of /proc readings, ms. Default 100. */
+  /** One window of /proc readings, ms. Default 200. */
   windowMs?: number;
-  /** Give up after this long, ms. Default 5000. */
+  /** Give up waiting for the connections to close after this long, ms. Default 5000. */
   limitMs?: number;
+  /** Then give up waiting for quiet after this long, ms. Default 3000. */
+  quietLimitMs?: number;
 }
 
 export interface Settled {
@@ -77,19 +79,24 @@ export function establishedOn(ports: number[]): Promise<number> {
   });
 }
 
-/** Waits, at most `limitMs`, for the last run's connections to be gone and the servers and machine quiet. */
+/**
+ * Waits, at most `limitMs`, for the last run's connections to be gone, then at most `quietLimitMs`
+ * for the servers and the machine to be quiet over one window.
+ */
 export async function settle(options: SettleOptions): Promise<Settled> {
-  const windowMs = options.windowMs ?? 100;
+  const windowMs = options.windowMs ?? 200;
   const limitMs = options.limitMs ?? 5000;
-  const serverLimit = options.serverCpu ?? 0.05;
+  const quietLimitMs = options.quietLimitMs ?? 3000;
+  const serverLimit = options.serverCpu ?? 0.1;
   const machineLimit = options.machineBusy ?? 0.5;
   const start = performance.now();
   const elapsed = () => performance.now() - start;
   let connections = await establishedOn(options.ports);
   while (connections > 0 && elapsed() < limitMs) {
-    await delay(Math.min(windowMs, 20));
+    await delay(Math.min(windowMs, 50));
     connections = await establishedOn(options.ports);
   }
+  const quietFrom = performance.now();
   let serverCpu = Number.NaN;
   let machineBusy = Number.NaN;
   for (;;) {
@@ -107,7 +114,7 @@ export async function settle(options: SettleOptions): Promise<Settled> {
       serverCpu > serverLimit ? `servers at ${serverCpu.toFixed(2)} cores` : '',
       machineBusy > machineLimit ? `machine ${Math.round(machineBusy * 100)}% busy` : '',
     ].filter(Boolean);
-    if (!why.length || elapsed() >= limitMs) {
+    if (!why.length || performance.now() - quietFrom >= quietLimitMs) {
       const ms = Math.round(elapsed());
       return {
         settled: !why.length,
