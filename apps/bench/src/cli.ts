@@ -57,12 +57,16 @@ const USAGE = `usage: pnpm bench [--quick] [--scenario a,b] [--peers a,b] [--wor
   --latency    latency at fixed request rates instead: node:cluster's saturated rate (wrk), then kelpie,
                node:cluster, PM2 and Watt, 2 workers each, each driven at 25%, 50% and 75% of it by an
                open-model generator (64 connections, latency from each request's intended send time):
-               p50, p99, p99.9; hello-26 unless --scenario (GET scenarios); --seconds per run (default
+               p50, p99, p99.9, medians of the rounds with their range; hello-26 unless --scenario (GET
+               scenarios); every side gets the same warm-up and saturated run, the sides take turns in a
+               balanced order, and each run waits for the machine to settle; --seconds per run (default
                10), --rounds (default 1), --threads generator threads (default 1); --docs writes
                docs/benchmarks-latency.svg
   --curves     cost curves instead: hello world, 2 workers, kelpie vs node:cluster (RR) at 10, 100, 1,000 and
                10,000 keep-alive connections (req/s, p99, worker RSS), and memory per idle connection (10,000
-               held), with the connections each worker held late in each run; --seconds per run (default 5),
+               held), with the connections each worker held late in each run and served in all; the side
+               loaded first alternates by step and round, each run after the machine settled and --warmup s
+               at its step (below 10,000); --seconds per run (default 5),
                --top-seconds for the 10,000 step (default --seconds), --rounds (default 3); needs an open-file limit of 11,024
                (ulimit -n); --docs writes docs/benchmarks-curves.svg, --render F only redraws it from F
   --startup    startup instead: ms from spawn until every worker has answered (GET /pid on fresh

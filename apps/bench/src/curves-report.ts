@@ -6,6 +6,7 @@ import { formatHeld, type HeldConnections } from './curves-held.js';
 import { lineChartsSvg, type Panel } from './line-chart.js';
 import { fmt, paddedMarkdownTable } from './report.js';
 import { type BenchReport, median } from './results.js';
+import type { Settled } from './settle.js';
 
 /** The two sides of the curves, by their role. */
 export const CURVE_SIDES = ['kelpie', 'cluster'] as const;
@@ -30,11 +31,15 @@ export interface CurvePoint {
   held?: HeldConnections;
   /** This run's seconds, where not the report's (--top-seconds). */
   seconds?: number;
+  /** Its place at this step of its round (1: loaded first). */
+  place?: number;
+  /** How the wait for a settled machine just before the run went (src/settle.ts). */
+  settled?: Settled;
 }
 
 export interface CurveRound {
   round: number;
-  /** Which side was loaded first at every step of this round. */
+  /** Which side was loaded first at the first step of this round (then alternating by step; `place` says). */
   first: CurveSide;
   points: Record<CurveSide, CurvePoint[]>;
 }
@@ -78,6 +83,11 @@ export interface SideStep {
   /** Median over rounds of the peak worker RSS, in bytes. */
   workerRss: number;
   errors: number;
+  /**
+   * Medians over the rounds that counted them: the connections the workers held together late in
+   * the run (those they served), and those the manager held (accepted, not handed to a worker).
+   */
+  held?: { workers: number; manager: number };
 }
 
 export interface StepSummary {
@@ -99,11 +109,20 @@ function pointAt(round: CurveRound, side: CurveSide, connections: number): Curve
 
 function sideStep(report: CurvesReport, side: CurveSide, connections: number): SideStep {
   const points = report.rounds.flatMap((round) => pointAt(round, side, connections) ?? []);
+  const counted = points.flatMap((p) => p.held ?? []);
   return {
     rps: median(points.map((p) => p.rps)),
     p99: median(points.map((p) => p.p99)),
     workerRss: median(points.map((p) => p.workerRss)),
     errors: points.reduce((sum, p) => sum + p.errors, 0),
+    ...(counted.length
+      ? {
+          held: {
+            workers: median(counted.map((held) => held.workers.reduce((a, b) => a + b, 0))),
+            manager: median(counted.map((held) => held.manager)),
+          },
+        }
+      : {}),
   };
 }
 
@@ -164,24 +183,39 @@ export function summarizeIdle(report: CurvesReport): IdleSummary | undefined {
 const MB = 1024 * 1024;
 const count = (n: number) => n.toLocaleString('en-US');
 
+/** `10,000`, or `1,950 +8,050` with what the manager held: connections served by the workers. */
+export function formatServed(step: SideStep): string {
+  if (!step.held) return '?';
+  const { workers, manager } = step.held;
+  return `${count(Math.round(workers))}${manager > 0 ? ` +${count(Math.round(manager))}` : ''}`;
+}
+
 /**
- * Where the connections were late in each run, a line per step (rounds in order): how evenly the
- * workers shared them, and how many node:cluster's primary still held. Nothing when no run has it.
+ * Where the connections were late in each run, a line per step, round by round with that round's
+ * req/s ratio and the side loaded first: how evenly the workers shared them, and how many
+ * node:cluster's primary still held. So a ratio that moves with the split shows it. Nothing when
+ * no run has it.
  */
 export function heldLines(report: CurvesReport): string[] {
   const k = report.sides.kelpie.label;
   const c = report.sides.cluster.label;
-  const perRound = (side: CurveSide, connections: number) =>
-    report.rounds.map((round) => formatHeld(pointAt(round, side, connections)?.held) || '?').join(', ');
   const steps = report.steps.filter((connections) =>
     report.rounds.some((round) => CURVE_SIDES.some((side) => pointAt(round, side, connections)?.held)),
   );
   if (!steps.length) return [];
+  const inRound = (round: CurveRound, connections: number) => {
+    const kp = pointAt(round, 'kelpie', connections);
+    const cp = pointAt(round, 'cluster', connections);
+    const ratio = kp && cp ? `${fmt(kp.rps / cp.rps, 2)}x` : '?';
+    const first = kp?.place === 1 ? `, ${k} first` : cp?.place === 1 ? `, ${c} first` : '';
+    return `r${round.round} ${ratio}${first}: ${k} ${formatHeld(kp?.held) || '?'}, ${c} ${formatHeld(cp?.held) || '?'}`;
+  };
   return [
-    `connections held per worker at 80% of each run, by round (+N: held by the arbiter or primary, not yet handed to a worker):`,
+    `connections held per worker at 80% of each run, with ${k}'s req/s over ${c}'s, by round ` +
+      '(+N: held by the arbiter or primary, not yet handed to a worker):',
     ...steps.map(
       (connections) =>
-        `  ${count(connections)}: ${k} ${perRound('kelpie', connections)}; ${c} ${perRound('cluster', connections)}`,
+        `  ${count(connections)}: ${report.rounds.map((round) => inRound(round, connections)).join('; ')}`,
     ),
   ];
 }
@@ -200,6 +234,7 @@ export function curvesTable(report: CurvesReport): string {
     'p99 ratio',
     `${k} RSS MB`,
     `${c} RSS MB`,
+    `served by workers ${k} / ${c}`,
     'errors',
   ];
   const body = summarizeSteps(report).map((s) => [
@@ -212,13 +247,17 @@ export function curvesTable(report: CurvesReport): string {
     `${fmt(s.p99Ratio, 2)}x`,
     fmt(s.kelpie.workerRss / MB, 1),
     fmt(s.cluster.workerRss / MB, 1),
+    `${formatServed(s.kelpie)} / ${formatServed(s.cluster)}`,
     `${s.kelpie.errors}/${s.cluster.errors}`,
   ]);
   const lines = [paddedMarkdownTable(header, body), ''];
   lines.push(
     `req/s ratio: ${k} over ${c}; p99 ratio: ${c}'s p99 over ${k}'s (above 1: ${k}'s is shorter); ` +
       `* marks a step where ${k}'s curve is below (a ratio under 1). RSS: peak sum of the ${report.workers} ` +
-      `workers during the run, fresh servers each round, steps in ascending order. errors: ${k}/${c}, all rounds.`,
+      `workers during the run, fresh servers each round, steps in ascending order. served by workers: the ` +
+      `connections the workers held together at 80% of the run (+N: held by the arbiter or primary, accepted ` +
+      `and not handed out), medians of the rounds; the req/s are those of the connections served. ` +
+      `errors: ${k}/${c}, all rounds.`,
   );
   lines.push(...heldLines(report));
   const idle = summarizeIdle(report);

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { stepOrder } from './curves.js';
 import {
   type CurvePoint,
   type CurveRound,
@@ -93,11 +94,32 @@ describe('cost curves: ratios and table', () => {
     (one.points.kelpie[1] as CurvePoint).held = { workers: [5200, 4800], manager: 0 };
     (one.points.cluster[1] as CurvePoint).held = { workers: [1100, 1090], manager: 7800 };
     (two.points.kelpie[1] as CurvePoint).held = { workers: [5000, 5000], manager: 0 };
+    (one.points.kelpie[1] as CurvePoint).place = 2;
+    (one.points.cluster[1] as CurvePoint).place = 1;
     expect(heldLines(counted)).toEqual([
       expect.stringContaining('connections held per worker at 80% of each run'),
-      '  10,000: kelpie 5200/4800, 5000/5000; node:cluster (RR) 1100/1090 +7800, ?',
+      '  10,000: r1 0.90x, node:cluster (RR) first: kelpie 5200/4800, node:cluster (RR) 1100/1090 +7800; ' +
+        'r2 1.20x: kelpie 5000/5000, node:cluster (RR) ?',
     ]);
-    expect(curvesTable(counted)).toContain('  10,000: kelpie 5200/4800');
+    expect(curvesTable(counted)).toContain('  10,000: r1 0.90x');
+  });
+
+  it('says how many connections the workers of each side served at each step', () => {
+    const counted = structuredClone(twoRounds);
+    const [one, two] = counted.rounds;
+    if (!one || !two) throw new Error('two rounds');
+    (one.points.kelpie[1] as CurvePoint).held = { workers: [5200, 4800], manager: 0 };
+    (two.points.kelpie[1] as CurvePoint).held = { workers: [4000, 4000], manager: 0 };
+    (one.points.cluster[1] as CurvePoint).held = { workers: [1100, 1090], manager: 7800 };
+    (two.points.cluster[1] as CurvePoint).held = { workers: [900, 910], manager: 8100 };
+    const [low, high] = summarizeSteps(counted);
+    expect(low?.kelpie.held).toBeUndefined();
+    expect(high?.kelpie.held).toEqual({ workers: 9000, manager: 0 });
+    expect(high?.cluster.held).toEqual({ workers: 2000, manager: 7950 });
+    const table = curvesTable(counted).split('\n');
+    expect(table[0]).toContain('served by workers kelpie / node:cluster (RR)');
+    expect(table.find((line) => line.startsWith('| 10,000 '))).toMatch(/\| 9,000 \/ 2,000 \+7,950 +\|/);
+    expect(table.find((line) => line.startsWith('| 10 '))).toContain('| ? / ? ');
   });
 
   it('gives memory per idle connection as the median worker RSS delta over the connections held', () => {
@@ -122,6 +144,16 @@ describe('cost curves: ratios and table', () => {
     });
     expect(curvesTable(withIdle)).toContain('kelpie 7.0 KiB, node:cluster (RR) 11.0 KiB (still open at the sample');
     expect(summarizeIdle(twoRounds)).toBeUndefined();
+  });
+});
+
+describe('cost curves: order of the sides', () => {
+  it('alternates the side loaded first from step to step and from round to round', () => {
+    const firsts = (round: number) => [0, 1, 2, 3].map((step) => stepOrder(round, step)[0]);
+    expect(firsts(1)).toEqual(['kelpie', 'cluster', 'kelpie', 'cluster']);
+    expect(firsts(2)).toEqual(['cluster', 'kelpie', 'cluster', 'kelpie']);
+    expect(firsts(3)).toEqual(firsts(1));
+    expect(stepOrder(2, 1)).toEqual(['kelpie', 'cluster']);
   });
 });
 

@@ -1,10 +1,13 @@
 /**
  * Cost curves (`pnpm bench --curves`): hello world, 2 workers, kelpie against node:cluster (RR),
  * at 10, 100, 1,000 and 10,000 concurrent keep-alive connections (wrk, bounded by --seconds):
- * req/s, p99 and the workers' RSS at each step; then the memory an idle keep-alive connection
- * costs (10,000 raw sockets, each after one request). Each round starts both servers fresh and
- * loads them back to back at every step, in ascending order, the side loaded first alternating
- * from round to round; the idle rounds alternate the same way. Tables and ratios: curves-report.ts.
+ * req/s, p99, the workers' RSS and the connections each process held at each step; then the
+ * memory an idle keep-alive connection costs (10,000 raw sockets, each after one request). Each
+ * round starts both servers fresh and loads them back to back at every step, in ascending order;
+ * the side loaded first alternates from step to step and round to round, and before each measured
+ * run both get the same: the machine settles (the last run's connections closed, the servers
+ * quiet: src/settle.ts), --warmup seconds of wrk at the step's connections, the machine settles
+ * again. The idle rounds alternate too. Tables and ratios: curves-report.ts.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -26,7 +29,10 @@ import { ensureConnectionLimits } from './fd-limit.js';
 import { holdIdleConnections } from './idle-connections.js';
 import { describeMachine, timeStamp } from './machine.js';
 import { rssOf } from './memory.js';
+import { balancedOrder } from './order.js';
 import { peers } from './peers/index.js';
+import { fmt } from './report.js';
+import { describeSettled, type Settled, settle } from './settle.js';
 import type { PeerName, RunningServer, Scenario } from './types.js';
 import { runWrk } from './wrk.js';
 
@@ -42,6 +48,10 @@ const KEEP_ALIVE_S = 120;
 const WARMUP_CONNECTIONS = 100;
 /** How often worker RSS is sampled during a run (its peak is kept). */
 const RSS_SAMPLE_MS = 200;
+/** The longest wait for the last run's connections to close and the servers to go quiet (10,000 close slowly). */
+const SETTLE_LIMIT_MS = 15_000;
+/** Then the longest wait for the servers and the machine to be quiet (a busy neighbour may never stop). */
+const QUIET_LIMIT_MS = 3_000;
 /** After the idle connections are open, before RSS is read: the workers finish their bookkeeping. */
 const IDLE_SETTLE_MS = 1_000;
 
@@ -167,6 +177,41 @@ async function loadStep(side: Side, connections: number, options: Options): Prom
 
 const firstIn = (round: number): CurveSide => (round % 2 === 1 ? 'kelpie' : 'cluster');
 const inOrder = (first: CurveSide): CurveSide[] => (first === 'kelpie' ? ['kelpie', 'cluster'] : ['cluster', 'kelpie']);
+/** The order of the sides at step `stepIndex` of round `round` (from 1): alternating by step and by round. */
+export const stepOrder = (round: number, stepIndex: number): CurveSide[] =>
+  balancedOrder(inOrder(firstIn(round)), stepIndex);
+
+/** Waits for the last run's connections to close and both servers to be quiet (src/settle.ts). */
+function settleBoth(sides: Partial<Record<CurveSide, Side>>): Promise<Settled> {
+  const running = Object.values(sides);
+  return settle({
+    ports: running.map((side) => side.port),
+    pids: () => running.flatMap((side) => side.server.pids()),
+    limitMs: SETTLE_LIMIT_MS,
+    quietLimitMs: QUIET_LIMIT_MS,
+  });
+}
+
+/**
+ * One side's measured run at one step: the machine settles, the side gets --warmup seconds of
+ * wrk at this step's connection count (below the top step, whose connect storm is its own), the
+ * machine settles again, then the measured run. Both sides get exactly this before every run.
+ */
+async function measuredStep(
+  side: CurveSide,
+  sides: Partial<Record<CurveSide, Side>>,
+  connections: number,
+  place: number,
+  options: Options,
+): Promise<CurvePoint> {
+  const running = sides[side] as Side;
+  await settleBoth(sides);
+  if (options.warmup > 0 && connections < TOP_STEP) {
+    await runWrk({ url: running.url, connections, threads: options.threads, seconds: options.warmup, method: 'GET' });
+  }
+  const settled = await settleBoth(sides);
+  return { ...(await loadStep(running, connections, options)), place, settled };
+}
 
 async function curveRound(round: number, context: CurvesContext, options: Options): Promise<CurveRound> {
   const first = firstIn(round);
@@ -174,13 +219,17 @@ async function curveRound(round: number, context: CurvesContext, options: Option
   const points: Record<CurveSide, CurvePoint[]> = { kelpie: [], cluster: [] };
   try {
     for (const side of inOrder(first)) sides[side] = await startSide(side, context, options);
-    for (const connections of CURVE_STEPS) {
-      for (const side of inOrder(first)) points[side].push(await loadStep(sides[side] as Side, connections, options));
+    for (const [stepIndex, connections] of CURVE_STEPS.entries()) {
+      for (const [place, side] of stepOrder(round, stepIndex).entries()) {
+        points[side].push(await measuredStep(side, sides, connections, place + 1, options));
+      }
       const [k, c] = [points.kelpie.at(-1) as CurvePoint, points.cluster.at(-1) as CurvePoint];
       console.log(
-        `curves round ${round}, ${connections} connections: kelpie ${Math.round(k.rps)} req/s p99 ${k.p99} ms, ` +
-          `node:cluster ${Math.round(c.rps)} req/s p99 ${c.p99} ms (errors ${k.errors}/${c.errors}; ` +
-          `held per worker late in the run: kelpie ${formatHeld(k.held) || '?'}, node:cluster ${formatHeld(c.held) || '?'})`,
+        `curves round ${round}, ${connections} connections (${k.place === 1 ? 'kelpie' : 'node:cluster'} first): ` +
+          `kelpie ${Math.round(k.rps)} req/s p99 ${k.p99} ms, node:cluster ${Math.round(c.rps)} req/s p99 ${c.p99} ms ` +
+          `(${fmt(k.rps / c.rps, 2)}x; errors ${k.errors}/${c.errors}; held per worker late in the run: ` +
+          `kelpie ${formatHeld(k.held) || '?'}, node:cluster ${formatHeld(c.held) || '?'}; ` +
+          `before the runs: kelpie ${describeSettled(k.settled as Settled)}, node:cluster ${describeSettled(c.settled as Settled)})`,
       );
     }
   } finally {

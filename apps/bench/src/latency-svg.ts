@@ -1,12 +1,13 @@
 /**
  * The latency bench's chart (docs/benchmarks-latency.svg): one block per scenario and rate, one
- * bar per side for its p99 (relative to the longest p99 of the block), kelpie's in the accent
+ * bar per side for its p99, the median of the rounds (relative to the longest p99 of the block), kelpie's in the accent
  * colour, each labelled with its p99 and p99.9. The same look as src/svg.ts's req/s chart.
  */
 
-import type { LatencyReport } from './latency.js';
+import { type LatencyReport, medianP99 } from './latency.js';
 import { escapeXml } from './line-chart.js';
 import { fmt } from './report.js';
+import { median } from './results.js';
 
 const ROW = 18;
 const GAP = 14;
@@ -19,14 +20,17 @@ export function latencySvg(report: LatencyReport): string {
   let y = 40;
   for (const scenario of report.scenarios) {
     for (const rate of scenario.rates) {
-      const sides = rate.sides.filter((side) => side.pooled && Number.isFinite(side.pooled.p99));
+      const sides = rate.sides.filter((side) => side.pooled && Number.isFinite(medianP99(side)));
       if (!sides.length) continue;
-      const longest = Math.max(...sides.map((side) => side.pooled?.p99 ?? 0));
+      const longest = Math.max(...sides.map(medianP99));
       const title = `${scenario.title}${scenario.node ? `, Node ${scenario.node}` : ''}: ${rate.fraction * 100}% of node:cluster's saturated rate, ${rate.target.toLocaleString('en-US')} req/s`;
       parts.push(`<text x="8" y="${y}" class="group">${escapeXml(title)}</text>`);
       y += 8;
       for (const side of sides) {
-        const { p99, p999 } = side.pooled as { p99: number; p999: number };
+        const p99 = medianP99(side);
+        const p999 = side.rounds.length
+          ? median(side.rounds.map((round) => round.p999))
+          : (side.pooled?.p999 ?? Number.NaN);
         const width = Math.max(1, Math.round((p99 / longest) * BAR));
         parts.push(
           `<text x="${LABEL - 6}" y="${y + 13}" class="label">${escapeXml(side.label)}</text>`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type LatencyReport, latencyCapable, latencyTables, rotation } from './latency.js';
+import { type LatencyReport, latencyCapable, latencyTables, medianAndRange, medianP99 } from './latency.js';
 import { latencySvg } from './latency-svg.js';
 import type { RateLoadResult } from './rate-load-runner.js';
 import { scenarios } from './scenarios.js';
@@ -17,13 +17,6 @@ describe('the latency mode', () => {
     expect(latencyCapable(byName('echo')!)).toBe(false);
     expect(latencyCapable(byName('ws-echo')!)).toBe(false);
     expect(latencyCapable(byName('hello-sticky-close')!)).toBe(false);
-  });
-
-  it('rotates the order of the sides from turn to turn', () => {
-    expect(rotation(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
-    expect(rotation(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
-    expect(rotation(['a', 'b', 'c'], 5)).toEqual(['c', 'a', 'b']);
-    expect(rotation([], 3)).toEqual([]);
   });
 });
 
@@ -77,6 +70,35 @@ describe('the latency report', () => {
       /\| node:cluster \(RR\) +\| 1000 +\| 1000 +\| 0\.20 +\| 2\.00 +\| 4\.00 +\| 0 +\| 0 +\| 0\.50x +\| slow/,
     );
     expect(text).toMatch(/\| Platformatic Watt .*skipped: cannot install/);
+  });
+
+  it('gives the median of the rounds with their range, so one outlier round shows', () => {
+    expect(medianAndRange([1.5, 0.84, 0.89])).toBe('0.89 (0.84-1.50)');
+    expect(medianAndRange([1.2])).toBe('1.20');
+    expect(medianAndRange([])).toBe('');
+    const three = structuredClone(report);
+    const rate = three.scenarios[0]!.rates[0]!;
+    three.load.rounds = 3;
+    three.scenarios[0]!.saturated = { 'cluster-rr': 4000, kelpie: 3900 };
+    const [kelpie, cluster] = rate.sides;
+    kelpie!.rounds = [result(1.5), result(0.84), result(0.89)];
+    kelpie!.settled = [
+      { settled: true, ms: 120, connections: 0, serverCpu: 0, machineBusy: 0.1 },
+      { settled: false, ms: 5000, connections: 0, serverCpu: 0.3, machineBusy: 0.2, why: 'servers at 0.30 cores' },
+      { settled: true, ms: 90, connections: 0, serverCpu: 0, machineBusy: 0.1 },
+    ];
+    cluster!.rounds = [result(1.04), result(0.91), result(0.86)];
+    expect(medianP99(kelpie!)).toBe(0.89);
+    const text = latencyTables(three);
+    expect(text).toContain(
+      'node:cluster (RR) saturated (wrk -t2 -c100): 4000 req/s; the others, each after the same warm-up: kelpie 3900',
+    );
+    expect(text).toMatch(
+      /\| kelpie +\| 1000 +\| 1000 +\| 0\.20 \(0\.20-0\.20\) +\| 0\.89 \(0\.84-1\.50\) +\| 1\.78 \(1\.68-3\.00\) +\|/,
+    );
+    // kelpie's median p99 over node:cluster's: 0.89 / 0.91.
+    expect(text).toMatch(/\| node:cluster \(RR\) +\|.*\| 0\.91 \(0\.86-1\.04\) +\|.*\| 0\.98x +\| slow/);
+    expect(text).toContain('round 2 not settled after 5000 ms (servers at 0.30 cores)');
   });
 
   it('draws a bar per measured side, none for a skipped one', () => {

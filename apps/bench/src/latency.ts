@@ -1,12 +1,15 @@
 /**
  * `pnpm bench --latency`: latency at fixed request rates, not at saturation. For each scenario
  * (hello on Node 26 by default, so Platformatic Watt can join), every side is started with 2
- * workers and warmed up; node:cluster's saturated throughput is measured with wrk; then at 25%,
- * 50% and 75% of it each side is driven at that constant rate by the open-model generator
- * (src/rate-load.ts), which measures from intended send times, so a stall counts as latency.
- * The sides take turns at each rate, in an order that rotates from rate to rate and round to
- * round. Reported per rate: target and achieved rate, p50, p99, p99.9, errors, and kelpie's p99
- * over each peer's.
+ * workers and given the same warm-up: --warmup seconds of wrk, then a saturated wrk run as long
+ * as a measured one; node:cluster's saturated throughput sets the rates. Then at 25%, 50% and 75%
+ * of it each side is driven at that constant rate by the open-model generator (src/rate-load.ts),
+ * which measures from intended send times, so a stall counts as latency, after 1 s of the same
+ * rate unrecorded. The sides take turns in the order of a balanced Latin square (src/order.ts),
+ * and before every run the bench waits for the last run's connections to close and the servers
+ * and machine to be quiet (src/settle.ts), so no side is favoured or penalised by its place.
+ * Reported per rate: target and achieved rate, p50, p99, p99.9 (medians of the rounds with their
+ * range), errors, and kelpie's p99 over each peer's.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -14,13 +17,15 @@ import { ensureCommand } from '@kelpie/testkit/apt';
 import { formatHeld, type HeldConnections, sampleHeld } from './curves-held.js';
 import { latencySvg } from './latency-svg.js';
 import { describeMachine, timeStamp } from './machine.js';
+import { balancedOrder } from './order.js';
 import { peers } from './peers/index.js';
 import { benchNode, registryNode } from './peers/node-runtime.js';
 import type { RateLoadRaw } from './rate-load.js';
 import { mergeRaw, type RateLoadResult, rateLoadResult, runRateLoad } from './rate-load-runner.js';
 import { fmt, paddedMarkdownTable } from './report.js';
-import type { BenchReport } from './results.js';
+import { type BenchReport, median } from './results.js';
 import { scenarios as allScenarios } from './scenarios.js';
+import { describeSettled, type Settled, settle } from './settle.js';
 import type { NodeRuntime, PeerName, RunningServer, Scenario } from './types.js';
 import { runWrk } from './wrk.js';
 
@@ -47,6 +52,10 @@ export interface LatencySide {
    * is its share of the load. Missing where `ss` could not tell.
    */
   held?: (HeldConnections | null)[];
+  /** Per round, the side's place in that round's order (1: first). */
+  places?: number[];
+  /** Per round, how the wait for a settled machine before the run went (src/settle.ts). */
+  settled?: Settled[];
   /** Every round's requests together. */
   pooled?: RateLoadResult;
   skipped?: string;
@@ -67,6 +76,8 @@ export interface LatencyScenario {
   workers: number;
   /** node:cluster's saturated req/s (wrk), which the rates are shares of. */
   saturation?: { side: PeerName; rps: number; tool: string };
+  /** Every side's saturated req/s, each after the same warm-up (wrk, as `saturation`). */
+  saturated?: Partial<Record<PeerName, number>>;
   rates: LatencyRate[];
   skipped?: string;
 }
@@ -101,12 +112,6 @@ export function latencyCapable(scenario: Scenario): boolean {
   return (
     scenario.method === 'GET' && (scenario.load ?? 'http') === 'http' && !scenario.tls && !scenario.closeConnections
   );
-}
-
-/** The order the sides take at rate `rate`, round `round`: rotated, so none always goes first. */
-export function rotation<T>(sides: T[], turn: number): T[] {
-  const shift = sides.length ? turn % sides.length : 0;
-  return [...sides.slice(shift), ...sides.slice(0, shift)];
 }
 
 export async function runLatencyBench(options: LatencyOptions): Promise<LatencyReport> {
@@ -144,7 +149,107 @@ export async function runLatencyBench(options: LatencyOptions): Promise<LatencyR
   return report;
 }
 
-/** Starts every side, measures the saturated rate, then each side at each fixed rate; stops them all. */
+interface Started {
+  server: RunningServer;
+  url: string;
+  port: number;
+}
+
+/** Waits for the last run's connections to close and every server to be quiet (src/settle.ts). */
+function settleAll(servers: Map<PeerName, Started>): Promise<Settled> {
+  const all = [...servers.values()];
+  return settle({ ports: all.map((s) => s.port), pids: () => all.flatMap((s) => s.server.pids()) });
+}
+
+/**
+ * Every side gets the same warm-up before the rates: --warmup seconds of wrk, then a saturated
+ * wrk run as long as a measured one (node:cluster's sets the rates; the others' are reported
+ * beside it), each after the machine settled. Resolves with each side's saturated req/s.
+ */
+async function warmUpAndSaturate(
+  scenario: Scenario,
+  servers: Map<PeerName, Started>,
+  options: LatencyOptions,
+): Promise<Partial<Record<PeerName, number>>> {
+  const wrk = (url: string, seconds: number) =>
+    runWrk({ url, seconds, connections: scenario.connections, threads: 2, method: 'GET' });
+  const saturated: Partial<Record<PeerName, number>> = {};
+  for (const side of balancedOrder([...servers.keys()], 0)) {
+    const { url } = servers.get(side) as Started;
+    await settleAll(servers);
+    if (options.warmup > 0) await wrk(url, options.warmup);
+    await settleAll(servers);
+    saturated[side] = (await wrk(url, options.seconds)).rps;
+    console.log(`${scenario.name}: ${peers[side].label} saturated at ${Math.round(saturated[side] ?? 0)} req/s`);
+  }
+  return saturated;
+}
+
+/** One side's measured run at `target` req/s, after the machine settled; recorded in `entry`. */
+async function measureOne(
+  side: PeerName,
+  servers: Map<PeerName, Started>,
+  target: number,
+  options: LatencyOptions,
+): Promise<{ raw: RateLoadRaw; held: HeldConnections | null; settled: Settled }> {
+  const settled = await settleAll(servers);
+  const { url, port, server } = servers.get(side) as Started;
+  const sample = sampleHeld(port, server, (WARMUP_S + options.seconds * HELD_AT) * 1000);
+  try {
+    const raw = await runRateLoad({
+      url,
+      rate: target,
+      seconds: options.seconds,
+      connections: options.connections,
+      threads: options.threads,
+      warmupSeconds: WARMUP_S,
+    });
+    return { raw, held: (await sample.result) ?? null, settled };
+  } finally {
+    sample.cancel();
+  }
+}
+
+/**
+ * Every side at one rate, round after round. Round r of rate i is turn i × rounds + r of a
+ * balanced Latin square (src/order.ts): over the run each side goes first (and takes each place)
+ * equally often, and one rate's rounds have different sides first.
+ */
+async function runRate(
+  scenario: Scenario,
+  rate: LatencyRate,
+  rateIndex: number,
+  servers: Map<PeerName, Started>,
+  options: LatencyOptions,
+): Promise<void> {
+  const raws = new Map<PeerName, RateLoadRaw[]>();
+  for (let round = 0; round < options.rounds; round++) {
+    const order = balancedOrder([...servers.keys()], rateIndex * options.rounds + round);
+    for (const [place, side] of order.entries()) {
+      const { raw, held, settled } = await measureOne(side, servers, rate.target, options);
+      raws.set(side, [...(raws.get(side) ?? []), raw]);
+      const one = rateLoadResult(raw, rate.target);
+      const entry = rate.sides.find((s) => s.side === side) as LatencySide;
+      entry.rounds.push(one);
+      entry.held = [...(entry.held ?? []), held];
+      entry.places = [...(entry.places ?? []), place + 1];
+      entry.settled = [...(entry.settled ?? []), settled];
+      console.log(
+        `${scenario.name} ${rate.fraction * 100}% (${rate.target}/s) round ${round + 1}, ${place + 1} of ${order.length}: ` +
+          `${peers[side].label} p50 ${fmt(one.p50, 2)} p99 ${fmt(one.p99, 2)} p99.9 ${fmt(one.p999, 2)} ms, ` +
+          `${Math.round(one.achievedRate)}/s, errors ${one.errors}, unfinished ${one.unfinished}, ` +
+          `connections per worker ${formatHeld(held ?? undefined) || '?'}; ${describeSettled(settled)}` +
+          `${one.warnings.length ? `; ${one.warnings.join('; ')}` : ''}`,
+      );
+    }
+  }
+  for (const side of rate.sides) {
+    const measured = raws.get(side.side);
+    if (measured?.length) side.pooled = rateLoadResult(mergeRaw(measured, true), rate.target);
+  }
+}
+
+/** Starts every side, warms them up alike, measures the saturated rates, then every side at each fixed rate; stops them all. */
 async function runScenario(
   scenario: Scenario,
   node: NodeRuntime,
@@ -153,7 +258,7 @@ async function runScenario(
   result: LatencyScenario,
   options: LatencyOptions,
 ): Promise<void> {
-  const servers = new Map<PeerName, { server: RunningServer; url: string; port: number }>();
+  const servers = new Map<PeerName, Started>();
   const skipped = new Map<PeerName, string>();
   try {
     for (const side of sides) {
@@ -171,23 +276,17 @@ async function runScenario(
         skipped.set(side, `failed to start: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
       }
     }
-    const wrk = (url: string, seconds: number) =>
-      runWrk({ url, seconds, connections: scenario.connections, threads: 2, method: 'GET' });
-    if (options.warmup > 0) for (const { url } of servers.values()) await wrk(url, options.warmup);
-    const calibrator = servers.get(CALIBRATOR);
-    if (!calibrator) {
+    if (!servers.has(CALIBRATOR)) {
       result.skipped = `no ${peers[CALIBRATOR].label} to set the rates: ${skipped.get(CALIBRATOR) ?? 'not started'}`;
       return;
     }
-    const saturated = await wrk(calibrator.url, options.seconds);
-    result.saturation = { side: CALIBRATOR, rps: saturated.rps, tool: `wrk -t2 -c${scenario.connections}` };
-    console.log(`${scenario.name}: ${peers[CALIBRATOR].label} saturated at ${Math.round(saturated.rps)} req/s`);
+    result.saturated = await warmUpAndSaturate(scenario, servers, options);
+    const rps = result.saturated[CALIBRATOR] ?? Number.NaN;
+    result.saturation = { side: CALIBRATOR, rps, tool: `wrk -t2 -c${scenario.connections}` };
     for (const [index, fraction] of RATE_FRACTIONS.entries()) {
-      const target = Math.max(1, Math.round(fraction * saturated.rps));
-      const raws = new Map<PeerName, RateLoadRaw[]>();
       const rate: LatencyRate = {
         fraction,
-        target,
+        target: Math.max(1, Math.round(fraction * rps)),
         sides: sides.map((side) => ({
           side,
           label: peers[side].label,
@@ -196,41 +295,7 @@ async function runScenario(
         })),
       };
       result.rates.push(rate);
-      for (let round = 0; round < options.rounds; round++) {
-        for (const side of rotation([...servers.keys()], index + round)) {
-          const { url, port, server } = servers.get(side) as { url: string; port: number; server: RunningServer };
-          const sample = sampleHeld(port, server, (WARMUP_S + options.seconds * HELD_AT) * 1000);
-          let raw: RateLoadRaw;
-          try {
-            raw = await runRateLoad({
-              url,
-              rate: target,
-              seconds: options.seconds,
-              connections: options.connections,
-              threads: options.threads,
-              warmupSeconds: WARMUP_S,
-            });
-          } finally {
-            sample.cancel();
-          }
-          const held = await sample.result;
-          raws.set(side, [...(raws.get(side) ?? []), raw]);
-          const one = rateLoadResult(raw, target);
-          const entry = rate.sides.find((s) => s.side === side);
-          entry?.rounds.push(one);
-          if (entry) entry.held = [...(entry.held ?? []), held ?? null];
-          console.log(
-            `${scenario.name} ${fraction * 100}% (${target}/s) round ${round + 1}: ${peers[side].label} ` +
-              `p50 ${fmt(one.p50, 2)} p99 ${fmt(one.p99, 2)} p99.9 ${fmt(one.p999, 2)} ms, ` +
-              `${Math.round(one.achievedRate)}/s, errors ${one.errors}, unfinished ${one.unfinished}, ` +
-              `connections per worker ${formatHeld(held) || '?'}${one.warnings.length ? `; ${one.warnings.join('; ')}` : ''}`,
-          );
-        }
-      }
-      for (const side of rate.sides) {
-        const measured = raws.get(side.side);
-        if (measured?.length) side.pooled = rateLoadResult(mergeRaw(measured, true), target);
-      }
+      await runRate(scenario, rate, index, servers, options);
     }
   } finally {
     for (const { server } of servers.values()) {
@@ -254,12 +319,32 @@ const HEADER = [
   'connections per worker',
 ];
 
-/** kelpie's p99 over the side's (below 1: kelpie's tail is shorter). */
+/** The median of the rounds' p99s (every round's requests pooled, when no round is kept). */
+export function medianP99(side: LatencySide): number {
+  return side.rounds.length ? median(side.rounds.map((round) => round.p99)) : (side.pooled?.p99 ?? Number.NaN);
+}
+
+/** kelpie's median p99 over the side's (below 1: kelpie's tail is shorter). */
 function p99Ratio(rate: LatencyRate, side: LatencySide): string {
-  const kelpie = rate.sides.find((s) => s.side === 'kelpie')?.pooled;
-  if (side.side === 'kelpie' || !kelpie || !side.pooled) return '';
-  const ratio = kelpie.p99 / side.pooled.p99;
+  const kelpie = rate.sides.find((s) => s.side === 'kelpie');
+  if (side.side === 'kelpie' || !kelpie?.rounds.length || !side.rounds.length) return '';
+  const ratio = medianP99(kelpie) / medianP99(side);
   return `${fmt(ratio, ratio < 0.1 ? 3 : 2)}x`;
+}
+
+/** The median of a figure over the rounds, with its range when there are several: `1.20 (0.85-1.90)`. */
+export function medianAndRange(values: number[], digits = 2): string {
+  if (!values.length) return '';
+  const mid = fmt(median(values), digits);
+  return values.length > 1 ? `${mid} (${fmt(Math.min(...values), digits)}-${fmt(Math.max(...values), digits)})` : mid;
+}
+
+/** The pooled run's warnings, and every round that started before the machine settled. */
+function note(side: LatencySide, pooled: RateLoadResult): string {
+  const unsettled = (side.settled ?? []).flatMap((s, round) =>
+    s.settled ? [] : [`round ${round + 1} ${describeSettled(s)}`],
+  );
+  return [...pooled.warnings, ...unsettled].join('; ');
 }
 
 function rows(rate: LatencyRate): string[][] {
@@ -267,22 +352,34 @@ function rows(rate: LatencyRate): string[][] {
     const r = side.pooled;
     if (side.skipped || !r)
       return [side.label, String(rate.target), '', '', '', '', '', '', '', `skipped: ${side.skipped}`, ''];
-    const p99s = side.rounds.map((round) => round.p99);
-    const range = p99s.length > 1 ? ` (${fmt(Math.min(...p99s), 2)}-${fmt(Math.max(...p99s), 2)})` : '';
+    const of = (pick: (round: RateLoadResult) => number, digits = 2) => medianAndRange(side.rounds.map(pick), digits);
     return [
       side.label,
       String(rate.target),
-      fmt(r.achievedRate),
-      fmt(r.p50, 2),
-      `${fmt(r.p99, 2)}${range}`,
-      fmt(r.p999, 2),
+      fmt(median(side.rounds.map((round) => round.achievedRate))),
+      of((round) => round.p50),
+      of((round) => round.p99),
+      of((round) => round.p999),
       String(r.errors),
       String(r.unfinished),
       p99Ratio(rate, side),
-      r.warnings.join('; '),
+      note(side, r),
       (side.held ?? []).map((held) => formatHeld(held ?? undefined) || '?').join(', '),
     ];
   });
+}
+
+/** `node:cluster (RR) saturated (wrk -t2 -c100): 80123 req/s; the others …: kelpie 78000, …`. */
+function saturatedLine(scenario: LatencyScenario): string | undefined {
+  const { saturation, saturated } = scenario;
+  if (!saturation) return undefined;
+  const others = Object.entries(saturated ?? {})
+    .filter(([side]) => side !== saturation.side)
+    .map(([side, rps]) => `${peers[side as PeerName].label} ${Math.round(rps ?? 0)}`);
+  return (
+    `${peers[saturation.side].label} saturated (${saturation.tool}): ${Math.round(saturation.rps)} req/s` +
+    (others.length ? `; the others, each after the same warm-up: ${others.join(', ')}` : '')
+  );
 }
 
 /** One Markdown table per scenario and rate, padded to read in a terminal too. */
@@ -293,18 +390,16 @@ export function latencyTables(report: LatencyReport): string {
   out.push(
     `kelpie latency bench ${report.date}: ${machine.cores} cores (${machine.cpu}); load average ${avg(loadAverage.start)} at the start, ${avg(loadAverage.end)} at the end`,
     `load: ${load.tool}, ${load.connections} keep-alive connections, ${load.threads} thread(s), ${load.seconds} s per run, ` +
-      `${load.rounds} round(s), latency from each request's intended send time; p99 per round in brackets`,
+      `${load.rounds} round(s), latency from each request's intended send time; p50, p99, p99.9 and the ratio: ` +
+      'medians of the rounds, their range in brackets; connections per worker by round',
     '',
   );
   for (const scenario of report.scenarios) {
     const node = scenario.node ? `, Node ${scenario.node}` : '';
     out.push(`${scenario.title}${node}, ${scenario.workers} workers`);
     if (scenario.skipped) out.push(`skipped: ${scenario.skipped}`);
-    if (scenario.saturation) {
-      out.push(
-        `${peers[scenario.saturation.side].label} saturated (${scenario.saturation.tool}): ${Math.round(scenario.saturation.rps)} req/s`,
-      );
-    }
+    const saturated = saturatedLine(scenario);
+    if (saturated) out.push(saturated);
     out.push('');
     for (const rate of scenario.rates) {
       out.push(`${rate.fraction * 100}% of it: ${rate.target} req/s`, '', paddedMarkdownTable(HEADER, rows(rate)), '');
