@@ -10,7 +10,7 @@ import {
   realOf,
   untouchedBody,
 } from './light-response.js';
-import { checkedForwardedScheme, LazyRequestInfo } from './request-info.js';
+import { forwardedScheme, LazyRequestInfo } from './request-info.js';
 import {
   type BodyReader,
   bodyReader,
@@ -38,11 +38,10 @@ import {
 
 /**
  * requestInfo(req).scheme without building the rest of the request's facts: https for TLS, or
- * when a trusted proxy's secure-scheme header says so (forwardedScheme() checks the trust; the
- * request limits already worked it out for the request they are passing to the app).
+ * when a trusted proxy's secure-scheme header says so (forwardedScheme() checks the trust).
  */
 const defaultScheme = (req: IncomingMessage): 'http' | 'https' =>
-  (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true || checkedForwardedScheme(req) === 'https'
+  (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true || forwardedScheme(req) === 'https'
     ? 'https'
     : 'http';
 

@@ -86,33 +86,6 @@ export function forwardedScheme(req: IncomingMessage): ForwardedScheme {
   return conflict ? 'conflict' : said;
 }
 
-/**
- * The request whose forwardedScheme() the request limits worked out (request-limits.ts), and
- * that answer, while its listener runs: the fetch bridge builds `request.url` from it instead of
- * reading the headers a second time. Held in this module, not on `req` (nothing is added to a
- * request), and only until the listener returns (releaseForwardedScheme()), so no request is kept
- * after it and a request read later (after an await) is simply worked out again.
- */
-let heldRequest: IncomingMessage | undefined;
-let heldScheme: ForwardedScheme;
-
-/** Called by the request limits with the answer they checked, just before the listener runs. */
-export function holdForwardedScheme(req: IncomingMessage, scheme: ForwardedScheme): void {
-  heldRequest = req;
-  heldScheme = scheme;
-}
-
-/** Called by the request limits when the listener returns (or throws). */
-export function releaseForwardedScheme(): void {
-  heldRequest = undefined;
-  heldScheme = undefined;
-}
-
-/** forwardedScheme(req), from what the request limits held when `req` is the request they checked. */
-export function checkedForwardedScheme(req: IncomingMessage): ForwardedScheme {
-  return req === heldRequest ? heldScheme : forwardedScheme(req);
-}
-
 function forwardedFor(req: IncomingMessage): string | undefined {
   const header = req.headers['x-forwarded-for'];
   return header === undefined ? undefined : forwardedClientOf(header, current().trusted);

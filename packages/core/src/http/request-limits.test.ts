@@ -7,12 +7,7 @@ import { Logger } from '../observability/logger.js';
 import { createConfiguredServer } from './create-server.js';
 import { createFetchListener } from './fetch-bridge.js';
 import { rawResponse } from './raw-response.js';
-import {
-  checkedForwardedScheme,
-  holdForwardedScheme,
-  type RequestInfo,
-  releaseForwardedScheme,
-} from './request-info.js';
+import type { RequestInfo } from './request-info.js';
 
 // The request checks (request-limits.ts) and the parser-error answers (parser-errors.ts), on a
 // real server on 127.0.0.1 fed raw bytes.
@@ -243,15 +238,5 @@ describe('the forwarded scheme, worked out once', () => {
     const fields = 'Host: x\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n';
     expect(statusOf(await exchange(port, get('/both', fields)))).toBe(400);
     expect(seen).toEqual([]);
-  });
-
-  it('holds the answer for the request being served only, and nothing once released', () => {
-    const served = { headers: {}, socket: {} } as IncomingMessage;
-    const other = { headers: {}, socket: {} } as IncomingMessage;
-    holdForwardedScheme(served, 'https');
-    expect(checkedForwardedScheme(served)).toBe('https');
-    expect(checkedForwardedScheme(other)).toBeUndefined();
-    releaseForwardedScheme();
-    expect(checkedForwardedScheme(served)).toBeUndefined();
   });
 });

@@ -15,7 +15,7 @@ import {
   unknownMethodStatus,
 } from './fields.js';
 import { CLOSING, type ClosingSocket, isHttp2 } from './http-socket.js';
-import { type ForwardedScheme, forwardedScheme, holdForwardedScheme, releaseForwardedScheme } from './request-info.js';
+import { type ForwardedScheme, forwardedScheme } from './request-info.js';
 import { writeUpgradeRefusal } from './upgrade-refusal.js';
 
 /**
@@ -215,13 +215,7 @@ export function withRequestLimits(handler: RequestListener, settings: Settings, 
       // An HTTP/2 body's length need not be announced; trailers may follow it.
       watchBody(req, res, Number(req.headers['content-length'] ?? 0) === 0 ? limitRequestBody : 0, log);
     }
-    // The fetch bridge builds request.url from this answer rather than reading the headers again.
-    holdForwardedScheme(req, forwarded);
-    try {
-      handler(req, res);
-    } finally {
-      releaseForwardedScheme();
-    }
+    handler(req, res);
     // The answer closes the connection (Connection: close, HTTP/1.0, --keep-alive 0, a drain).
     if (res.shouldKeepAlive === false) socket[CLOSING] = true;
   };
