@@ -29,7 +29,6 @@ import {
   routeAppSignals,
   startListenCapture,
 } from '@kelpie/core/internal';
-import { ctlMain } from './ctl.js';
 import { runAsInit } from './init.js';
 import { versionLine } from './version.js';
 
@@ -103,8 +102,9 @@ function setEnvironment(pairs: readonly string[]): void {
  * 2 for usage errors, 3 when workers cannot boot, 4 when the app cannot be loaded).
  */
 export async function main(argv: readonly string[], io: MainIO = {}): Promise<number> {
-  // `kelpie ctl ...` talks to a running server instead of starting one.
-  if (argv[0] === 'ctl') return ctlMain(argv.slice(1), io);
+  // `kelpie ctl ...` talks to a running server instead of starting one; loaded only then (its
+  // views and argument parsing are no part of a start).
+  if (argv[0] === 'ctl') return (await import('./ctl.js')).ctlMain(argv.slice(1), io);
   const env = io.env ?? process.env;
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;

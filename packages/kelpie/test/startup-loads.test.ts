@@ -1,8 +1,12 @@
 /**
  * What a start loads, beside what it must: semver only for a worker class or adapter whose
- * `meta.core` is not a plain caret range. A preloaded probe (fixtures/startup) reports each
- * process's CommonJS modules at exit; the express app goes through the Express adapter's check.
+ * `meta.core` is not a plain caret range; in the arbiter, node:crypto only for --pid and
+ * node:dns/promises only for a host name to resolve. Preloaded probes (fixtures/startup) report
+ * each process's modules at exit; the express app goes through the Express adapter's check.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startKelpie, stopAll } from '@kelpie/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
@@ -25,5 +29,30 @@ describe('a start of kelpie', () => {
   it("loads no semver in the arbiter or the workers for kelpie's own worker class and adapter", async () => {
     expect(await semverLoaded('pid-app.js')).toEqual([false, false, false]);
     expect(await semverLoaded('express-adapter-app.js', '/json')).toEqual([false, false, false]);
+  });
+});
+
+describe("the arbiter's builtins", () => {
+  it('loads neither node:crypto nor node:dns/promises without --pid on an IP address', async () => {
+    const kp = await startKelpie(['-w', '1', fixture('pid-app.js')], {
+      nodeArgs: ['--require', fixture('startup/builtins-probe.cjs')],
+    });
+    expect((await get(kp.url)).status).toBe(200);
+    await kp.stop();
+    expect(kp.log(), kp.log()).toMatch(/^builtins-probe pid=\d+ role=arbiter loaded=$/m);
+  });
+
+  it('loads node:crypto once --pid has a pidfile to write', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kelpie-startup-loads-'));
+    try {
+      const kp = await startKelpie(['-w', '1', '--pid', join(dir, 'kelpie.pid'), fixture('pid-app.js')], {
+        nodeArgs: ['--require', fixture('startup/builtins-probe.cjs')],
+      });
+      expect((await get(kp.url)).status).toBe(200);
+      await kp.stop();
+      expect(kp.log(), kp.log()).toMatch(/^builtins-probe pid=\d+ role=arbiter loaded=crypto$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

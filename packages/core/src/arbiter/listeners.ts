@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { lookup } from 'node:dns/promises';
 import { accessSync, constants, fstatSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { getSystemErrorName } from 'node:util';
@@ -122,6 +122,8 @@ async function resolveHost(host: string): Promise<{ address: string; family: 4 |
   const family = net.isIP(host);
   if (family) return { address: host, family: family as 4 | 6 };
   try {
+    // Required only for a host name: most binds are addresses, and node:dns costs a start CPU.
+    const { lookup } = createRequire(import.meta.url)('node:dns/promises') as typeof import('node:dns/promises');
     const found = await lookup(host);
     return { address: found.address, family: found.family as 4 | 6 };
   } catch (error) {

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { KelpieError } from '../errors.js';
 
 /**
@@ -60,6 +60,9 @@ function alive(pid: number): boolean {
 
 /** Create a file next to `path` that did not exist, under a name nobody can guess; its name. */
 function writeTemporary(path: string, text: string): string {
+  // Required here, not imported: node:crypto costs every start about 3 ms of CPU on Node 20,
+  // and only a start with --pid writes this file.
+  const { randomBytes } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
   for (let attempt = 1; ; attempt++) {
     const temporary = `${path}.${randomBytes(8).toString('hex')}.tmp`;
     let fd: number;

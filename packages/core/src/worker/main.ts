@@ -23,7 +23,9 @@ if (!process.send) {
 // The first worker puts the sockets to listen(2) before loading anything (SPEC.md 3.1).
 listenOnSparesFromEnv();
 
-// Imported, not static imports: those would be compiled before enableCompileCache() runs.
-void Promise.all([import('./boot.js'), import('./runtime.js')]).then(([{ receiveBootMessage }, { runWorkerProcess }]) =>
+// Imported, not static imports: those would be compiled before enableCompileCache() runs. One
+// import, so the bundle puts the runtime and its boot into one file: on Node 20, with no compile
+// cache, every file loaded at start costs a worker its own resolve, read and link.
+void import('./runtime.js').then(({ receiveBootMessage, runWorkerProcess }) =>
   receiveBootMessage((boot) => void runWorkerProcess(boot)),
 );

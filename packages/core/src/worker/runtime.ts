@@ -9,6 +9,9 @@ import { reportHeartbeats } from './heartbeat.js';
 import { handleWorkerSignals } from './signals.js';
 import { WorkerProcess } from './worker-process.js';
 
+// main.ts takes both from this one file (one dynamic import).
+export { receiveBootMessage } from './boot.js';
+
 /**
  * The worker process's side of the lifecycle, put together from its pieces in the order they
  * start: signals (signals.ts) and crashes (crashes.ts) first, then the channel to the arbiter
