@@ -32,7 +32,7 @@ import { adoptDuplicate } from './duplicates.js';
  */
 
 /** Open connections gained within SPREAD_WINDOW_MS that make a burst. */
-export const SPREAD_BURST = 8;
+export const SPREAD_BURST = 4;
 export const SPREAD_WINDOW_MS = 5;
 /** How long a worker leaves a burst to the others. */
 export const SPREAD_HOLD_MS = 2;
