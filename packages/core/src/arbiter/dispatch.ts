@@ -184,15 +184,20 @@ export class ArbiterDispatch {
     }
   }
 
-  /** The worker with the most credits left (idle before serving), the longest waiting among equals. */
+  /**
+   * The worker with the most credits left (idle before serving), the longest waiting among
+   * equals. A serving worker that a reload replaces is passed over: it is retired soon, and a
+   * connection on its way to it then would be lost.
+   */
   #nextIdle(): WorkerRecord | undefined {
     const workers = this.#ctx.workers;
     this.#idle = this.#idle.filter((w) => w.credits > 0 && !w.retiring && workers.get(w.pid) === w);
-    let best = 0;
-    for (let i = 1; i < this.#idle.length; i++) {
-      if ((this.#idle[i] as WorkerRecord).credits > (this.#idle[best] as WorkerRecord).credits) best = i;
+    let best = -1;
+    for (const [i, worker] of this.#idle.entries()) {
+      if (worker.outdated && worker.credits < worker.peakCredits) continue;
+      if (best === -1 || worker.credits > (this.#idle[best] as WorkerRecord).credits) best = i;
     }
-    return this.#idle.splice(best, 1)[0];
+    return best === -1 ? undefined : this.#idle.splice(best, 1)[0];
   }
 
   #addCredits(worker: WorkerRecord, count: number): void {
@@ -225,9 +230,13 @@ export class ArbiterDispatch {
   #closeLent(worker: WorkerRecord): void {
     const lent = worker.lent.splice(0);
     if (lent.length === 0) return;
-    this.#ctx.log.warning(
-      `Worker (pid:${worker.pid}) exited holding ${lent.length} connection(s) it had not started: closed`,
-    );
+    // Stopping, the arbiter closes what it has queued in the same way.
+    if (!this.#ctx.running) this.#ctx.log.info(`Closing ${lent.length} connection(s) no worker had taken yet`);
+    else {
+      this.#ctx.log.warning(
+        `Worker (pid:${worker.pid}) exited holding ${lent.length} connection(s) it had not started: closed`,
+      );
+    }
     for (const { client } of lent) client.close();
   }
 }
