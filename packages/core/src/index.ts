@@ -64,6 +64,7 @@ export {
 export { VERSION } from './version.js';
 export { drainThenShutdown } from './worker/graceful-stop.js';
 export { heartbeatInterval, startHeartbeat } from './worker/heartbeat.js';
+export { HeldConnection } from './worker/held-connection.js';
 export { loadHooks } from './worker/load-hooks.js';
 export { reopenLogs } from './worker/log-reopen.js';
 export { RequestCount } from './worker/request-count.js';

@@ -81,6 +81,61 @@ describe('-k sync', () => {
     expect(JSON.parse(await busy.body)).toMatchObject({ highest: 1 });
   });
 
+  it('gives a connection held behind a long request back to a worker that goes idle', async () => {
+    const kp = await startKelpie(['-k', 'sync', '-w', '2', fixture('concurrency-app.js')]);
+    let longDone = false;
+    const long = await started(`${kp.url}/work?ms=3000&flush=1`);
+    const longBody = long.body.then((body) => {
+      longDone = true;
+      return JSON.parse(body) as Facts;
+    });
+    const short = await started(`${kp.url}/work?ms=300&flush=1`);
+    // Both workers serve: this one is lent to one of them to hold, unread.
+    const next = await facts(`${kp.url}/work?ms=10`);
+    // It did not wait for the long request: the worker that finished the short one took it.
+    expect(longDone).toBe(false);
+    const first = await longBody;
+    expect(next.pid).toBe((JSON.parse(await short.body) as Facts).pid);
+    expect(next.pid).not.toBe(first.pid);
+    for (const reply of [next, first]) expect(reply.highest).toBe(1);
+  });
+
+  it('hands the connection a retiring worker holds to its replacement on HUP', async () => {
+    const kp = await startKelpie(['-k', 'sync', '-w', '1', fixture('concurrency-app.js')]);
+    const long = await started(`${kp.url}/work?ms=1500&flush=1`);
+    const next = facts(`${kp.url}/work?ms=10`);
+    kp.signal('SIGHUP');
+    const [held, first] = await Promise.all([next, long.body.then((body) => JSON.parse(body) as Facts)]);
+    expect(held.status).toBe(200);
+    expect(held.pid).not.toBe(first.pid);
+    expect(kp.log()).not.toMatch(/exited holding/);
+  });
+
+  it('closes a held connection on TERM with a log line, and finishes the request in progress', async () => {
+    const kp = await startKelpie(['-k', 'sync', '-w', '1', fixture('concurrency-app.js')]);
+    const slow = await started(`${kp.url}/work?ms=800&flush=1`);
+    const { port } = new URL(kp.url);
+    const held = connect(Number(port), '127.0.0.1');
+    const closed = new Promise<string>((resolve) => {
+      let data = '';
+      held.setEncoding('utf8');
+      held.on('data', (chunk: string) => {
+        data += chunk;
+      });
+      held.on('close', () => resolve(data));
+    });
+    held.on('error', () => {});
+    await new Promise<void>((resolve) => held.once('connect', () => resolve()));
+    held.write('GET /work?ms=10 HTTP/1.1\r\nHost: x\r\n\r\n');
+    kp.signal('SIGTERM');
+    expect(slow.status).toBe(200);
+    expect((JSON.parse(await slow.body) as Facts).highest).toBe(1);
+    // Closed unanswered, and said so: never served by a worker that stops, nor lost silently.
+    expect(await closed).toBe('');
+    expect(await kp.exited()).toMatchObject({ code: 0 });
+    expect(kp.log()).toMatch(/Closing 1 connection\(s\) no worker had taken yet|exited holding 1 connection/);
+  });
+
   it('finishes the request in progress on TERM, then exits', async () => {
     const kp = await startKelpie(['-k', 'sync', '-w', '2', fixture('concurrency-app.js')]);
     const slow = await started(`${kp.url}/work?ms=600&flush=1`);

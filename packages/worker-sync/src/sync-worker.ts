@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import {
+  type HeldConnection,
   HttpServers,
   type InheritedListener,
   KelpieError,
@@ -28,11 +29,14 @@ function connectionOf(socket: Socket): SyncSocket {
  * time, from start to finish, whatever the handler awaits, and closes the connection after the
  * response.
  *
- * Connections come from the arbiter (`accept = 'arbiter'`): the worker asks for one connection,
- * serves its request, and asks for the next once the connection is closed. The arbiter gives each
- * connection to the worker that has waited longest, so no connection waits behind a busy worker
- * while another is idle, and a request that finds every worker busy waits in the arbiter for the
- * first one to finish (docs/sync-and-threads.md has the measurements behind this choice).
+ * Connections come from the arbiter (`accept = 'arbiter'`): the worker asks for one connection
+ * to serve and one to hold, serves its request, and as soon as the response is sent starts the
+ * held one (if it has one) and asks for another. A held connection is not read from until then:
+ * one request at a time still. The arbiter gives each connection to an idle worker first, the
+ * longest waiting, and lends one to a serving worker only when none is idle; when a worker goes
+ * idle with nothing queued, held connections are given back to it (`kelpie:release`), so none
+ * waits behind a long request while a worker is free (docs/sync-and-threads.md has the
+ * measurements behind this choice).
  */
 export class SyncWorker extends Worker {
   static override meta: WorkerMeta = {
@@ -56,6 +60,10 @@ export class SyncWorker extends Worker {
 
   #http: HttpServers | undefined;
   #stopping = false;
+  /** A connection is being served. */
+  #busy = false;
+  /** Connections sent to hold while one is served, unread, oldest first. */
+  readonly #held: HeldConnection[] = [];
 
   async serve(): Promise<void> {
     const app = this.app.listener;
@@ -78,7 +86,14 @@ export class SyncWorker extends Worker {
       listeners: this.listeners,
       refuseWebSockets: { workerClass: 'sync', app: this.app },
     });
-    this.channel.requestConnections(1);
+    // One to serve and one to hold: the next request starts without a trip to the arbiter.
+    this.channel.requestConnections(2);
+  }
+
+  override hold(held: HeldConnection): void {
+    if (this.#stopping) held.release();
+    else if (this.#busy) this.#held.push(held);
+    else held.start();
   }
 
   override connection(socket: SyncSocket, listener: InheritedListener): void {
@@ -89,25 +104,43 @@ export class SyncWorker extends Worker {
     }
     // A client that connects and sends nothing would hold this worker: it gets --timeout seconds.
     if (this.settings.timeout > 0) socket.setTimeout(this.settings.timeout * 1000, () => socket.destroy());
-    // The next connection is asked for as soon as this one's response is sent (or it closes).
+    // As soon as this one's response is sent (or it closes), the held one starts and another is asked for.
+    this.#busy = true;
     let done = false;
     const next = () => {
       if (done) return;
       done = true;
-      if (!this.#stopping) this.channel.requestConnections(1);
+      this.#busy = false;
+      if (this.#stopping) return;
+      this.#startHeld();
+      this.channel.requestConnections(1);
     };
     socket.once('close', next);
     socket[NEXT] = next;
     http.accept(socket, this.listeners.indexOf(listener));
   }
 
+  /** The oldest held connection not given back yet starts. */
+  #startHeld(): void {
+    for (let held = this.#held.shift(); held; held = this.#held.shift()) {
+      if (held.start()) return;
+    }
+  }
+
+  /** Stopping: held connections go back to the arbiter, which hands them on (or closes them). */
+  #releaseHeld(): void {
+    for (const held of this.#held.splice(0)) held.release();
+  }
+
   async drain(): Promise<void> {
     this.#stopping = true;
+    this.#releaseHeld();
     await this.#http?.drain();
   }
 
   override close(): void {
     this.#stopping = true;
+    this.#releaseHeld();
     this.#http?.close();
   }
 }

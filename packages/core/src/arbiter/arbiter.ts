@@ -66,6 +66,7 @@ export class Arbiter {
       },
       ready: () => this.#dispatch.workerReady(),
       credits: (worker, count) => this.#dispatch.credits(worker, count),
+      returned: (worker, id) => this.#dispatch.returned(worker, id),
       exitedWhileStopping: () => this.#maybeFinish(),
     });
     this.#hup = new HupReload(ctx, this.#pool);

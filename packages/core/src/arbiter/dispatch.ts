@@ -3,14 +3,22 @@ import type { ArbiterContext } from './context.js';
 import type { ClientHandle } from './listeners.js';
 import { StickyDispatch } from './sticky.js';
 import { MAX_ACCEPT_COUNT } from './worker-messages.js';
-import type { WorkerRecord } from './worker-record.js';
+import type { LentConnection, WorkerRecord } from './worker-record.js';
 
 /**
  * Arbiter-side dispatch: for worker classes with `accept = 'arbiter'` the arbiter accepts and
  * queues connections (up to --backlog) and hands each to a worker that asked for one (credits,
- * `kelpie:accept`), the longest idle first; under --sticky it passes them to StickyDispatch
+ * `kelpie:accept`): the worker with the most credits left first (an idle one before one that
+ * serves), the longest waiting among equals; under --sticky it passes them to StickyDispatch
  * (sticky.ts), which sends each client to the same worker. Other classes accept on their own and
  * none of this runs.
+ *
+ * Held connections: a worker that asks for more than it serves at once (-k sync asks for one to
+ * serve and one to hold) is sent one while it serves another, only when no worker is idle. The
+ * arbiter keeps its own descriptor of that connection until the worker's next `kelpie:accept`
+ * (it has then started it); when a worker waits idle with nothing queued, the others are asked to
+ * give theirs back (`kelpie:release`, `kelpie:returned`), so none waits behind a long request
+ * while a worker is free. A worker that exits with some still lent: they are closed and logged.
  */
 
 /** A connection the arbiter accepted and has not handed to a worker yet. */
@@ -29,6 +37,10 @@ export class ArbiterDispatch {
   readonly #backlogDrops = new LogThrottle(1000);
   /** --sticky: connections from accept to their client's worker (sticky.ts). */
   readonly #sticky: StickyDispatch<WorkerRecord>;
+  /** Numbers the connections lent to workers to hold. */
+  #lentIds = 0;
+  /** Workers whose exit closes what they were lent. */
+  readonly #watched = new WeakSet<WorkerRecord>();
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
@@ -78,9 +90,27 @@ export class ArbiterDispatch {
 
   /** `kelpie:accept`: a worker asks for `count` more connections. */
   credits(worker: WorkerRecord, count: number): void {
-    if (!this.#dispatching || worker.retiring || !(count > 0)) return;
-    if (worker.credits === 0) this.#idle.push(worker);
-    worker.credits = Math.min(worker.credits + count, MAX_ACCEPT_COUNT);
+    if (!this.#dispatching || !(count > 0)) return;
+    // Each connection it finished lets it start the oldest it held (or that is on its way to it).
+    for (const lent of worker.lent.splice(0, count)) lent.client.close();
+    if (worker.retiring) return;
+    this.#addCredits(worker, count);
+    this.#dispatch();
+    if (this.#queue.length === 0 && worker.credits === worker.peakCredits) this.#askToRelease(worker);
+  }
+
+  /** `kelpie:returned`: a worker gave back held connection `id` unread; another worker takes it. */
+  returned(worker: WorkerRecord, id: number): void {
+    const at = worker.lent.findIndex((lent) => lent.id === id);
+    if (at === -1) return;
+    const [lent] = worker.lent.splice(at, 1) as [LentConnection];
+    if (!this.#ctx.running) {
+      this.#ctx.log.info('Closing 1 connection(s) no worker had taken yet');
+      lent.client.close();
+      return;
+    }
+    this.#queue.unshift({ client: lent.client, listener: lent.listener });
+    if (!worker.retiring) this.#addCredits(worker, 1);
     this.#dispatch();
   }
 
@@ -126,14 +156,21 @@ export class ArbiterDispatch {
       const worker = this.#nextIdle();
       if (!worker) return;
       const connection = this.#queue.shift() as QueuedConnection;
+      // Sent while it serves another: it holds this one, and this descriptor stays until it starts it.
+      const lent = worker.credits < worker.peakCredits ? this.#lend(worker, connection) : undefined;
       worker.credits--;
       if (worker.credits > 0) this.#idle.push(worker);
-      const message = { type: 'kelpie:connection', listener: connection.listener };
+      const message = { type: 'kelpie:connection', listener: connection.listener, held: lent?.id };
       worker.child.send(message, connection.client as never, (error) => {
         if (!error) {
           // The worker has its own descriptor now.
-          connection.client.close();
+          if (!lent) connection.client.close();
           return;
+        }
+        if (lent) {
+          const at = worker.lent.indexOf(lent);
+          if (at === -1) return;
+          worker.lent.splice(at, 1);
         }
         // The worker is gone: the next idle one takes the connection, unless the arbiter is
         // stopping (its queue was already closed).
@@ -147,11 +184,59 @@ export class ArbiterDispatch {
     }
   }
 
+  /**
+   * The worker with the most credits left (idle before serving), the longest waiting among
+   * equals. A serving worker that a reload replaces is passed over: it is retired soon, and a
+   * connection on its way to it then would be lost.
+   */
   #nextIdle(): WorkerRecord | undefined {
-    while (this.#idle.length > 0) {
-      const worker = this.#idle.shift() as WorkerRecord;
-      if (worker.credits > 0 && !worker.retiring && this.#ctx.workers.get(worker.pid) === worker) return worker;
+    const workers = this.#ctx.workers;
+    this.#idle = this.#idle.filter((w) => w.credits > 0 && !w.retiring && workers.get(w.pid) === w);
+    let best = -1;
+    for (const [i, worker] of this.#idle.entries()) {
+      if (worker.outdated && worker.credits < worker.peakCredits) continue;
+      if (best === -1 || worker.credits > (this.#idle[best] as WorkerRecord).credits) best = i;
     }
-    return undefined;
+    return best === -1 ? undefined : this.#idle.splice(best, 1)[0];
+  }
+
+  #addCredits(worker: WorkerRecord, count: number): void {
+    if (worker.credits === 0) this.#idle.push(worker);
+    worker.credits = Math.min(worker.credits + count, MAX_ACCEPT_COUNT);
+    worker.peakCredits = Math.max(worker.peakCredits, worker.credits);
+  }
+
+  #lend(worker: WorkerRecord, connection: QueuedConnection): LentConnection {
+    const lent = { id: this.#lentIds++, ...connection };
+    if (!this.#watched.has(worker)) {
+      this.#watched.add(worker);
+      worker.child.once('exit', () => this.#closeLent(worker));
+    }
+    worker.lent.push(lent);
+    worker.releaseAsked = false;
+    return lent;
+  }
+
+  /** `worker` waits with nothing queued: the others give back what they hold unread. */
+  #askToRelease(worker: WorkerRecord): void {
+    for (const other of this.#ctx.workers.values()) {
+      if (other === worker || other.lent.length === 0 || other.releaseAsked) continue;
+      other.releaseAsked = true;
+      other.child.send({ type: 'kelpie:release' }, undefined, {}, () => {});
+    }
+  }
+
+  /** A worker exited: what it was lent and never started is closed, and said so. */
+  #closeLent(worker: WorkerRecord): void {
+    const lent = worker.lent.splice(0);
+    if (lent.length === 0) return;
+    // Stopping, the arbiter closes what it has queued in the same way.
+    if (!this.#ctx.running) this.#ctx.log.info(`Closing ${lent.length} connection(s) no worker had taken yet`);
+    else {
+      this.#ctx.log.warning(
+        `Worker (pid:${worker.pid}) exited holding ${lent.length} connection(s) it had not started: closed`,
+      );
+    }
+    for (const { client } of lent) client.close();
   }
 }

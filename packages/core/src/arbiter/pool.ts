@@ -46,6 +46,8 @@ export interface PoolEvents {
   ready(worker: WorkerRecord): void;
   /** `kelpie:accept`: a worker asks for `count` more connections. */
   credits(worker: WorkerRecord, count: number): void;
+  /** `kelpie:returned`: a worker gave back held connection `id` unread. */
+  returned(worker: WorkerRecord, id: number): void;
   /** A worker exited while the arbiter stops. */
   exitedWhileStopping(): void;
 }
@@ -211,6 +213,9 @@ export class WorkerPool {
         break;
       case 'kelpie:accept':
         this.#events.credits(record, message.count);
+        break;
+      case 'kelpie:returned':
+        this.#events.returned(record, message.id);
         break;
       case 'kelpie:dup':
         this.#sendListener(record, message.listener);

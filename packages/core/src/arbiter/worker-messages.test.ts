@@ -31,6 +31,7 @@ describe('checkWorkerMessage: good messages', () => {
     [{ type: 'kelpie:accept', count: 1 }],
     [{ type: 'kelpie:accept', count: MAX_ACCEPT_COUNT }],
     [{ type: 'kelpie:dup', listener: 0 }],
+    [{ type: 'kelpie:returned', id: 7 }],
     [{ type: 'kelpie:retiring', reason: 'crash' }],
     [{ type: 'kelpie:retiring', reason: 'max_requests' }],
     [{ type: 'kelpie:listened', states: ['ok', 'EADDRINUSE', 'UNKNOWN'] }],
@@ -209,6 +210,16 @@ describe('checkWorkerMessage: bad messages are refused, saying why', () => {
       'accept count a string',
       { type: 'kelpie:accept', count: '5' },
       'kelpie:accept: count must be a whole number from 1 to 1000000, not a string of 1 characters',
+    ],
+    [
+      'returned id negative',
+      { type: 'kelpie:returned', id: -1 },
+      'kelpie:returned: id must be the number of a held connection, not -1',
+    ],
+    [
+      'returned id a string',
+      { type: 'kelpie:returned', id: '3' },
+      'kelpie:returned: id must be the number of a held connection, not a string of 1 characters',
     ],
     [
       'dup index negative',

@@ -28,6 +28,7 @@ export const WORKER_MESSAGE_TYPES = [
   'kelpie:ready',
   'kelpie:heartbeat',
   'kelpie:accept',
+  'kelpie:returned',
   'kelpie:dup',
   'kelpie:retiring',
   'kelpie:listened',
@@ -166,6 +167,13 @@ function parse(type: string, from: Fields): WorkerMessage {
         throw new Bad(`count must be a whole number from 1 to ${MAX_ACCEPT_COUNT}, not ${describe(n)}`);
       }
       return { type: 'kelpie:accept', count: n };
+    }
+    case 'kelpie:returned': {
+      const id = field(from, 'id');
+      if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+        throw new Bad(`id must be the number of a held connection, not ${describe(id)}`);
+      }
+      return { type: 'kelpie:returned', id };
     }
     case 'kelpie:dup': {
       const listener = field(from, 'listener');

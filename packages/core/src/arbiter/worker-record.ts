@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { WorkerStats } from '../observability/stats.js';
+import type { ClientHandle } from './listeners.js';
 
 /**
  * The arbiter's record of one worker process: what the pool (pool.ts) decides on, what the
@@ -10,6 +11,13 @@ import type { WorkerStats } from '../observability/stats.js';
  * Why a worker leaves while the server runs: sent away by the arbiter, or on its own word
  * (`kelpie:retiring`: crash, max_requests). All but `scale` start a replacement.
  */
+/** A connection handed to a worker to hold: the arbiter's descriptor stays open until the worker starts it. */
+export interface LentConnection {
+  id: number;
+  client: ClientHandle;
+  listener: number;
+}
+
 export type RetireReason = 'reload' | 'memory' | 'killed' | 'scale' | 'crash' | 'max_requests';
 
 export interface WorkerRecord {
@@ -31,6 +39,12 @@ export interface WorkerRecord {
   killedAfterGraceful: boolean;
   /** Arbiter dispatch: connections the worker asked for and has not been sent yet. */
   credits: number;
+  /** The most credits it has held at once: fewer now means it is serving (dispatch.ts). */
+  peakCredits: number;
+  /** Connections sent to it to hold while it serves another, with the arbiter's own descriptor of each. */
+  lent: LentConnection[];
+  /** `kelpie:release` sent since the last connection lent to it. */
+  releaseAsked: boolean;
   /** Resident memory in bytes, from the last heartbeat. */
   rss: number;
   /** When the worker was first seen above --max-worker-memory, in this stretch. */
@@ -68,6 +82,9 @@ export function newWorkerRecord(
     killedAfterTimeout: false,
     killedAfterGraceful: false,
     credits: 0,
+    peakCredits: 0,
+    lent: [],
+    releaseAsked: false,
     rss: 0,
     overMemorySince: null,
     startedAt: Date.now(),

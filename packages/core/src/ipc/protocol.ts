@@ -57,6 +57,21 @@ export interface ConnectionMessage {
     /** The bytes read after the header (or all of them, without one), base64: the worker reads them first. */
     rest: string;
   };
+  /**
+   * `accept = 'arbiter'` classes: sent while the worker serves another connection (it asked for
+   * one to hold). The worker keeps it unread until it is free, or gives it back on
+   * `kelpie:release` with `kelpie:returned` and this id; the arbiter keeps its own descriptor of
+   * it until then (SPEC.md 2.11).
+   */
+  held?: number;
+}
+
+/**
+ * Arbiter → worker, `accept = 'arbiter'` classes: another worker is idle and no connection waits,
+ * so give back every held connection not started yet (`kelpie:returned`).
+ */
+export interface ReleaseMessage {
+  type: 'kelpie:release';
 }
 
 /** Arbiter → worker: a new descriptor for a listening socket, asked for with `kelpie:dup`. */
@@ -77,6 +92,11 @@ export type WorkerMessage =
     }
   /** `accept = 'arbiter'` classes: the worker can take `count` more connections. */
   | { type: 'kelpie:accept'; count: number }
+  /**
+   * `accept = 'arbiter'` classes, after `kelpie:release`: the worker closed its descriptor of the
+   * held connection `id` without reading it; the arbiter hands its own to another worker.
+   */
+  | { type: 'kelpie:returned'; id: number }
   /** Send me another descriptor of listener `listener` (for threads that each accept on their own). */
   | { type: 'kelpie:dup'; listener: number }
   /**

@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { keepDuplicate, type RawHandle } from '../http/duplicates.js';
-import type { ConnectionMessage, ListenerMessage, WorkerMessage } from '../ipc/protocol.js';
+import type { ConnectionMessage, ListenerMessage, ReleaseMessage, WorkerMessage } from '../ipc/protocol.js';
+import { releaseHeld } from './held-connection.js';
 import type { WorkerChannel } from './worker.js';
 
 /**
@@ -38,10 +39,24 @@ export function createChannel(onMaxRequests: () => void): WorkerChannel {
   };
 }
 
-/** Connections the arbiter accepted for this worker (`accept = 'arbiter'` classes, --sticky), as sockets. */
-export function receiveConnections(take: (socket: Socket, message: ConnectionMessage) => void): void {
-  process.on('message', (message: ConnectionMessage, handle?: unknown) => {
+/**
+ * Connections the arbiter accepted for this worker (`accept = 'arbiter'` classes, --sticky), as
+ * sockets; those sent to hold (`held`) go to `hold` as the raw handle, unread (held-connection.ts).
+ */
+export function receiveConnections(
+  take: (socket: Socket, message: ConnectionMessage) => void,
+  hold: (handle: { close(): void }, message: ConnectionMessage & { held: number }) => void,
+): void {
+  process.on('message', (message: ConnectionMessage | ReleaseMessage, handle?: { close(): void }) => {
+    if (message?.type === 'kelpie:release') {
+      releaseHeld();
+      return;
+    }
     if (message?.type !== 'kelpie:connection' || !handle) return;
+    if (typeof message.held === 'number') {
+      hold(handle, message as ConnectionMessage & { held: number });
+      return;
+    }
     // A raw handle, as node:cluster hands them to its workers.
     take(new Socket({ handle, readable: true, writable: true } as never), message);
   });

@@ -6,6 +6,7 @@ import { createChannel, receiveConnections } from './channel.js';
 import { handleCrashes } from './crashes.js';
 import { maxRequestsReached } from './graceful-stop.js';
 import { reportHeartbeats } from './heartbeat.js';
+import { giveBack, HeldConnection } from './held-connection.js';
 import { handleWorkerSignals } from './signals.js';
 import { WorkerProcess } from './worker-process.js';
 
@@ -29,15 +30,26 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   handleWorkerSignals(proc);
   handleCrashes(proc);
   const channel = createChannel(() => maxRequestsReached(proc));
-  receiveConnections((socket, message) => {
-    const listener = boot.listeners[message.listener];
-    const { worker } = proc;
-    if (!worker || !listener) {
-      socket.destroy();
-      return;
-    }
-    worker.connection(socket, listener, readAheadOf(message.read));
-  });
+  receiveConnections(
+    (socket, message) => {
+      const listener = boot.listeners[message.listener];
+      const { worker } = proc;
+      if (!worker || !listener) {
+        socket.destroy();
+        return;
+      }
+      worker.connection(socket, listener, readAheadOf(message.read));
+    },
+    (handle, message) => {
+      const listener = boot.listeners[message.listener];
+      const { worker } = proc;
+      if (!worker || !listener) {
+        giveBack(handle, message.held);
+        return;
+      }
+      worker.hold(new HeldConnection(listener, handle, message.held, (socket) => worker.connection(socket, listener)));
+    },
+  );
   proc.finalReport = reportHeartbeats(proc);
 
   if (!(await constructWorker(proc, boot, channel))) return;

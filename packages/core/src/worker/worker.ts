@@ -12,6 +12,7 @@ import type { InheritedListener } from '../ipc/protocol.js';
 import type { ReadAhead } from '../ipc/read-ahead.js';
 import type { Logger } from '../observability/logger.js';
 import { type RequestStats, requestStats } from '../observability/stats.js';
+import type { HeldConnection } from './held-connection.js';
 import { maxRequestsShare, RequestCount } from './request-count.js';
 
 /**
@@ -213,6 +214,17 @@ export abstract class Worker {
    * `sticky` classes under --sticky: a connection the arbiter chose this worker for; `read` is
    * what the arbiter read of it first (a PROXY header, and the bytes after it), if anything.
    */
+  /**
+   * `accept = 'arbiter'` classes that ask for more connections than they serve at once: one the
+   * arbiter sent while this worker serves another (no worker was idle). It is unread; the class
+   * starts it when it is free (`held.start()` hands it to `connection()`), or gives it back
+   * (`held.release()`, and every one not started when the arbiter sends `kelpie:release`).
+   * By default it starts at once.
+   */
+  hold(held: HeldConnection): void {
+    held.start();
+  }
+
   connection(socket: Socket, listener: InheritedListener, _read?: ReadAhead): void {
     socket.destroy();
     this.log.error(
