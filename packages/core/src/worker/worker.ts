@@ -209,12 +209,6 @@ export abstract class Worker {
   reopenLogs(): void {}
 
   /**
-   * `accept = 'arbiter'` classes: a connection the arbiter accepted on `listener`, sent because
-   * this worker asked with `channel.requestConnections()`. It has not been read from yet.
-   * `sticky` classes under --sticky: a connection the arbiter chose this worker for; `read` is
-   * what the arbiter read of it first (a PROXY header, and the bytes after it), if anything.
-   */
-  /**
    * `accept = 'arbiter'` classes that ask for more connections than they serve at once: one the
    * arbiter sent while this worker serves another (no worker was idle). It is unread; the class
    * starts it when it is free (`held.start()` hands it to `connection()`), or gives it back
@@ -225,6 +219,12 @@ export abstract class Worker {
     held.start();
   }
 
+  /**
+   * `accept = 'arbiter'` classes: a connection the arbiter accepted on `listener`, sent because
+   * this worker asked with `channel.requestConnections()`. It has not been read from yet.
+   * `sticky` classes under --sticky: a connection the arbiter chose this worker for; `read` is
+   * what the arbiter read of it first (a PROXY header, and the bytes after it), if anything.
+   */
   connection(socket: Socket, listener: InheritedListener, _read?: ReadAhead): void {
     socket.destroy();
     this.log.error(
