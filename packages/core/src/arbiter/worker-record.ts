@@ -7,10 +7,6 @@ import type { ClientHandle } from './listeners.js';
  * dispatch (dispatch.ts, sticky.ts) hands connections to, and what the views (views.ts) show.
  */
 
-/**
- * Why a worker leaves while the server runs: sent away by the arbiter, or on its own word
- * (`kelpie:retiring`: crash, max_requests). All but `scale` start a replacement.
- */
 /** A connection handed to a worker to hold: the arbiter's descriptor stays open until the worker starts it. */
 export interface LentConnection {
   id: number;
@@ -18,6 +14,10 @@ export interface LentConnection {
   listener: number;
 }
 
+/**
+ * Why a worker leaves while the server runs: sent away by the arbiter, or on its own word
+ * (`kelpie:retiring`: crash, max_requests). All but `scale` start a replacement.
+ */
 export type RetireReason = 'reload' | 'memory' | 'killed' | 'scale' | 'crash' | 'max_requests';
 
 export interface WorkerRecord {
