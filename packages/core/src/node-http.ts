@@ -10,4 +10,4 @@ import { createRequire } from 'node:module';
  */
 const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
-export const { createServer, IncomingMessage, METHODS, Server, ServerResponse, STATUS_CODES } = http;
+export const { createServer, IncomingMessage, METHODS, Server, STATUS_CODES } = http;

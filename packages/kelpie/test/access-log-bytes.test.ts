@@ -10,8 +10,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from './helpers.js';
 
 // The access log's %(b)s and %(B)s: the body bytes of each response as the app (or the fetch
-// bridge) wrote them, counted by the servers' response classes, over keep-alive connections
-// (several responses on one socket), HTTPS/1.1 and HTTP/2.
+// bridge) wrote them, over keep-alive connections (several responses on one socket), HTTPS/1.1
+// and HTTP/2. A check for any other way of counting (the socket's bytesWritten, a response
+// subclass): docs/benchmarks.md, "Access log, round 3".
 
 const dir = mkdtempSync(join(tmpdir(), 'kelpie-log-bytes-'));
 let certs: Certificates;
@@ -130,7 +131,7 @@ const withProtocol = (lines: string[], protocol: string) =>
   lines.map((line) => line.replace(/^(\S+ \S+) /, `$1 ${protocol} `));
 
 describe('%(b)s and %(B)s: the body bytes of each response', () => {
-  // threads: its own ServerResponse class, counted by a subclass of it.
+  // threads: its own ServerResponse class.
   it.each(['async', 'threads'])(
     'a Node listener over one keep-alive connection (-k %s): chunked, encoded, piped, 304, writes after end, HEAD',
     async (workerClass) => {

@@ -5,9 +5,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestListener } from '../app/app.js';
 import type { Settings } from '../config/settings.js';
-import { createServer, IncomingMessage as NodeIncomingMessage, ServerResponse } from '../node-http.js';
-import { accessLogCounts } from '../observability/access-log.js';
-import { countingResponse } from '../observability/access-log-bytes.js';
+import { createServer, IncomingMessage as NodeIncomingMessage } from '../node-http.js';
 import { type Logger, LogThrottle } from '../observability/logger.js';
 import { ownServer } from './own-servers.js';
 import { rejectRequest } from './parser-errors.js';
@@ -57,7 +55,7 @@ export function createConfiguredServer(
           return limited(req, res);
         }
       : limited;
-  const httpOptions: ServerOptions & Record<string, unknown> = {
+  const httpOptions = {
     keepAliveTimeout: settings.keepAlive * 1000,
     // Gunicorn has no whole-request deadline; slow uploads are not cut off. The request head
     // has one (--header-timeout), checked every second.
@@ -70,9 +68,6 @@ export function createConfiguredServer(
     noDelay: true,
     ...extra,
   };
-  // The access log's body bytes are counted by the responses' class (access-log-bytes.ts).
-  const counted = accessLogCounts(settings);
-  if (counted) httpOptions.ServerResponse = countingResponse(extra.ServerResponse ?? ServerResponse);
   let server: Server;
   if (!tls) {
     server = createServer(httpOptions, serve);
@@ -82,7 +77,7 @@ export function createConfiguredServer(
       serve,
     ) as unknown as Server;
   } else {
-    server = createHttp2Server(settings, tls, httpOptions, serve, counted);
+    server = createHttp2Server(settings, tls, httpOptions, serve);
   }
   // Its listen binds as asked: never taken for the app's own (listen-capture.ts).
   ownServer(server);
@@ -120,7 +115,6 @@ function createHttp2Server(
   tls: TlsMaterial,
   httpOptions: ServerOptions & Record<string, unknown>,
   serve: RequestListener,
-  counted: boolean,
 ): Server {
   const http2 = http2Module();
   defineRequestInfoGetter(http2.Http2ServerRequest.prototype);
@@ -130,8 +124,6 @@ function createHttp2Server(
       allowHTTP1: settings.httpProtocols.includes('h1'),
       ...(httpOptions.ServerResponse ? { Http1ServerResponse: httpOptions.ServerResponse } : {}),
       ...(httpOptions.IncomingMessage ? { Http1IncomingMessage: httpOptions.IncomingMessage } : {}),
-      // HTTP/2's end() writes its chunk with this.write(): counted there once.
-      ...(counted ? { Http2ServerResponse: countingResponse(http2.Http2ServerResponse, true) } : {}),
       // Pseudo-headers count as fields: room for them beyond --limit-request-fields.
       maxHeaderListPairs: settings.limitRequestFields === 0 ? 4096 : settings.limitRequestFields + 5,
       // Gunicorn's http2_max_concurrent_streams default; Node's own is 2^32-1.

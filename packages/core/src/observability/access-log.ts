@@ -7,7 +7,6 @@ import {
   DEFAULT_ACCESS_LOG_FORMAT,
   parseAccessLogFormat,
 } from '../config/access-log-format.js';
-import { SENT } from './access-log-bytes.js';
 import { LogFileWriter } from './access-log-writer.js';
 
 export { ACCESS_LOG_ATOMS, DEFAULT_ACCESS_LOG_FORMAT, LogFileWriter };
@@ -23,7 +22,7 @@ export { ACCESS_LOG_ATOMS, DEFAULT_ACCESS_LOG_FORMAT, LogFileWriter };
  *
  * Cost per request (docs/benchmarks.md has the figures): the line is built from the atoms the
  * format uses and nothing else (no clock read for a format without durations, no byte counting
- * without %(b)s or %(B)s: then the responses' own class counts, access-log-bytes.ts), and it is garbage as soon as it is encoded: lines kept as strings until
+ * without %(b)s or %(B)s), and it is garbage as soon as it is encoded: lines kept as strings until
  * a batch was written survived into the old generation and made every young GC slower.
  *
  * The atoms, what they mean and what they need measured are config/access-log-format.ts's table;
@@ -215,20 +214,8 @@ function compile(format: string, name: string, suffix: string): CompiledFormat {
 const writers = new Map<string, LogFileWriter>();
 
 /**
- * The access log counts body bytes (its format has `%(b)s` or `%(B)s`): the servers must then
- * make their responses with countingResponse() (access-log-bytes.ts), which accessLogger() reads.
- */
-export function accessLogCounts(settings: { accessLogfile: string | null; accessLogformat: string }): boolean {
-  if (!settings.accessLogfile) return false;
-  return parseAccessLogFormat(settings.accessLogformat).some(
-    (part) => typeof part !== 'string' && 'atom' in part && atomNeeds(part.atom) === 'length',
-  );
-}
-
-/**
  * The access logger of `--access-logfile`/`--access-logformat` for this process (one writer per
- * file), or undefined when there is no access log. Call it as a request starts. When the format
- * counts body bytes (accessLogCounts()), responses must come from countingResponse().
+ * file), or undefined when there is no access log. Call it as a request starts.
  */
 export function accessLogger(settings: {
   accessLogfile: string | null;
@@ -242,11 +229,18 @@ export function accessLogger(settings: {
     writers.set(path, writer);
   }
   const sink: Sink = { out: writer, ...compile(settings.accessLogformat, '--access-logformat', '\n') };
-  const { timed } = sink;
-  // One object per request, and a listener shared by every request (the response points back
-  // to its record): no closure per request.
+  const { timed, counted } = sink;
+  // One object per request, and functions shared by every request (the response points back
+  // to its record): no closure per request for the close listener or the body counters.
   return (req, res) => {
-    (res as Logged)[RECORD] = new Pending(req, res, sink, timed ? performance.now() : 0);
+    const record = new Pending(req, res, sink, timed ? performance.now() : 0, counted ? 0 : undefined);
+    (res as Logged)[RECORD] = record;
+    if (counted) {
+      record.write = res.write as Pending['write'];
+      record.end = res.end as Pending['end'];
+      res.write = countingWrite as typeof res.write;
+      res.end = countingEnd as typeof res.end;
+    }
     // on, not once: a response closes once, and once() pays for a wrapper and its removal.
     res.on('close', logClosed);
   };
@@ -258,21 +252,26 @@ interface Sink extends CompiledFormat {
 }
 
 const RECORD = Symbol('kelpie.access-log');
-type Logged = ServerResponse & { [RECORD]?: Pending; [SENT]?: number };
+type Logged = ServerResponse & { [RECORD]?: Pending };
+type Write = (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) => unknown;
 
-/** The record of a request under way: an AccessRecord, with the sink its close listener writes to. */
+/** The record of a request under way: an AccessRecord, with what the close listener and body counters need. */
 class Pending implements AccessRecord {
   readonly startMs = Date.now();
   /** The remote address, read as the request arrived (an HTTP/2 stream's socket is gone once it closes). */
   readonly address: string | undefined;
-  /** Read from the response as it closes, when the format counts (access-log-bytes.ts). */
-  sent: number | undefined = undefined;
+  /** The response's own write() and end(), wrapped to count the body. */
+  write: Write | undefined = undefined;
+  end: Write | undefined = undefined;
+  /** end() was called: HTTP/2's end() hands its chunk to this.write(), counted once, by end. */
+  ended = false;
 
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly sink: Sink,
     readonly start: number,
+    public sent: number | undefined,
   ) {
     this.address = req.socket?.remoteAddress;
   }
@@ -280,7 +279,30 @@ class Pending implements AccessRecord {
 
 function logClosed(this: Logged): void {
   const record = this[RECORD] as Pending;
-  const sink = record.sink;
-  if (sink.counted) record.sent = this[SENT];
-  sink.out.write(sink.line(record));
+  record.sink.out.write(record.sink.line(record));
+}
+
+/**
+ * Count the body bytes as the app writes them into `record.sent`. The socket's count will not do:
+ * it includes the headers and the chunked framing. Plain parameters rather than rest ones: the
+ * wrappers run for every write and should cost no array.
+ */
+function countingWrite(this: Logged, chunk: unknown, encoding?: unknown, callback?: unknown): unknown {
+  const record = this[RECORD] as Pending;
+  if (!record.ended) record.sent = (record.sent as number) + byteLength(chunk, encoding);
+  return (record.write as Write).call(this, chunk, encoding, callback);
+}
+
+function countingEnd(this: Logged, chunk?: unknown, encoding?: unknown, callback?: unknown): unknown {
+  const record = this[RECORD] as Pending;
+  if (!record.ended) record.sent = (record.sent as number) + byteLength(chunk, encoding);
+  record.ended = true;
+  return (record.end as Write).call(this, chunk, encoding, callback);
+}
+
+function byteLength(chunk: unknown, encoding: unknown): number {
+  if (typeof chunk === 'string')
+    return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (chunk && typeof (chunk as Uint8Array).byteLength === 'number') return (chunk as Uint8Array).byteLength;
+  return 0;
 }
