@@ -27,10 +27,12 @@ afterAll(() => {
 
 const FORMAT = '%(m)s %(U)s %(H)s %(s)s %(b)s %(B)s';
 let count = 0;
-const app = (shape: 'listenerApp' | 'fetchApp') => `${fixture('access-bytes-app.mjs')}:${shape}`;
+type Shape = 'listenerApp' | 'fetchApp' | 'express';
+const app = (shape: Shape) =>
+  shape === 'express' ? fixture('access-bytes-express.mjs') : `${fixture('access-bytes-app.mjs')}:${shape}`;
 
 /** kelpie with the access log in FORMAT; the log's path and lines. */
-async function logging(shape: 'listenerApp' | 'fetchApp', args: string[] = []) {
+async function logging(shape: Shape, args: string[] = []) {
   const path = join(dir, `${++count}.log`);
   const kp = await startKelpie([
     '--access-logfile',
@@ -141,6 +143,25 @@ describe('%(b)s and %(B)s: the body bytes of each response', () => {
       expect(await kp.logged(LISTENER.length)).toEqual(withProtocol(LISTENER_LOGGED, 'HTTP/1.1'));
       // What the client received, HEAD and 304 aside: what the log counted.
       expect(received).toEqual([2, 13, 5, 5, 0, 3, 0]);
+    },
+  );
+
+  it.each(['async', 'threads'])(
+    'an Express app, which replaces the prototype of each response (-k %s)',
+    async (workerClass) => {
+      const kp = await logging('express', ['-k', workerClass]);
+      const requests: Exchange[] = [
+        ['GET', '/send'],
+        ['GET', '/json'],
+        ['GET', '/end'],
+      ];
+      const { received } = await overOneConnection(kp.url, requests);
+      expect(received).toEqual([12, 7, 6]);
+      expect(await kp.logged(requests.length)).toEqual([
+        'GET /send HTTP/1.1 200 12 12',
+        'GET /json HTTP/1.1 200 7 7',
+        'GET /end HTTP/1.1 200 6 6',
+      ]);
     },
   );
 
