@@ -1,8 +1,10 @@
 /**
  * What a start loads, beside what it must: semver only for a worker class or adapter whose
  * `meta.core` is not a plain caret range; in the arbiter, node:crypto only for --pid and
- * node:dns/promises only for a host name to resolve. Preloaded probes (fixtures/startup) report
- * each process's modules at exit; the express app goes through the Express adapter's check.
+ * node:dns/promises only for a host name to resolve; in a worker, the settings table, the fetch
+ * bridge, the access log, StatsD and the PROXY protocol's reader only when a setting or the app
+ * needs them. Preloaded probes (fixtures/startup) report each process's modules at exit; the
+ * express app goes through the Express adapter's check.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,14 @@ import { join } from 'node:path';
 import { startKelpie, stopAll } from '@kelpie/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
+
+const OPTIONAL = [
+  'config/settings.ts',
+  'http/fetch-bridge.ts',
+  'observability/access-log.ts',
+  'observability/statsd.ts',
+  'http/proxy-protocol.ts',
+] as const;
 
 afterEach(stopAll);
 
@@ -51,6 +61,46 @@ describe("the arbiter's builtins", () => {
       expect((await get(kp.url)).status).toBe(200);
       await kp.stop();
       expect(kp.log(), kp.log()).toMatch(/^builtins-probe pid=\d+ role=arbiter loaded=crypto$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** The watched optional modules of core each worker loaded, once kelpie has served `app` with `args` and stopped. */
+async function workerModules(app: string, args: string[] = []): Promise<string[][]> {
+  const kp = await startKelpie(['-w', '2', ...args, fixture(app)], {
+    nodeArgs: ['--require', fixture('startup/modules-probe.cjs')],
+  });
+  expect((await get(kp.url)).status).toBe(200);
+  await kp.stop();
+  const lines = [...kp.log().matchAll(/^modules-probe pid=\d+ role=worker files=\d+ loaded=(.*)$/gm)];
+  expect(lines, kp.log()).toHaveLength(2);
+  return lines.map((line) => (line[1] ? (line[1] as string).split(',') : []));
+}
+
+describe("a worker's optional modules", () => {
+  it('loads none of them for a Node listener with the default settings', async () => {
+    expect(await workerModules('pid-app.js')).toEqual([[], []]);
+  });
+
+  it('loads the fetch bridge, and only it, for a fetch app', async () => {
+    const loaded = await workerModules('fetch-globals/fetch-app.mjs');
+    expect(loaded).toEqual([['http/fetch-bridge.ts'], ['http/fetch-bridge.ts']]);
+  });
+
+  it('loads the access log, StatsD and the PROXY protocol when their settings are on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kelpie-startup-loads-'));
+    try {
+      const args = ['--access-logfile', join(dir, 'access.log'), '--statsd-host', '127.0.0.1:9', '--proxy-protocol'];
+      for (const loaded of await workerModules('pid-app.js', args)) {
+        expect(loaded).toEqual(
+          expect.arrayContaining(
+            OPTIONAL.filter((name) => name.startsWith('observability/') || name === 'http/proxy-protocol.ts'),
+          ),
+        );
+        expect(loaded).not.toContain('http/fetch-bridge.ts');
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { KelpieError } from '../errors.js';
-import { createFetchListener, type FetchHandler, logToStderr } from '../http/fetch-bridge.js';
+import type { FetchHandler } from '../http/fetch-bridge.js';
 import { usesWebSockets } from '../http/upgrade-refusal.js';
 import { SHUTDOWN_CLOSE } from '../http/websocket-shutdown.js';
 import { frameworkOf } from './adapter.js';
@@ -194,6 +194,28 @@ export function websocketOf(value: unknown): AppWebSockets {
   throw refuse(`${describeValue(value)}, with none of ${WEBSOCKET_HANDLER_NAMES.join(', ')} as a function`);
 }
 
+type FetchBridge = typeof import('./lazy-fetch-bridge.js');
+let bridge: FetchBridge | undefined;
+
+/**
+ * Whether toApp() makes a fetch app of `value`: the fetch bridge must be loaded first
+ * (loadFetchBridge()). A process serving a Node listener never loads the bridge.
+ */
+export function servesFetch(value: unknown, options: AppOptions = {}): boolean {
+  if (isFunction(value)) return decideInterface(value, options.interface).interface !== 'node';
+  return value !== null && typeof value === 'object' && isFunction((value as { fetch?: unknown }).fetch);
+}
+
+/** Load the fetch bridge (http/fetch-bridge.ts) once, before toApp() recognizes a fetch app. */
+export async function loadFetchBridge(): Promise<void> {
+  bridge ??= await import('./lazy-fetch-bridge.js');
+}
+
+function fetchBridge(): FetchBridge {
+  if (!bridge) throw new Error('kelpie: a fetch app was recognized before loadFetchBridge() was awaited');
+  return bridge;
+}
+
 /**
  * Recognize an app shape. A bare function is a Node listener `(req, res)` or a fetch handler
  * `(request, ...context)` as `options.interface` says, or as decideInterface() finds (SPEC.md
@@ -217,15 +239,15 @@ export function toApp(value: unknown, options: AppOptions = {}, moduleHooks?: un
       : (value as FetchHandler);
     const onError = decision.certain
       ? options.onFetchError
-      : hintingReporter(options.onFetchError ?? logToStderr, decision);
-    const listener = createFetchListener(fetch, onError ? { onError } : {});
+      : hintingReporter(options.onFetchError ?? fetchBridge().logToStderr, decision);
+    const listener = fetchBridge().createFetchListener(fetch, onError ? { onError } : {});
     return { kind: 'fetch', listener, fetch, value, ...hooks };
   }
   if (value === null || typeof value !== 'object') return undefined;
   const candidate = value as { fetch?: unknown; callback?: unknown };
   if (isFunction(candidate.fetch)) {
     const fetch = candidate.fetch.bind(value) as FetchHandler;
-    return { kind: 'fetch', listener: createFetchListener(fetch, fetchOptions), fetch, value, ...hooks };
+    return { kind: 'fetch', listener: fetchBridge().createFetchListener(fetch, fetchOptions), fetch, value, ...hooks };
   }
   if (isFunction(candidate.callback)) {
     const listener = candidate.callback.call(value);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { describe, expect, it } from 'vitest';
-import { toApp } from './app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadFetchBridge, toApp } from './app.js';
 import {
   decideInterface,
   hintingListener,
@@ -9,6 +9,9 @@ import {
   parameterNames,
   takesOwnContext,
 } from './interface.js';
+
+// toApp() makes fetch apps with the fetch bridge, which the app loader loads first.
+beforeAll(loadFetchBridge);
 
 type Fn = (...args: never[]) => unknown;
 

@@ -2,7 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { type AddressInfo, isIP, Server as NetServer } from 'node:net';
-import { reusePortSupported } from '../config/command-line.js';
+import { reusePortSupported } from '../config/reuse-port.js';
 import { isOwnServer, onCloseAppServer } from '../http/own-servers.js';
 import { Server as NodeHttpServer } from '../node-http.js';
 import type { Logger } from '../observability/logger.js';

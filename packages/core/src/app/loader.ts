@@ -12,7 +12,9 @@ import {
   type AppOptions,
   describeValue,
   isAppShape,
+  loadFetchBridge,
   serverApp,
+  servesFetch,
   toApp,
   webSocketOnlyApp,
 } from './app.js';
@@ -189,6 +191,7 @@ export async function loadApp(text: string, cwd: string, options: LoadAppOptions
   let value = picked.value;
   if (spec.factoryArgs) value = await callFactory(value, spec.factoryArgs, label, file);
 
+  if (servesFetch(value, options)) await loadFetchBridge();
   const app = toApp(value, options, mod);
   if (!app) {
     throw new KelpieError(

@@ -3,6 +3,7 @@ import { isKelpieError, KelpieError } from '../errors.js';
 import { findConfigFile, type LoadedConfig, loadConfigFile } from './config-file.js';
 import { configTimeoutMs } from './deadline.js';
 import type { ServerHooks } from './hooks.js';
+import { reusePortSupported } from './reuse-port.js';
 import {
   defaultSettings,
   type Env,
@@ -211,11 +212,7 @@ export function parseCommandLine(
   return result;
 }
 
-/** Node.js 22.12+ (and 23.1+) let net.Server bind with SO_REUSEPORT. */
-export function reusePortSupported(version = process.versions.node): boolean {
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
-}
+export { reusePortSupported };
 
 /** Settings that only make sense together. */
 function checkCombinations(s: Settings): void {

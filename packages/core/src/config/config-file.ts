@@ -5,7 +5,9 @@ import { pathToFileURL } from 'node:url';
 import { isKelpieError, KelpieError } from '../errors.js';
 import { configTimeoutMs, expiryText, settleWithin } from './deadline.js';
 import { HOOK_NAMES, type HookName, type ServerHooks } from './hooks.js';
-import { type SettingDef, type SettingName, type Settings, settings as table } from './settings.js';
+import type { SettingDef, SettingName, Settings } from './settings.js';
+
+type Table = Record<string, SettingDef<unknown>>;
 
 /**
  * The config file: a module whose default export is a plain object of settings (the camelCase
@@ -88,13 +90,17 @@ function distance(a: string, b: string): number {
   return row[b.length] as number;
 }
 
-const KNOWN_KEYS = (): string[] => [...Object.keys(table).filter((k) => !isCommandLineOnly(k)), ...HOOK_NAMES, 'app'];
+const knownKeys = (table: Table): string[] => [
+  ...Object.keys(table).filter((k) => !isCommandLineOnly(k)),
+  ...HOOK_NAMES,
+  'app',
+];
 
 /** The known key closest to an unknown one (snake_case and case differences forgiven). */
-function suggestion(key: string): string | undefined {
+function suggestion(key: string, table: Table): string | undefined {
   const norm = (k: string) => k.replace(/[_-]/g, '').toLowerCase();
   let best: [string, number] | undefined;
-  for (const known of KNOWN_KEYS()) {
+  for (const known of knownKeys(table)) {
     const d = distance(norm(key), norm(known));
     if (!best || d < best[1]) best = [known, d];
   }
@@ -160,6 +166,9 @@ export async function loadConfigFile(
       `Config file ${file} must export an object (export default defineConfig({ ... })), got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}.`,
     );
   }
+  // The settings table is imported here, not at the top: a worker process imports this module
+  // (hooks, the public API) and needs the table only when it loads a config file itself.
+  const table: Table = (await import('../optional-modules.js')).settingsTable.settings;
   const loaded: LoadedConfig = { path: file, settings: {}, hooks: {}, app: undefined };
   for (const [key, raw] of Object.entries(value)) {
     if (raw === undefined) continue;
@@ -183,9 +192,9 @@ export async function loadConfigFile(
       loaded.app = raw;
       continue;
     }
-    const def = (table as Record<string, SettingDef<unknown>>)[key];
+    const def = table[key];
     if (!def || isCommandLineOnly(key)) {
-      const hint = suggestion(key);
+      const hint = suggestion(key, table);
       throw new KelpieError(
         'KELPIE_ERR_CONFIG',
         `Unknown setting "${key}" in ${name}.${hint ? ` Did you mean "${hint}"?` : ''} Settings use the camelCase names of docs/settings.md; hooks are ${HOOK_NAMES.join(', ')}.`,

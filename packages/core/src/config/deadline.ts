@@ -1,4 +1,5 @@
-import { type Env, seconds } from './settings.js';
+import { seconds } from './parsers.js';
+import type { Env } from './setting-def.js';
 
 /**
  * The deadline on config-file code kelpie waits for: loading the file (a top-level await, a

@@ -5,10 +5,7 @@ import type { AppWebSockets, RequestListener, UpgradeListener } from '../app/app
 import type { Settings } from '../config/settings.js';
 import type { InheritedListener } from '../ipc/protocol.js';
 import type { ReadAhead } from '../ipc/read-ahead.js';
-import { accessLogger } from '../observability/access-log.js';
-import { type Logger, LogThrottle } from '../observability/logger.js';
-import { requestCounter, requestStats } from '../observability/stats.js';
-import { statsdClient, statsdObserver } from '../observability/statsd.js';
+import type { Logger } from '../observability/logger.js';
 import { AcceptGate, type AcceptGateOptions } from './accept-gate.js';
 import { createConfiguredServer, listenerIsTls } from './create-server.js';
 import { guardListener } from './guard-listener.js';
@@ -16,9 +13,18 @@ import type { HttpSocket } from './http-socket.js';
 import { sweepIdleConnections } from './idle-sweep.js';
 import { OpenConnections } from './open-connections.js';
 import { closeAppServer, ownServer } from './own-servers.js';
-import { applyProxyHeader, inheritProxyHeader, proxyHeaderReader } from './proxy-protocol.js';
+import { applyProxyHeader, inheritProxyHeader } from './proxy-header.js';
+import type { proxyHeaderReader } from './proxy-protocol.js';
 import { checkedUpgrade } from './request-limits.js';
 import { watchSendProgress } from './send-timeout.js';
+import {
+  acceptErrorLogger,
+  loadServingFeatures,
+  requestObservers,
+  requestsCounted,
+  type ServingFeatures,
+  servingFeatures,
+} from './serving-features.js';
 import { refusedUpgrades } from './upgrade-refusal.js';
 import { announceClose, closeWebSocket } from './websocket-shutdown.js';
 
@@ -66,20 +72,6 @@ export interface HttpServersOptions {
   };
 }
 
-/**
- * A listening server's errors are failed accepts (out of descriptors, mostly, when libuv's spare
- * descriptor is gone too): the worker serves on, and logs them at most once every 10 s.
- */
-function acceptErrorLogger(log: Logger): (error: NodeJS.ErrnoException) => void {
-  const throttle = new LogThrottle(10_000);
-  return (error) => {
-    const skipped = throttle.take();
-    if (skipped === undefined) return;
-    const more = skipped > 0 ? ` (${skipped} more since the last report)` : '';
-    log.warning(`Could not accept a connection: ${error.code ?? error.message}${more}`);
-  };
-}
-
 /** Every HttpServers of this process or thread, for upgradedConnectionsClosed(). */
 const everyHttpServers = new Set<HttpServers>();
 
@@ -109,6 +101,10 @@ export class HttpServers {
   /** Per server: how a connection accepted elsewhere reaches it (through the PROXY reader when on). */
   readonly #handOver = new Map<Server, (socket: Socket) => void>();
   #draining = false;
+  /** Until the modules of the features the settings turn on are loaded: no connection is served. */
+  #ready: Promise<void> | undefined;
+  /** The request handler, while the servers were created before it could be (#ready). */
+  #handler: RequestListener = () => {};
   /** HTTP/2 streams open (tracked only without metrics, see inFlight()). */
   #streams = 0;
   /** While draining: connections with no response under way, and since when. */
@@ -146,24 +142,33 @@ export class HttpServers {
     ({ sockets: this.#sockets, upgraded: this.#upgraded, arriving: this.#arriving } = this.#open);
     const onConnection = this.#connectionTracker();
     this.#stopSendTimeout = watchSendProgress(this.#sockets, settings.sendTimeout, log);
-    const access = accessLogger(settings);
-    const statsd = statsdClient(settings, log);
-    const count = requestCounter(settings.metricsBind !== null, statsd && statsdObserver(statsd));
-    // Without metrics nothing is counted per request: the requests in flight (for `kelpie ctl`)
-    // are read from the open connections twice a second (heartbeats report at most once a second).
-    if (!count) {
-      const stats = requestStats();
-      setInterval(() => stats.setInFlight(this.inFlight()), 500).unref();
-    }
-    const handler = this.#requestHandler(access, count);
+    const counted = requestsCounted(settings);
+    // The modules the settings turn on (serving-features.ts) are in already in a worker process; a
+    // server created before they are serves nothing until they are (#ready).
+    const features = servingFeatures(settings);
+    const handler: RequestListener = features ? this.#observedHandler(features) : (req, res) => this.#handler(req, res);
     this.servers = options.listeners.map((listener) => {
       const server = createConfiguredServer(settings, log, handler, options.serverOptions, listener.tls);
-      this.#trackConnections(server, listener, onConnection, !count);
+      this.#trackConnections(server, listener, onConnection, !counted);
       this.#trackUpgrades(server);
       if (upgrade) server.on('upgrade', checkedUpgrade(upgrade, settings, log));
       return server;
     });
-    this.#setHandOver();
+    if (features) this.#setHandOver(features);
+    else {
+      this.#ready = loadServingFeatures(settings).then((loaded) => {
+        this.#handler = this.#observedHandler(loaded);
+        this.#setHandOver(loaded);
+        this.#ready = undefined;
+      });
+    }
+  }
+
+  /** The request handler with the access log and the request counter the settings ask for. */
+  #observedHandler(features: ServingFeatures): RequestListener {
+    const { settings, log } = this.#options;
+    const { access, count } = requestObservers(settings, log, features, () => this.inFlight());
+    return this.#requestHandler(access, count);
   }
 
   /** The servers' handler: Connection: close once draining, the class's onRequest, counting, the access log, the app. */
@@ -224,19 +229,19 @@ export class HttpServers {
   }
 
   /** How a connection accepted elsewhere reaches each server: directly, or after its PROXY header is read. */
-  #setHandOver(): void {
+  #setHandOver(features: ServingFeatures): void {
     const { settings, log, listeners } = this.#options;
     const readers = new Map<boolean, ReturnType<typeof proxyHeaderReader>>();
     for (const [i, server] of this.servers.entries()) {
       const emit = (socket: Socket) => server.emit('connection', socket);
-      if (settings.proxyProtocol === 'off') {
+      if (settings.proxyProtocol === 'off' || !features.proxyProtocol) {
         this.#handOver.set(server, emit);
         continue;
       }
       const tls = listeners[i]?.tls !== undefined;
       let reader = readers.get(tls);
       if (!reader) {
-        reader = proxyHeaderReader({ settings, log, tls });
+        reader = features.proxyProtocol.proxyHeaderReader({ settings, log, tls });
         readers.set(tls, reader);
       }
       const read = reader;
@@ -251,6 +256,10 @@ export class HttpServers {
    * server of listener `index`.
    */
   accept(socket: Socket, index = 0): void {
+    if (this.#ready) {
+      void this.#ready.then(() => this.accept(socket, index));
+      return;
+    }
     // One sent just as the drain began is still served, with Connection: close.
     const server = this.servers[index] ?? this.servers[0];
     if (!server) {
@@ -268,6 +277,10 @@ export class HttpServers {
    * is applied and its bytes come first, and no header is read again.
    */
   take(socket: Socket, index = 0, read?: ReadAhead): void {
+    if (this.#ready) {
+      void this.#ready.then(() => this.take(socket, index, read));
+      return;
+    }
     const server = this.servers[index] ?? this.servers[0];
     const limit = this.#options.settings.workerConnections;
     if (!server || (limit > 0 && this.#sockets.size >= limit)) {
@@ -365,6 +378,7 @@ export class HttpServers {
 
   /** Listen on every inherited socket (and, with --reuse-port, on a socket of this worker's own). */
   async listen(): Promise<void> {
+    if (this.#ready) await this.#ready;
     const { listeners, settings, log } = this.#options;
     const acceptFailed = acceptErrorLogger(log);
     const listenOn = (server: NetServer, options: Record<string, unknown>) =>

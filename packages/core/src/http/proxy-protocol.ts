@@ -1,8 +1,8 @@
 import { isIPv4, isIPv6, type Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../observability/logger.js';
 import { ipv6FromBytes, peerTrust } from './forwarded.js';
+import { applyProxyHeader } from './proxy-header.js';
 import { rawResponse } from './raw-response.js';
 
 /**
@@ -158,34 +158,7 @@ function parseV2(data: Buffer): { header: ProxyHeader; length: number } | 'incom
   return { header: { version: 2, command: 'PROXY', family: 'UNKNOWN' }, length };
 }
 
-export const PROXY_HEADER = Symbol.for('kelpie.proxy-header');
-
-type WithHeader = Socket & { [PROXY_HEADER]?: ProxyHeader };
-
-/** The PROXY header a connection started with, if any (on the TCP socket or the TLS socket over it). */
-export function proxyHeaderOf(socket: Socket | undefined): ProxyHeader | undefined {
-  if (!socket) return undefined;
-  return (
-    (socket as WithHeader)[PROXY_HEADER] ?? (socket as TLSSocket & { _parent?: WithHeader })._parent?.[PROXY_HEADER]
-  );
-}
-
-/** Make the header's client the socket's peer: the address and port every layer above reads. */
-export function applyProxyHeader(socket: Socket, header: ProxyHeader): void {
-  (socket as WithHeader)[PROXY_HEADER] = header;
-  if (header.command !== 'PROXY' || header.sourceAddress === undefined) return;
-  Object.defineProperties(socket, {
-    remoteAddress: { value: header.sourceAddress, configurable: true },
-    remotePort: { value: header.sourcePort, configurable: true },
-    remoteFamily: { value: header.family === 'TCP6' ? 'IPv6' : 'IPv4', configurable: true },
-  });
-}
-
-/** A TLS socket over a socket that had a PROXY header reports the same peer. */
-export function inheritProxyHeader(tlsSocket: TLSSocket): void {
-  const header = (tlsSocket as TLSSocket & { _parent?: WithHeader })._parent?.[PROXY_HEADER];
-  if (header) applyProxyHeader(tlsSocket, header);
-}
+export { applyProxyHeader, inheritProxyHeader, PROXY_HEADER, proxyHeaderOf } from './proxy-header.js';
 
 export interface ProxyReaderOptions {
   settings: Pick<Settings, 'proxyProtocol' | 'proxyAllowFrom' | 'headerTimeout'>;

@@ -1,7 +1,7 @@
 import { pendingWork } from '../app/loader.js';
 import { ExitCode } from '../exit-codes.js';
+import { accessLogsWritten } from '../http/serving-features.js';
 import { crashDrainSeconds } from '../ipc/protocol.js';
-import { accessLogsWritten } from '../observability/access-log-writer.js';
 import type { Logger } from '../observability/logger.js';
 import { send } from './channel.js';
 import type { Worker } from './worker.js';

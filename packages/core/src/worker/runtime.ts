@@ -1,3 +1,4 @@
+import { loadServingFeatures, servingFeatures } from '../http/serving-features.js';
 import type { BootMessage } from '../ipc/protocol.js';
 import { readAheadOf } from '../ipc/read-ahead.js';
 import { errorLogSink, Logger } from '../observability/logger.js';
@@ -10,6 +11,11 @@ import { giveBack, HeldConnection } from './held-connection.js';
 import { handleWorkerSignals } from './signals.js';
 import { WorkerProcess } from './worker-process.js';
 
+// For the bundle only: a worker process loads core's index anyway (its worker class imports
+// it). Reaching it from here as well gives the index the same set of entries as the modules only
+// workers load, so esbuild keeps them in one chunk (see optional-modules.ts) rather than
+// emitting one more (empty) file for the index itself.
+export { VERSION as CORE_VERSION } from '../index.js';
 // main.ts takes both from this one file (one dynamic import).
 export { receiveBootMessage } from './boot.js';
 
@@ -52,6 +58,9 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   );
   proc.finalReport = reportHeartbeats(proc);
 
+  // The access log, StatsD and PROXY protocol modules, when the settings turn them on: in before
+  // the worker class serves (http/serving-features.ts).
+  if (!servingFeatures(settings)) await loadServingFeatures(settings);
   if (!(await constructWorker(proc, boot, channel))) return;
   if (!(await loadWorkerApp(proc))) return;
   await startServing(proc);
