@@ -15,7 +15,7 @@ import { benchNode, registryNode } from './peers/node-runtime.js';
 import { stopTree, waitForHttp } from './peers/spawn.js';
 import { reloadTable, runReloadBench } from './reload.js';
 import { formatReport, markdownTables } from './report.js';
-import { type BenchReport, type GroupResult, median, type SideResult } from './results.js';
+import { type BenchReport, type GroupResult, median, type SideResult, writeNewResultFile } from './results.js';
 import { quickScenarios, scenarios } from './scenarios.js';
 import { startupCommand } from './startup.js';
 import { chartSvg } from './svg.js';
@@ -166,9 +166,8 @@ async function main(): Promise<number> {
     console.log(`\n${table}`);
     if (!values['no-write']) {
       mkdirSync(resultsDir, { recursive: true });
-      const file = `${resultsDir}reload-${timeStamp()}.json`;
-      writeFileSync(
-        file,
+      const file = writeNewResultFile(
+        `${resultsDir}reload-${timeStamp()}.json`,
         `${JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`,
       );
       console.log(`results: ${file}`);
@@ -289,8 +288,10 @@ async function main(): Promise<number> {
   console.log(`\n${formatReport(report)}`);
   if (!values['no-write']) {
     mkdirSync(resultsDir, { recursive: true });
-    const file = `${resultsDir}${report.date}${quick ? '-quick' : ''}.json`;
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    const file = writeNewResultFile(
+      `${resultsDir}${report.date}${quick ? '-quick' : ''}.json`,
+      `${JSON.stringify(report, null, 2)}\n`,
+    );
     console.log(`\nbench: wrote ${file}`);
   }
   if (values.docs) writeDocs(report);
@@ -312,8 +313,7 @@ async function runTls(options: { rounds: number; seconds: number; warmup: number
   console.log(`\n${tlsTables(report)}`);
   if (options.write) {
     mkdirSync(resultsDir, { recursive: true });
-    const file = `${resultsDir}tls-${report.date}.json`;
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    const file = writeNewResultFile(`${resultsDir}tls-${report.date}.json`, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`\nresults: ${file}`);
   }
   // Failed requests or a run that broke on kelpie's side fail the run, as in --reload.

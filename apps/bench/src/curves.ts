@@ -32,6 +32,7 @@ import { rssOf } from './memory.js';
 import { balancedOrder } from './order.js';
 import { peers } from './peers/index.js';
 import { fmt } from './report.js';
+import { writeNewResultFile } from './results.js';
 import { describeSettled, type Settled, settle } from './settle.js';
 import type { PeerName, RunningServer, Scenario } from './types.js';
 import { runWrk } from './wrk.js';
@@ -354,8 +355,10 @@ export async function runCurvesCommand(values: Record<string, unknown>, context:
   );
   if (values['no-write'] !== true) {
     mkdirSync(context.resultsDir, { recursive: true });
-    const file = `${context.resultsDir}curves-${report.date}.json`;
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    const file = writeNewResultFile(
+      `${context.resultsDir}curves-${report.date}.json`,
+      `${JSON.stringify(report, null, 2)}\n`,
+    );
     console.log(`\nbench: wrote ${file}`);
   }
   if (values.docs === true) writeChart(report, context.docsDir);

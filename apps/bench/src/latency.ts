@@ -23,7 +23,7 @@ import { benchNode, registryNode } from './peers/node-runtime.js';
 import type { RateLoadRaw } from './rate-load.js';
 import { mergeRaw, type RateLoadResult, rateLoadResult, runRateLoad } from './rate-load-runner.js';
 import { fmt, paddedMarkdownTable } from './report.js';
-import { type BenchReport, median } from './results.js';
+import { type BenchReport, median, writeNewResultFile } from './results.js';
 import { scenarios as allScenarios } from './scenarios.js';
 import { describeSettled, type Settled, settle } from './settle.js';
 import type { NodeRuntime, PeerName, RunningServer, Scenario } from './types.js';
@@ -462,8 +462,10 @@ export async function latencyCommand(command: LatencyCommand): Promise<number> {
   console.log(`\n${latencyTables(report)}`);
   if (command.write) {
     mkdirSync(command.resultsDir, { recursive: true });
-    const file = `${command.resultsDir}latency-${report.date}.json`;
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    const file = writeNewResultFile(
+      `${command.resultsDir}latency-${report.date}.json`,
+      `${JSON.stringify(report, null, 2)}\n`,
+    );
     console.log(`results: ${file}`);
   }
   if (command.docs) {

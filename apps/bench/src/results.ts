@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import type { PeerName } from './types.js';
 import type { LoadResult } from './wrk.js';
 
@@ -89,4 +90,20 @@ export interface WsHoldResult {
   /** Total worker RSS before and while holding them, in bytes, per side. */
   kelpie: { before: number; holding: number };
   cluster: { before: number; holding: number };
+}
+
+/**
+ * Write a results file that did not exist: runs started in the same minute (the date names
+ * files to the minute) get `-2`, `-3`… rather than one overwriting the other. Returns its path.
+ */
+export function writeNewResultFile(path: string, text: string): string {
+  for (let n = 1; ; n++) {
+    const file = n === 1 ? path : path.replace(/(\.json)?$/, `-${n}$1`);
+    try {
+      writeFileSync(file, text, { flag: 'wx' });
+      return file;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || n >= 1000) throw error;
+    }
+  }
 }

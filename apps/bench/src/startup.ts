@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { timeStamp } from './machine.js';
 import { peers } from './peers/index.js';
 import { fmt, paddedMarkdownTable } from './report.js';
-import { median } from './results.js';
+import { median, writeNewResultFile } from './results.js';
 import { scenarios } from './scenarios.js';
 import type { PeerName, RunningServer, Scenario } from './types.js';
 
@@ -258,8 +258,7 @@ export async function startupCommand(
   if (values.write) {
     const dir = fileURLToPath(new URL('../results/', import.meta.url));
     mkdirSync(dir, { recursive: true });
-    const file = `${dir}startup-${timeStamp()}.json`;
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    const file = writeNewResultFile(`${dir}startup-${timeStamp()}.json`, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`results: ${file}`);
   }
   return report.sides.some((s) => s.side === 'kelpie' && s.skipped) ? 1 : 0;
