@@ -8,7 +8,7 @@
  * come up fails the run with its output. Rounds alternate the order of the sides (kelpie first in
  * odd rounds), and the table gives medians and kelpie's ratio to each peer.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { loadavg } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
