@@ -46,16 +46,25 @@ export function formatHeld(held: HeldConnections | undefined): string {
   return `${held.workers.join('/')}${held.manager > 0 ? ` +${held.manager}` : ''}`;
 }
 
-/** One look at the established connections on `port`, by pid; undefined when `ss` cannot tell. */
-export function holdersOnPort(port: number): Promise<Map<number, number> | undefined> {
+/**
+ * `ss -Htn state established FILTER` (with `-p` when `processes`: the holders too, which costs a
+ * look at every process's descriptors); undefined when `ss` cannot tell.
+ */
+export function establishedSs(filter: string, processes: boolean): Promise<string | undefined> {
   return new Promise((resolve) => {
     execFile(
       'ss',
-      ['-Htnp', 'state', 'established', `( sport = :${port} )`],
+      [processes ? '-Htnp' : '-Htn', 'state', 'established', filter],
       { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 10_000 },
-      (error, stdout) => resolve(error ? undefined : parseSsHolders(stdout)),
+      (error, stdout) => resolve(error ? undefined : stdout),
     );
   });
+}
+
+/** One look at the established connections on `port`, by pid; undefined when `ss` cannot tell. */
+export async function holdersOnPort(port: number): Promise<Map<number, number> | undefined> {
+  const text = await establishedSs(`( sport = :${port} )`, true);
+  return text === undefined ? undefined : parseSsHolders(text);
 }
 
 /** The spread of a running server's connections on `port`, read once after `afterMs`. */

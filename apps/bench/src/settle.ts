@@ -9,10 +9,10 @@
  * run), whichever side that was. Linux only: without `ss` or /proc the condition it cannot
  * read is taken as met.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { cpuSeconds, cpuSnapshot } from './cpu.js';
+import { establishedSs } from './curves-held.js';
 
 export interface SettleOptions {
   /** Ports the servers listen on: no established connection may be left on them. */
@@ -66,17 +66,10 @@ function machineTicks(): { busy: number; total: number } | undefined {
 }
 
 /** Established connections whose local port is one of `ports`; -1 when `ss` cannot tell. */
-export function establishedOn(ports: number[]): Promise<number> {
-  if (!ports.length) return Promise.resolve(0);
-  const filter = `( ${ports.map((port) => `sport = :${port}`).join(' or ')} )`;
-  return new Promise((resolve) => {
-    execFile(
-      'ss',
-      ['-Htn', 'state', 'established', filter],
-      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 10_000 },
-      (error, stdout) => resolve(error ? -1 : stdout.split('\n').filter((line) => line.trim()).length),
-    );
-  });
+export async function establishedOn(ports: number[]): Promise<number> {
+  if (!ports.length) return 0;
+  const text = await establishedSs(`( ${ports.map((port) => `sport = :${port}`).join(' or ')} )`, false);
+  return text === undefined ? -1 : text.split('\n').filter((line) => line.trim()).length;
 }
 
 /**

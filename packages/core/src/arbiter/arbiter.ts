@@ -67,6 +67,7 @@ export class Arbiter {
       ready: () => this.#dispatch.workerReady(),
       credits: (worker, count) => this.#dispatch.credits(worker, count),
       returned: (worker, id) => this.#dispatch.returned(worker, id),
+      exited: (worker) => this.#dispatch.exited(worker),
       exitedWhileStopping: () => this.#maybeFinish(),
     });
     this.#hup = new HupReload(ctx, this.#pool);

@@ -39,8 +39,6 @@ export class ArbiterDispatch {
   readonly #sticky: StickyDispatch<WorkerRecord>;
   /** Numbers the connections lent to workers to hold. */
   #lentIds = 0;
-  /** Workers whose exit closes what they were lent. */
-  readonly #watched = new WeakSet<WorkerRecord>();
 
   constructor(ctx: ArbiterContext) {
     this.#ctx = ctx;
@@ -208,10 +206,6 @@ export class ArbiterDispatch {
 
   #lend(worker: WorkerRecord, connection: QueuedConnection): LentConnection {
     const lent = { id: this.#lentIds++, ...connection };
-    if (!this.#watched.has(worker)) {
-      this.#watched.add(worker);
-      worker.child.once('exit', () => this.#closeLent(worker));
-    }
     worker.lent.push(lent);
     worker.releaseAsked = false;
     return lent;
@@ -226,8 +220,8 @@ export class ArbiterDispatch {
     }
   }
 
-  /** A worker exited: what it was lent and never started is closed, and said so. */
-  #closeLent(worker: WorkerRecord): void {
+  /** A worker exited (the pool's reap): what it was lent and never started is closed, and said so. */
+  exited(worker: WorkerRecord): void {
     const lent = worker.lent.splice(0);
     if (lent.length === 0) return;
     // Stopping, the arbiter closes what it has queued in the same way.

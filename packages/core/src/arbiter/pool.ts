@@ -48,6 +48,8 @@ export interface PoolEvents {
   credits(worker: WorkerRecord, count: number): void;
   /** `kelpie:returned`: a worker gave back held connection `id` unread. */
   returned(worker: WorkerRecord, id: number): void;
+  /** A worker exited (any reason, any phase), before its exit is logged. */
+  exited(worker: WorkerRecord): void;
   /** A worker exited while the arbiter stops. */
   exitedWhileStopping(): void;
 }
@@ -326,6 +328,7 @@ export class WorkerPool {
     ctx.workers.delete(worker.pid);
     clearTimeout(worker.drainTimer);
     this.listenInWorker?.exited(worker.pid);
+    this.#events.exited(worker);
     addStatuses(this.retiredStatuses, worker.stats?.statuses);
     if (ctx.running) {
       const reason = restartReason(worker, code, signal);

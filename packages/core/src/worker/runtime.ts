@@ -36,24 +36,26 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
   handleWorkerSignals(proc);
   handleCrashes(proc);
   const channel = createChannel(() => maxRequestsReached(proc));
+  // The class and the listener a connection from the arbiter is for: none before the class is built.
+  const servedBy = (index: number) => {
+    const listener = boot.listeners[index];
+    return proc.worker && listener ? { worker: proc.worker, listener } : undefined;
+  };
   receiveConnections(
     (socket, message) => {
-      const listener = boot.listeners[message.listener];
-      const { worker } = proc;
-      if (!worker || !listener) {
-        socket.destroy();
-        return;
-      }
-      worker.connection(socket, listener, readAheadOf(message.read));
+      const to = servedBy(message.listener);
+      if (to) to.worker.connection(socket, to.listener, readAheadOf(message.read));
+      else socket.destroy();
     },
     (handle, message) => {
-      const listener = boot.listeners[message.listener];
-      const { worker } = proc;
-      if (!worker || !listener) {
-        giveBack(handle, message.held);
-        return;
+      const to = servedBy(message.listener);
+      if (!to) giveBack(handle, message.held);
+      else {
+        const { worker, listener } = to;
+        worker.hold(
+          new HeldConnection(listener, handle, message.held, (socket) => worker.connection(socket, listener)),
+        );
       }
-      worker.hold(new HeldConnection(listener, handle, message.held, (socket) => worker.connection(socket, listener)));
     },
   );
   proc.finalReport = reportHeartbeats(proc);
