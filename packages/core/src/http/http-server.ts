@@ -125,6 +125,10 @@ export class HttpServers {
   constructor(options: HttpServersOptions) {
     this.#options = options;
     const { settings, log } = options;
+    // The modules the settings turn on (serving-features.ts): a worker process loads them at boot;
+    // a thread, or a class serving elsewhere, with loadServingFeatures() before it builds its servers.
+    const features = servingFeatures(settings);
+    if (!features) throw new Error(FEATURES_NOT_LOADED);
     const upgrade = options.upgrade ?? refusedUpgrades(log, options.refuseWebSockets);
     this.gate = new AcceptGate({
       limit: settings.workerConnections,
@@ -141,10 +145,6 @@ export class HttpServers {
     const onConnection = this.#connectionTracker();
     this.#stopSendTimeout = watchSendProgress(this.#sockets, settings.sendTimeout, log);
     const counted = requestsCounted(settings);
-    // The modules the settings turn on (serving-features.ts): a worker process loads them at boot;
-    // a thread, or a class serving elsewhere, with loadServingFeatures() before it builds its servers.
-    const features = servingFeatures(settings);
-    if (!features) throw new Error(FEATURES_NOT_LOADED);
     const handler = this.#observedHandler(features);
     this.servers = options.listeners.map((listener) => {
       const server = createConfiguredServer(settings, log, handler, options.serverOptions, listener.tls);
