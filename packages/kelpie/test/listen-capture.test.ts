@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reusePortSupported } from '@kelpie/core/internal';
 import { freePort, type KelpieProcess, startKelpie, startLoad, stopAll, waitUntil } from '@kelpie/testkit';
-import { makeCertificates } from '@kelpie/testkit/certificates';
+import { makeCertificates, tlsArgs } from '@kelpie/testkit/certificates';
 import { io } from 'socket.io-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -223,17 +223,7 @@ describe('apps that start their own server', () => {
   it("TLS and HTTP/2 are kelpie's: an HTTP/2 request reaches the app's own plain http server", async () => {
     const certs = await makeCertificates();
     try {
-      const kp = await startKelpie([
-        '-w',
-        '1',
-        '--certfile',
-        certs.cert,
-        '--keyfile',
-        certs.key,
-        '--http-protocols',
-        'h2,h1',
-        app('plain.mjs'),
-      ]);
+      const kp = await startKelpie(['-w', '1', ...tlsArgs(certs, 'h2,h1'), app('plain.mjs')]);
       const session = http2Connect(kp.url, { ca: certs.read(certs.ca) });
       session.on('error', () => {});
       const body = await new Promise<string>((resolve, reject) => {

@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type KelpieProcess, startKelpie, stopAll } from '@kelpie/testkit';
-import { type Certificates, makeCertificates } from '@kelpie/testkit/certificates';
+import { type Certificates, makeCertificates, tlsArgs } from '@kelpie/testkit/certificates';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from './helpers.js';
 
@@ -377,17 +377,7 @@ describe('HTTP/2 requests get the same field policy', () => {
   let kp: KelpieProcess;
   beforeAll(async () => {
     certs = await makeCertificates();
-    kp = await startKelpie([
-      '-w',
-      '1',
-      '--certfile',
-      certs.cert,
-      '--keyfile',
-      certs.key,
-      '--http-protocols',
-      'h2,h1',
-      fixture('parser-app.js'),
-    ]);
+    kp = await startKelpie(['-w', '1', ...tlsArgs(certs, 'h2,h1'), fixture('parser-app.js')]);
   }, 120_000);
   afterAll(() => {
     if (certs) rmSync(certs.dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { startKelpie, stopAll } from '@kelpie/testkit';
-import { type Certificates, makeCertificates } from '@kelpie/testkit/certificates';
+import { type Certificates, makeCertificates, tlsArgs } from '@kelpie/testkit/certificates';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
 
@@ -124,17 +124,7 @@ describe('--proxy-protocol', () => {
   });
 
   it('TLS: the header comes before the handshake; the client address reaches the app over HTTPS', async () => {
-    const kp = await startKelpie([
-      '--proxy-protocol',
-      'v2',
-      '--certfile',
-      certs.cert,
-      '--keyfile',
-      certs.key,
-      '-w',
-      '1',
-      app('fetchApp'),
-    ]);
+    const kp = await startKelpie(['--proxy-protocol', 'v2', ...tlsArgs(certs), '-w', '1', app('fetchApp')]);
     const { port } = new URL(kp.url);
     const text = await new Promise<string>((resolve, reject) => {
       const raw = connect(Number(port), '127.0.0.1', () => {

@@ -7,7 +7,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { type KelpieProcess, startKelpie, stopAll, waitUntil } from '@kelpie/testkit';
 import { ensureCommand, findCommand } from '@kelpie/testkit/apt';
-import { type Certificates, makeCertificates } from '@kelpie/testkit/certificates';
+import { type Certificates, makeCertificates, tlsArgs } from '@kelpie/testkit/certificates';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, get } from './helpers.js';
 
@@ -25,7 +25,6 @@ afterAll(() => {
 });
 
 const app = (shape: 'listenerApp' | 'fetchApp') => `${fixture('tls-apps.mjs')}:${shape}`;
-const tlsArgs = () => ['--certfile', certs.cert, '--keyfile', certs.key];
 
 interface Reply {
   status: number;
@@ -136,7 +135,7 @@ async function curl(args: string[]): Promise<string> {
 
 describe('TLS', () => {
   it('--certfile/--keyfile serve HTTPS: https in the log, the URL and the request info', async () => {
-    const kp = await startKelpie([...tlsArgs(), '-w', '1', app('listenerApp')]);
+    const kp = await startKelpie([...tlsArgs(certs), '-w', '1', app('listenerApp')]);
     expect(kp.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const reply = await httpsGet(kp.url, { path: '/a?b=1' });
     expect(reply.status).toBe(200);
@@ -146,7 +145,7 @@ describe('TLS', () => {
 
   it('--cert-reqs required: a client without a certificate fails the handshake, one with a certificate is served', async () => {
     const kp = await startKelpie([
-      ...tlsArgs(),
+      ...tlsArgs(certs),
       '--ca-certs',
       certs.ca,
       '--cert-reqs',
@@ -164,7 +163,7 @@ describe('TLS', () => {
 
   it('--cert-reqs optional (Gunicorn 1): a client without a certificate is served with authorized false', async () => {
     const kp = await startKelpie([
-      ...tlsArgs(),
+      ...tlsArgs(certs),
       '--ca-certs',
       certs.ca,
       '--cert-reqs',
@@ -188,7 +187,7 @@ describe('TLS', () => {
       MISSING: `${certs.dir}/missing.pem`,
       KEY: certs.key,
     };
-    const args = [...tlsArgs()];
+    const args = [...tlsArgs(certs)];
     const [flag, value] = change as [string, string];
     const at = args.indexOf(flag);
     if (at >= 0) args[at + 1] = values[value] ?? value;
@@ -205,10 +204,7 @@ describe('TLS', () => {
       [['--certfile', 'x.pem'], /--certfile needs --keyfile/],
       [['--cert-reqs', 'required'], /--cert-reqs required needs TLS/],
       [['--http-protocols', 'h3'], /Invalid value for --http-protocols: "h3"\. Allowed: h1, h2 or both/],
-      [
-        [...tlsArgs(), '--http-protocols', 'h2,h1', '-k', 'sync'],
-        /"h2" with -k sync, which serves one request per connection/,
-      ],
+      [[...tlsArgs(certs, 'h2,h1'), '-k', 'sync'], /"h2" with -k sync, which serves one request per connection/],
     ] as [string[], RegExp][]) {
       const kp = await startKelpie([...args, app('listenerApp')], { waitFor: 'nothing' });
       expect((await kp.exited()).code).toBe(2);
@@ -218,7 +214,7 @@ describe('TLS', () => {
 
   it('plain HTTP sent to the TLS port gets a plain 400 saying so (HTTP/1.1 and h2,h1 servers)', async () => {
     for (const protocols of ['h1', 'h2,h1']) {
-      const kp = await startKelpie([...tlsArgs(), '--http-protocols', protocols, '-w', '1', app('listenerApp')]);
+      const kp = await startKelpie([...tlsArgs(certs, protocols), '-w', '1', app('listenerApp')]);
       const plain = await get(kp.url.replace('https:', 'http:'));
       expect(plain.status).toBe(400);
       expect(plain.body).toMatch(/this port speaks HTTPS/);
@@ -229,7 +225,7 @@ describe('TLS', () => {
   });
 
   it('a client that never starts the handshake is dropped after --header-timeout; the worker serves on', async () => {
-    const kp = await startKelpie([...tlsArgs(), '--header-timeout', '1', '-w', '1', app('listenerApp')]);
+    const kp = await startKelpie([...tlsArgs(certs), '--header-timeout', '1', '-w', '1', app('listenerApp')]);
     const { port } = new URL(kp.url);
     const socket = connect(Number(port), '127.0.0.1');
     socket.resume();
@@ -244,10 +240,7 @@ describe('TLS', () => {
     copyFileSync(certs.cert, `${dir}/live.pem`);
     copyFileSync(certs.key, `${dir}/live.key`);
     const kp = await startKelpie([
-      '--certfile',
-      `${dir}/live.pem`,
-      '--keyfile',
-      `${dir}/live.key`,
+      ...tlsArgs({ cert: `${dir}/live.pem`, key: `${dir}/live.key` }),
       '-w',
       '1',
       app('listenerApp'),
@@ -269,7 +262,7 @@ describe('TLS', () => {
     const write = (protocols: string) =>
       writeFileSync(config, `export default { httpProtocols: '${protocols}', workerClass: 'sync' };\n`);
     write('h1');
-    const kp = await startKelpie(['-c', config, '--certfile', certs.cert, '--keyfile', certs.key, app('listenerApp')]);
+    const kp = await startKelpie(['-c', config, ...tlsArgs(certs), app('listenerApp')]);
     write('h2,h1');
     kp.signal('SIGHUP');
     await kp.waitForLog(/Reload failed, keeping the running configuration and workers: .*HTTP\/2/);
@@ -295,17 +288,7 @@ describe('HTTP/2', () => {
   ] as [string, string[]][]) {
     it(`--http-protocols h2,h1 with -k ${workerClass}: both app shapes over HTTP/2 (streams at once, bodies) and HTTP/1.1 fallback`, async () => {
       for (const shape of ['listenerApp', 'fetchApp'] as const) {
-        const kp = await startKelpie([
-          ...tlsArgs(),
-          '--http-protocols',
-          'h2,h1',
-          '-k',
-          workerClass,
-          ...extra,
-          '-w',
-          '1',
-          app(shape),
-        ]);
+        const kp = await startKelpie([...tlsArgs(certs, 'h2,h1'), '-k', workerClass, ...extra, '-w', '1', app(shape)]);
         const replies = await h2Requests(kp.url, [
           { path: '/one?x=1' },
           { path: '/two', method: 'POST', body: 'x'.repeat(70_000) },
@@ -330,9 +313,7 @@ describe('HTTP/2', () => {
 
   it("curl --http2 negotiates h2 through ALPN; kelpie's limits answer over HTTP/2 too", async () => {
     const kp = await startKelpie([
-      ...tlsArgs(),
-      '--http-protocols',
-      'h2,h1',
+      ...tlsArgs(certs, 'h2,h1'),
       '--limit-request-body',
       '100',
       '--limit-request-line',
@@ -358,9 +339,7 @@ describe('HTTP/2', () => {
 
   it('an HTTP/2 body that passes --limit-request-body while the app reads it: 413, and the app sees it aborted', async () => {
     const kp = await startKelpie([
-      ...tlsArgs(),
-      '--http-protocols',
-      'h2,h1',
+      ...tlsArgs(certs, 'h2,h1'),
       '--limit-request-body',
       '100',
       '-w',
@@ -375,7 +354,7 @@ describe('HTTP/2', () => {
   });
 
   it('TERM lets an HTTP/2 request in flight finish (GOAWAY), then exits 0', async () => {
-    const kp = await startKelpie([...tlsArgs(), '--http-protocols', 'h2,h1', '-w', '1', app('listenerApp')]);
+    const kp = await startKelpie([...tlsArgs(certs, 'h2,h1'), '-w', '1', app('listenerApp')]);
     const pending = h2Requests(kp.url, [{ path: '/slow' }, { path: '/slow' }]);
     await waitUntil(() => (kp.stdout().match(/tls-apps: slow request started/g) ?? []).length === 2, {
       what: 'both requests to reach the app',

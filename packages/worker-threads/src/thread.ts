@@ -8,6 +8,7 @@ import {
   isKelpieError,
   Logger,
   loadHooks,
+  loadServingFeatures,
   RequestCount,
   type RequestListener,
   reopenLogs,
@@ -83,6 +84,9 @@ function duplicateListener(listener: number): Promise<number> {
 }
 
 async function load(): Promise<void> {
+  // The access log, StatsD and PROXY protocol modules the settings turn on, as a worker process
+  // loads them at boot: this thread's HttpServers serves with them from its first connection.
+  await loadServingFeatures(data.settings);
   // The config file's request hooks run where requests are handled: in this thread.
   const hooks = data.hooksFile ? await loadHooks(data.hooksFile, log, 'thread') : undefined;
   app = await startApp(data.appModule, data.cwd, log, data.settings, data.searchFrom, {

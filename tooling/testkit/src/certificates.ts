@@ -1,7 +1,8 @@
 /**
  * Throw-away TLS certificates for tests and the bench, made with the openssl command (installed
  * from Debian's package when missing): a self-signed certificate for localhost and 127.0.0.1, or
- * a small CA with a server and a client certificate for client-certificate tests.
+ * a small CA with a server and a client certificate for client-certificate tests; and kelpie's
+ * arguments to serve them (tlsArgs).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -62,4 +63,14 @@ export async function makeCertificates(): Promise<Certificates> {
     otherKey: join(dir, 'other.key'),
     read: (file) => readFileSync(file),
   };
+}
+
+/**
+ * kelpie's arguments to serve TLS with a certificate and its key (`makeCertificates()`'s server
+ * pair, or files of the test's own), and HTTP/2 as well when `protocols` is given
+ * (`--http-protocols h2,h1`).
+ */
+export function tlsArgs(certs: Pick<Certificates, 'cert' | 'key'>, protocols?: string): string[] {
+  const args = ['--certfile', certs.cert, '--keyfile', certs.key];
+  return protocols ? [...args, '--http-protocols', protocols] : args;
 }

@@ -2,4 +2,4 @@
 // plus the Chromium finder for the browser tests.
 export * from '@kelpie/worker-testkit';
 export { ensureChromium } from './browser.js';
-export { type Certificates, makeCertificates } from './certificates.js';
+export { type Certificates, makeCertificates, tlsArgs } from './certificates.js';

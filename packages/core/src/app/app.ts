@@ -5,7 +5,14 @@ import type { FetchHandler } from '../http/fetch-bridge.js';
 import { usesWebSockets } from '../http/upgrade-refusal.js';
 import { SHUTDOWN_CLOSE } from '../http/websocket-shutdown.js';
 import { frameworkOf } from './adapter.js';
-import { type AppInterface, decideInterface, hintingListener, hintingReporter, takesOwnContext } from './interface.js';
+import {
+  type AppInterface,
+  decideInterface,
+  hintingListener,
+  hintingReporter,
+  type InterfaceDecision,
+  takesOwnContext,
+} from './interface.js';
 
 /** Re-exported: the predicate lives with the upgrade refusal it decides, in the HTTP layer. */
 export { usesWebSockets };
@@ -198,12 +205,35 @@ type FetchBridge = typeof import('./lazy-fetch-bridge.js');
 let bridge: FetchBridge | undefined;
 
 /**
+ * What toApp() makes of a value, decided without calling anything on it and without the fetch
+ * bridge: the one decision toApp() serves by and servesFetch() reads before the bridge is loaded,
+ * so the two cannot disagree. A bare function carries decideInterface()'s decision on how it is
+ * called; an object's `fetch` method needs none.
+ */
+type Shape =
+  | { kind: 'listener'; decision: InterfaceDecision }
+  | { kind: 'fetch'; decision?: InterfaceDecision }
+  | { kind: 'callback' | 'framework' };
+
+function shapeOf(value: unknown, options: AppOptions): Shape | undefined {
+  if (isFunction(value)) {
+    const decision = decideInterface(value, options.interface);
+    return decision.interface === 'node' ? { kind: 'listener', decision } : { kind: 'fetch', decision };
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  const candidate = value as { fetch?: unknown; callback?: unknown };
+  if (isFunction(candidate.fetch)) return { kind: 'fetch' };
+  if (isFunction(candidate.callback)) return { kind: 'callback' };
+  if (frameworkOf(value)) return { kind: 'framework' };
+  return undefined;
+}
+
+/**
  * Whether toApp() makes a fetch app of `value`: the fetch bridge must be loaded first
  * (loadFetchBridge()). A process serving a Node listener never loads the bridge.
  */
 export function servesFetch(value: unknown, options: AppOptions = {}): boolean {
-  if (isFunction(value)) return decideInterface(value, options.interface).interface !== 'node';
-  return value !== null && typeof value === 'object' && isFunction((value as { fetch?: unknown }).fetch);
+  return shapeOf(value, options)?.kind === 'fetch';
 }
 
 /** Load the fetch bridge (http/fetch-bridge.ts) once, before toApp() recognizes a fetch app. */
@@ -217,45 +247,54 @@ function fetchBridge(): FetchBridge {
 }
 
 /**
- * Recognize an app shape. A bare function is a Node listener `(req, res)` or a fetch handler
- * `(request, ...context)` as `options.interface` says, or as decideInterface() finds (SPEC.md
- * 1.5.1). Objects are recognized by their `fetch` or `callback` method. Returns undefined for
- * anything else.
+ * Recognize an app shape (shapeOf()). A bare function is a Node listener `(req, res)` or a fetch
+ * handler `(request, ...context)` as `options.interface` says, or as decideInterface() finds
+ * (SPEC.md 1.5.1). Objects are recognized by their `fetch` or `callback` method. Returns
+ * undefined for anything else.
  */
 export function toApp(value: unknown, options: AppOptions = {}, moduleHooks?: unknown): App | undefined {
   const hooks = hooksOf(value, moduleHooks);
-  const fetchOptions = options.onFetchError ? { onError: options.onFetchError } : {};
-  if (isFunction(value)) {
-    const decision = decideInterface(value, options.interface);
-    if (decision.interface === 'node') {
+  const shape = shapeOf(value, options);
+  switch (shape?.kind) {
+    case 'listener': {
+      const { decision } = shape;
       const listener = decision.certain
         ? (value as RequestListener)
         : hintingListener(value as RequestListener, decision);
       return { kind: 'listener', listener, value, ...hooks };
     }
-    // React Router's handler makes its own context when given none; kelpie's would be refused.
-    const fetch: FetchHandler = takesOwnContext(value)
-      ? (request) => (value as FetchHandler)(request)
-      : (value as FetchHandler);
-    const onError = decision.certain
+    case 'fetch': {
+      const { listener, fetch } = fetchApp(value, shape.decision, options);
+      return { kind: 'fetch', listener, fetch, value, ...hooks };
+    }
+    case 'callback': {
+      const listener = (value as { callback: () => unknown }).callback();
+      if (!isFunction(listener)) return undefined;
+      return { kind: 'callback', listener: listener as RequestListener, value, ...hooks };
+    }
+    case 'framework':
+      return { kind: 'framework', listener: needsAdapter, value, ...hooks };
+    default:
+      return undefined;
+  }
+}
+
+/** A fetch app's handler and the bridge's listener for it: a bare function (`decision`) or an object's `fetch`. */
+function fetchApp(
+  value: unknown,
+  decision: InterfaceDecision | undefined,
+  options: AppOptions,
+): { listener: RequestListener; fetch: FetchHandler } {
+  let fetch: FetchHandler;
+  if (!decision) fetch = (value as { fetch: FetchHandler }).fetch.bind(value);
+  // React Router's handler makes its own context when given none; kelpie's would be refused.
+  else if (takesOwnContext(value as FetchHandler)) fetch = (request) => (value as FetchHandler)(request);
+  else fetch = value as FetchHandler;
+  const onError =
+    !decision || decision.certain
       ? options.onFetchError
       : hintingReporter(options.onFetchError ?? fetchBridge().logToStderr, decision);
-    const listener = fetchBridge().createFetchListener(fetch, onError ? { onError } : {});
-    return { kind: 'fetch', listener, fetch, value, ...hooks };
-  }
-  if (value === null || typeof value !== 'object') return undefined;
-  const candidate = value as { fetch?: unknown; callback?: unknown };
-  if (isFunction(candidate.fetch)) {
-    const fetch = candidate.fetch.bind(value) as FetchHandler;
-    return { kind: 'fetch', listener: fetchBridge().createFetchListener(fetch, fetchOptions), fetch, value, ...hooks };
-  }
-  if (isFunction(candidate.callback)) {
-    const listener = candidate.callback.call(value);
-    if (!isFunction(listener)) return undefined;
-    return { kind: 'callback', listener: listener as RequestListener, value, ...hooks };
-  }
-  if (frameworkOf(value)) return { kind: 'framework', listener: needsAdapter, value, ...hooks };
-  return undefined;
+  return { listener: fetchBridge().createFetchListener(fetch, onError ? { onError } : {}), fetch };
 }
 
 /**
@@ -303,10 +342,8 @@ const needsAdapter: RequestListener = (_req, res) => {
 
 /** Whether toApp would accept the value, without calling anything on it. */
 export function isAppShape(value: unknown): boolean {
-  if (isFunction(value)) return true;
-  if (value === null || typeof value !== 'object') return false;
-  const candidate = value as { fetch?: unknown; callback?: unknown };
-  return isFunction(candidate.fetch) || isFunction(candidate.callback) || frameworkOf(value) !== undefined;
+  // A function is one whichever way it is called: its interface is not decided here.
+  return isFunction(value) || shapeOf(value, {}) !== undefined;
 }
 
 /** A short description of a value for error messages: "function (1 parameter)", "object with keys a, b". */

@@ -6,6 +6,7 @@ import { defaultSettings, type Settings } from '../config/settings.js';
 import { Logger } from '../observability/logger.js';
 import { HttpServers, type HttpServersOptions } from './http-server.js';
 import { rawResponse } from './raw-response.js';
+import { loadServingFeatures } from './serving-features.js';
 
 // HttpServers on real sockets on 127.0.0.1: connections are accepted by a plain TCP server here
 // and handed in with accept(), as the arbiter hands them to `accept = 'arbiter'` classes.
@@ -211,5 +212,17 @@ describe('HttpServers upgrades', () => {
     await c.closed;
     expect(c.text()).toMatch(/^HTTP\/1\.1 414 URI Too Long\r\n/);
     expect(called).toBe(false);
+  });
+});
+
+describe('HttpServers and the modules its settings turn on', () => {
+  it('is refused before loadServingFeatures(), and serves with them from the first connection after', async () => {
+    const app: RequestListener = (req, res) => res.end(`from ${req.socket.remoteAddress}`);
+    await expect(start(app, { proxyProtocol: 'v1' })).rejects.toThrow(/await loadServingFeatures\(settings\) first/);
+    await loadServingFeatures({ ...defaultSettings({}), proxyProtocol: 'v1' });
+    const { port } = await start(app, { proxyProtocol: 'v1' });
+    const c = await client(port);
+    c.socket.write(`PROXY TCP4 192.0.2.7 192.0.2.1 5000 80\r\n${request('/')}`);
+    expect(await c.until(/from 192\.0\.2\.7$/)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
   });
 });

@@ -19,7 +19,6 @@ import { checkedUpgrade } from './request-limits.js';
 import { watchSendProgress } from './send-timeout.js';
 import {
   acceptErrorLogger,
-  loadServingFeatures,
   requestObservers,
   requestsCounted,
   type ServingFeatures,
@@ -39,6 +38,9 @@ import { announceClose, closeWebSocket } from './websocket-shutdown.js';
  */
 
 const netServerClose = NetServer.prototype.close;
+
+const FEATURES_NOT_LOADED =
+  'kelpie: HttpServers was built before the modules its settings turn on were loaded: await loadServingFeatures(settings) first (a worker process has them from its boot)';
 
 export interface HttpServersOptions {
   settings: Settings;
@@ -101,10 +103,6 @@ export class HttpServers {
   /** Per server: how a connection accepted elsewhere reaches it (through the PROXY reader when on). */
   readonly #handOver = new Map<Server, (socket: Socket) => void>();
   #draining = false;
-  /** Until the modules of the features the settings turn on are loaded: no connection is served. */
-  #ready: Promise<void> | undefined;
-  /** The request handler, while the servers were created before it could be (#ready). */
-  #handler: RequestListener = () => {};
   /** HTTP/2 streams open (tracked only without metrics, see inFlight()). */
   #streams = 0;
   /** While draining: connections with no response under way, and since when. */
@@ -127,6 +125,10 @@ export class HttpServers {
   constructor(options: HttpServersOptions) {
     this.#options = options;
     const { settings, log } = options;
+    // The modules the settings turn on (serving-features.ts): a worker process loads them at boot;
+    // a thread, or a class serving elsewhere, with loadServingFeatures() before it builds its servers.
+    const features = servingFeatures(settings);
+    if (!features) throw new Error(FEATURES_NOT_LOADED);
     const upgrade = options.upgrade ?? refusedUpgrades(log, options.refuseWebSockets);
     this.gate = new AcceptGate({
       limit: settings.workerConnections,
@@ -143,10 +145,7 @@ export class HttpServers {
     const onConnection = this.#connectionTracker();
     this.#stopSendTimeout = watchSendProgress(this.#sockets, settings.sendTimeout, log);
     const counted = requestsCounted(settings);
-    // The modules the settings turn on (serving-features.ts) are in already in a worker process; a
-    // server created before they are serves nothing until they are (#ready).
-    const features = servingFeatures(settings);
-    const handler: RequestListener = features ? this.#observedHandler(features) : (req, res) => this.#handler(req, res);
+    const handler = this.#observedHandler(features);
     this.servers = options.listeners.map((listener) => {
       const server = createConfiguredServer(settings, log, handler, options.serverOptions, listener.tls);
       this.#trackConnections(server, listener, onConnection, !counted);
@@ -154,14 +153,7 @@ export class HttpServers {
       if (upgrade) server.on('upgrade', checkedUpgrade(upgrade, settings, log));
       return server;
     });
-    if (features) this.#setHandOver(features);
-    else {
-      this.#ready = loadServingFeatures(settings).then((loaded) => {
-        this.#handler = this.#observedHandler(loaded);
-        this.#setHandOver(loaded);
-        this.#ready = undefined;
-      });
-    }
+    this.#setHandOver(features);
   }
 
   /** The request handler with the access log and the request counter the settings ask for. */
@@ -256,10 +248,6 @@ export class HttpServers {
    * server of listener `index`.
    */
   accept(socket: Socket, index = 0): void {
-    if (this.#ready) {
-      void this.#ready.then(() => this.accept(socket, index));
-      return;
-    }
     // One sent just as the drain began is still served, with Connection: close.
     const server = this.servers[index] ?? this.servers[0];
     if (!server) {
@@ -277,10 +265,6 @@ export class HttpServers {
    * is applied and its bytes come first, and no header is read again.
    */
   take(socket: Socket, index = 0, read?: ReadAhead): void {
-    if (this.#ready) {
-      void this.#ready.then(() => this.take(socket, index, read));
-      return;
-    }
     const server = this.servers[index] ?? this.servers[0];
     const limit = this.#options.settings.workerConnections;
     if (!server || (limit > 0 && this.#sockets.size >= limit)) {
@@ -378,7 +362,6 @@ export class HttpServers {
 
   /** Listen on every inherited socket (and, with --reuse-port, on a socket of this worker's own). */
   async listen(): Promise<void> {
-    if (this.#ready) await this.#ready;
     const { listeners, settings, log } = this.#options;
     const acceptFailed = acceptErrorLogger(log);
     const listenOn = (server: NetServer, options: Record<string, unknown>) =>

@@ -7,11 +7,13 @@ import { requestCounter, requestStats } from '../observability/stats.js';
 /**
  * The modules of the serving features a setting turns on, imported only then: the access log
  * (--access-logfile), StatsD (--statsd-host) and the PROXY protocol's header reader
- * (--proxy-protocol). A worker serving without them never loads or compiles their code. The
- * worker process loads what its settings need at boot (loadServingFeatures, before its class
- * serves); HttpServers loads them itself where nothing did (a worker thread, a class's own use)
- * and serves no connection before they are in. Once per process or thread: the modules stay.
- * Also what HttpServers makes of them: the per-request observers, and the log of failed accepts.
+ * (--proxy-protocol). A worker serving without them never loads or compiles their code. They are
+ * loaded before any HttpServers is built, so it serves with them from its first connection: the
+ * worker process loads what its settings need at boot (worker/runtime.ts, before its class is
+ * constructed); a worker thread (-k threads), or a class building HttpServers anywhere else,
+ * awaits loadServingFeatures() first (HttpServers refuses to be built without them). Once per
+ * process or thread: the modules stay. Also what HttpServers makes of them: the per-request
+ * observers, and the log of failed accepts.
  */
 
 type AccessLog = typeof import('../observability/access-log.js');
@@ -38,9 +40,14 @@ export function servingFeatures(settings: ServingSettings): ServingFeatures | un
   return loaded;
 }
 
-/** Import the modules that `settings` turn on (none when they turn on nothing). */
-export async function loadServingFeatures(settings: ServingSettings): Promise<ServingFeatures> {
-  if (!settings.accessLogfile && !settings.statsdHost && settings.proxyProtocol === 'off') return loaded;
+/**
+ * Import the modules that `settings` turn on (none when they turn on nothing), in each process or
+ * thread that builds an HttpServers, before it does.
+ */
+export async function loadServingFeatures(
+  settings: Pick<Settings, 'accessLogfile' | 'statsdHost' | 'proxyProtocol'>,
+): Promise<void> {
+  if (!settings.accessLogfile && !settings.statsdHost && settings.proxyProtocol === 'off') return;
   const modules = await import('../optional-modules.js');
   if (settings.accessLogfile) {
     loaded.accessLog = modules.accessLog;
@@ -48,7 +55,6 @@ export async function loadServingFeatures(settings: ServingSettings): Promise<Se
   }
   if (settings.statsdHost) loaded.statsd = modules.statsd;
   if (settings.proxyProtocol !== 'off') loaded.proxyProtocol = modules.proxyProtocol;
-  return loaded;
 }
 
 /**
