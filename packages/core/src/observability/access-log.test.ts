@@ -1,6 +1,6 @@
 import { mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createServer, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -127,6 +127,47 @@ describe('accessLogger', () => {
         '127.0.0.1 - - "GET /x?q=1 HTTP/1.1" 200 2 "http://example.com/" "-" 2\n';
       await sizeReaches(path, Buffer.byteLength(expected));
       expect(readFileSync(path, 'utf8')).toBe(expected);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('logs request fields as req.headers gives them (fields twice, escaping, non-ASCII), read or not by the app', async () => {
+    const path = join(dir, 'fields.log');
+    const log = accessLogger({
+      accessLogfile: path,
+      accessLogformat: '%(u)s|%(a)s|%(f)s|%({X-Dup}i)s|%({cookie}i)s|%({set-cookie}i)s|%({host}i)s|%({none}i)s',
+    });
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      log?.(req, res);
+      // The second request's app reads req.headers first: the log must not tell the two apart.
+      if (req.url === '/read') seen.push(JSON.stringify(req.headers));
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    // Fields twice, in mixed case: Node keeps the first User-Agent, Referer and Authorization,
+    // joins X-Dup with ", ", Cookie with "; ", and Set-Cookie into an array.
+    const fields =
+      `User-Agent: first "ua" \u00e9\r\nuser-agent: second\r\nReferer: http://a/\r\nREFERER: http://b/\r\n` +
+      `Authorization: Basic ${Buffer.from('ann:pw').toString('base64')}\r\nauthorization: Basic eDp5\r\n` +
+      'X-Dup: 1\r\nx-dup: 2\r\nCookie: a=1\r\ncookie: b=2\r\nSet-Cookie: s=1\r\nset-cookie: s=2\r\n';
+    const send = (url: string) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.end(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\n${fields}Connection: close\r\n\r\n`, 'latin1'),
+        );
+        socket.on('error', reject).on('close', () => resolve());
+        socket.resume();
+      });
+    try {
+      await send('/raw');
+      await send('/read');
+      const line = 'ann|first \\"ua\\" \u00e9|http://a/|1, 2|a=1; b=2|s=1, s=2|127.0.0.1|-\n';
+      await sizeReaches(path, Buffer.byteLength(line + line));
+      expect(readFileSync(path, 'utf8')).toBe(line + line);
+      expect(seen).toHaveLength(1);
     } finally {
       server.close();
     }
