@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import {
-  type HeldConnection,
+  HeldConnection,
   HttpServers,
   type InheritedListener,
   KelpieError,
@@ -62,8 +62,6 @@ export class SyncWorker extends Worker {
   #stopping = false;
   /** A connection is being served. */
   #busy = false;
-  /** Connections sent to hold while one is served, unread, oldest first. */
-  readonly #held: HeldConnection[] = [];
 
   async serve(): Promise<void> {
     const app = this.app.listener;
@@ -86,14 +84,14 @@ export class SyncWorker extends Worker {
       listeners: this.listeners,
       refuseWebSockets: { workerClass: 'sync', app: this.app },
     });
-    // One to serve and one to hold: the next request starts without a trip to the arbiter.
-    this.channel.requestConnections(2);
+    // One to serve and one to hold (the last credit): the next request starts without a trip to the arbiter.
+    this.channel.requestConnections(2, 1);
   }
 
+  /** While one is served, core keeps the held connection, in order, until `next` starts it. */
   override hold(held: HeldConnection): void {
     if (this.#stopping) held.release();
-    else if (this.#busy) this.#held.push(held);
-    else held.start();
+    else if (!this.#busy) held.start();
   }
 
   override connection(socket: SyncSocket, listener: InheritedListener): void {
@@ -112,7 +110,7 @@ export class SyncWorker extends Worker {
       done = true;
       this.#busy = false;
       if (this.#stopping) return;
-      this.#startHeld();
+      HeldConnection.startOldest();
       this.channel.requestConnections(1);
     };
     socket.once('close', next);
@@ -120,27 +118,16 @@ export class SyncWorker extends Worker {
     http.accept(socket, this.listeners.indexOf(listener));
   }
 
-  /** The oldest held connection not given back yet starts. */
-  #startHeld(): void {
-    for (let held = this.#held.shift(); held; held = this.#held.shift()) {
-      if (held.start()) return;
-    }
-  }
-
-  /** Stopping: held connections go back to the arbiter, which hands them on (or closes them). */
-  #releaseHeld(): void {
-    for (const held of this.#held.splice(0)) held.release();
-  }
-
   async drain(): Promise<void> {
     this.#stopping = true;
-    this.#releaseHeld();
+    // Held connections go back to the arbiter, which hands them on (or closes them).
+    HeldConnection.releaseAll();
     await this.#http?.drain();
   }
 
   override close(): void {
     this.#stopping = true;
-    this.#releaseHeld();
+    HeldConnection.releaseAll();
     this.#http?.close();
   }
 }

@@ -13,13 +13,19 @@ import type { LentConnection, WorkerRecord } from './worker-record.js';
  * (sticky.ts), which sends each client to the same worker. Other classes accept on their own and
  * none of this runs.
  *
- * Held connections: a worker that asks for more than it serves at once (-k sync asks for one to
- * serve and one to hold) is sent one while it serves another, only when no worker is idle. The
+ * Held connections: a worker that says it holds (`kelpie:accept`'s `hold`: -k sync asks for one
+ * connection to serve and one to hold, `hold: 1`) is serving while it has `hold` credits or fewer
+ * left, and a connection sent to it then is lent, to hold, only when no worker is idle. The
  * arbiter keeps its own descriptor of that connection until the worker's next `kelpie:accept`
  * (it has then started it); when a worker waits idle with nothing queued, the others are asked to
  * give theirs back (`kelpie:release`, `kelpie:returned`), so none waits behind a long request
- * while a worker is free. A worker that exits with some still lent: they are closed and logged.
+ * while a worker is free. The release is sent after every connection lent before it, and the IPC
+ * channel keeps their order, so it never passes one on its way (docs/sync-and-threads.md). A
+ * worker that exits with some still lent: they are closed and logged.
  */
+
+/** A worker that holds, with only the credits it holds with left: it serves a connection. */
+const serving = (worker: WorkerRecord): boolean => worker.credits <= worker.hold;
 
 /** A connection the arbiter accepted and has not handed to a worker yet. */
 interface QueuedConnection {
@@ -32,7 +38,7 @@ export class ArbiterDispatch {
   /** Accepted connections waiting for a worker, oldest first. */
   readonly #queue: QueuedConnection[] = [];
   /** Workers with credits, the longest waiting first. */
-  #idle: WorkerRecord[] = [];
+  readonly #idle: WorkerRecord[] = [];
   /** Connections closed because --backlog was full: reported at most once a second. */
   readonly #backlogDrops = new LogThrottle(1000);
   /** --sticky: connections from accept to their client's worker (sticky.ts). */
@@ -94,7 +100,7 @@ export class ArbiterDispatch {
     if (worker.retiring) return;
     this.#addCredits(worker, count);
     this.#dispatch();
-    if (this.#queue.length === 0 && worker.credits === worker.peakCredits) this.#askToRelease(worker);
+    if (this.#queue.length === 0 && !serving(worker)) this.#askToRelease(worker);
   }
 
   /** `kelpie:returned`: a worker gave back held connection `id` unread; another worker takes it. */
@@ -155,7 +161,7 @@ export class ArbiterDispatch {
       if (!worker) return;
       const connection = this.#queue.shift() as QueuedConnection;
       // Sent while it serves another: it holds this one, and this descriptor stays until it starts it.
-      const lent = worker.credits < worker.peakCredits ? this.#lend(worker, connection) : undefined;
+      const lent = serving(worker) ? this.#lend(worker, connection) : undefined;
       worker.credits--;
       if (worker.credits > 0) this.#idle.push(worker);
       const message = { type: 'kelpie:connection', listener: connection.listener, held: lent?.id };
@@ -189,19 +195,29 @@ export class ArbiterDispatch {
    */
   #nextIdle(): WorkerRecord | undefined {
     const workers = this.#ctx.workers;
-    this.#idle = this.#idle.filter((w) => w.credits > 0 && !w.retiring && workers.get(w.pid) === w);
-    let best = -1;
-    for (const [i, worker] of this.#idle.entries()) {
-      if (worker.outdated && worker.credits < worker.peakCredits) continue;
-      if (best === -1 || worker.credits > (this.#idle[best] as WorkerRecord).credits) best = i;
+    const idle = this.#idle;
+    // In place: the workers without credits, or gone, leave the list as it is read.
+    let kept = 0;
+    let best: WorkerRecord | undefined;
+    let bestAt = -1;
+    for (let i = 0; i < idle.length; i++) {
+      const worker = idle[i] as WorkerRecord;
+      if (worker.credits <= 0 || worker.retiring || workers.get(worker.pid) !== worker) continue;
+      idle[kept] = worker;
+      if (!(worker.outdated && serving(worker)) && (!best || worker.credits > best.credits)) {
+        best = worker;
+        bestAt = kept;
+      }
+      kept++;
     }
-    return best === -1 ? undefined : this.#idle.splice(best, 1)[0];
+    idle.length = kept;
+    if (best) idle.splice(bestAt, 1);
+    return best;
   }
 
   #addCredits(worker: WorkerRecord, count: number): void {
     if (worker.credits === 0) this.#idle.push(worker);
     worker.credits = Math.min(worker.credits + count, MAX_ACCEPT_COUNT);
-    worker.peakCredits = Math.max(worker.peakCredits, worker.credits);
   }
 
   #lend(worker: WorkerRecord, connection: QueuedConnection): LentConnection {

@@ -214,6 +214,7 @@ export class WorkerPool {
         this.#onReady(record);
         break;
       case 'kelpie:accept':
+        if (message.hold !== undefined) record.hold = message.hold;
         this.#events.credits(record, message.count);
         break;
       case 'kelpie:returned':

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Logger, type LogSink } from '../observability/logger.js';
 import { addStatusDelta, addStatuses, type StatusStats, statusTotals } from '../observability/stats.js';
-import { BadMessageLog, checkWorkerMessage, MAX_ACCEPT_COUNT } from './worker-messages.js';
+import { BadMessageLog, checkWorkerMessage, MAX_ACCEPT_COUNT, MAX_HOLD } from './worker-messages.js';
 
 // What reaches the arbiter went through JSON on the IPC channel: cases are written as JSON text
 // where it matters (an own "__proto__" key exists only that way).
@@ -30,6 +30,9 @@ describe('checkWorkerMessage: good messages', () => {
     [heartbeat({ requests: 0, inFlight: 0, rss: 1, lag: 0 })],
     [{ type: 'kelpie:accept', count: 1 }],
     [{ type: 'kelpie:accept', count: MAX_ACCEPT_COUNT }],
+    [{ type: 'kelpie:accept', count: 2, hold: 1 }],
+    [{ type: 'kelpie:accept', count: 1, hold: 0 }],
+    [{ type: 'kelpie:accept', count: 1, hold: MAX_HOLD }],
     [{ type: 'kelpie:dup', listener: 0 }],
     [{ type: 'kelpie:returned', id: 7 }],
     [{ type: 'kelpie:retiring', reason: 'crash' }],
@@ -210,6 +213,31 @@ describe('checkWorkerMessage: bad messages are refused, saying why', () => {
       'accept count a string',
       { type: 'kelpie:accept', count: '5' },
       'kelpie:accept: count must be a whole number from 1 to 1000000, not a string of 1 characters',
+    ],
+    [
+      'accept hold above the bound',
+      { type: 'kelpie:accept', count: 2, hold: MAX_HOLD + 1 },
+      'kelpie:accept: hold must be a whole number from 0 to 16, not 17',
+    ],
+    [
+      'accept hold negative',
+      { type: 'kelpie:accept', count: 2, hold: -1 },
+      'kelpie:accept: hold must be a whole number from 0 to 16, not -1',
+    ],
+    [
+      'accept hold fractional',
+      { type: 'kelpie:accept', count: 2, hold: 0.5 },
+      'kelpie:accept: hold must be a whole number from 0 to 16, not 0.5',
+    ],
+    [
+      'accept hold a boolean',
+      { type: 'kelpie:accept', count: 2, hold: true },
+      'kelpie:accept: hold must be a whole number from 0 to 16, not true',
+    ],
+    [
+      'accept hold null',
+      { type: 'kelpie:accept', count: 2, hold: null },
+      'kelpie:accept: hold must be a whole number from 0 to 16, not null',
     ],
     [
       'returned id negative',

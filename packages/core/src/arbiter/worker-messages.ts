@@ -18,6 +18,11 @@ import { DURATION_BUCKETS, type StatusStats, statusTotals, type WorkerStats } fr
 export const MAX_REPORTED = Number.MAX_SAFE_INTEGER;
 /** `kelpie:accept`: connections a worker may ask for in one message, and hold asked for at once. */
 export const MAX_ACCEPT_COUNT = 1_000_000;
+/**
+ * `kelpie:accept`'s `hold`: the credits a worker may say are for connections it holds. The arbiter
+ * keeps its own descriptor of each lent one, so this bounds what a worker can make it keep open.
+ */
+export const MAX_HOLD = 16;
 /** Statuses 100-599 and `other`: the slots a worker counts in. */
 const MAX_STATUSES = 501;
 const BUCKETS = DURATION_BUCKETS.length + 1;
@@ -150,6 +155,20 @@ function listenStates(value: unknown): string[] {
   });
 }
 
+/** `kelpie:accept`: `count` more connections, and `hold` (optional) of the credits for holding. */
+function acceptMessage(from: Fields): WorkerMessage {
+  const n = field(from, 'count');
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_ACCEPT_COUNT) {
+    throw new Bad(`count must be a whole number from 1 to ${MAX_ACCEPT_COUNT}, not ${describe(n)}`);
+  }
+  const hold = field(from, 'hold');
+  if (hold === undefined) return { type: 'kelpie:accept', count: n };
+  if (typeof hold !== 'number' || !Number.isInteger(hold) || hold < 0 || hold > MAX_HOLD) {
+    throw new Bad(`hold must be a whole number from 0 to ${MAX_HOLD}, not ${describe(hold)}`);
+  }
+  return { type: 'kelpie:accept', count: n, hold };
+}
+
 /** A fresh message holding only the fields the arbiter reads, each checked. */
 function parse(type: string, from: Fields): WorkerMessage {
   switch (type) {
@@ -161,13 +180,8 @@ function parse(type: string, from: Fields): WorkerMessage {
         ? { type: 'kelpie:heartbeat' }
         : { type: 'kelpie:heartbeat', stats: workerStats(stats) };
     }
-    case 'kelpie:accept': {
-      const n = field(from, 'count');
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_ACCEPT_COUNT) {
-        throw new Bad(`count must be a whole number from 1 to ${MAX_ACCEPT_COUNT}, not ${describe(n)}`);
-      }
-      return { type: 'kelpie:accept', count: n };
-    }
+    case 'kelpie:accept':
+      return acceptMessage(from);
     case 'kelpie:returned': {
       const id = field(from, 'id');
       if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {

@@ -39,8 +39,11 @@ export interface WorkerRecord {
   killedAfterGraceful: boolean;
   /** Arbiter dispatch: connections the worker asked for and has not been sent yet. */
   credits: number;
-  /** The most credits it has held at once: fewer now means it is serving (dispatch.ts). */
-  peakCredits: number;
+  /**
+   * `kelpie:accept`'s `hold`, the last one it gave (0 until then): with this many credits or fewer
+   * left it is serving, and a connection sent to it is lent, to hold (dispatch.ts).
+   */
+  hold: number;
   /** Connections sent to it to hold while it serves another, with the arbiter's own descriptor of each. */
   lent: LentConnection[];
   /** `kelpie:release` sent since the last connection lent to it. */
@@ -82,7 +85,7 @@ export function newWorkerRecord(
     killedAfterTimeout: false,
     killedAfterGraceful: false,
     credits: 0,
-    peakCredits: 0,
+    hold: 0,
     lent: [],
     releaseAsked: false,
     rss: 0,

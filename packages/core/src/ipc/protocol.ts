@@ -90,8 +90,11 @@ export type WorkerMessage =
       /** Requests, memory and event-loop lag (for `kelpie ctl`, /metrics and --max-worker-memory). */
       stats?: WorkerStats;
     }
-  /** `accept = 'arbiter'` classes: the worker can take `count` more connections. */
-  | { type: 'kelpie:accept'; count: number }
+  /**
+   * `accept = 'arbiter'` classes: the worker can take `count` more connections. `hold`, once given,
+   * stands: with that many credits or fewer left it is serving, and holds what it is sent (SPEC.md 2.11).
+   */
+  | { type: 'kelpie:accept'; count: number; hold?: number }
   /**
    * `accept = 'arbiter'` classes, after `kelpie:release`: the worker closed its descriptor of the
    * held connection `id` without reading it; the arbiter hands its own to another worker.

@@ -24,8 +24,8 @@ export function createChannel(onMaxRequests: () => void): WorkerChannel {
     waiting.get(message.listener)?.shift()?.(handle.fd);
   });
   return {
-    requestConnections(count) {
-      send({ type: 'kelpie:accept', count });
+    requestConnections(count, hold) {
+      send(hold === undefined ? { type: 'kelpie:accept', count } : { type: 'kelpie:accept', count, hold });
     },
     duplicateListener(index) {
       return new Promise((resolve) => {

@@ -8,13 +8,16 @@ import { send } from './channel.js';
  * from, until the worker class starts it (`start()`, which hands it to `connection()`) or gives
  * it back (`release()`: this process's descriptor is closed, and the arbiter hands its own to
  * another worker). The arbiter's `kelpie:release` gives back every one not started yet.
+ *
+ * This module is the one list of them, oldest first: a class that holds does not keep its own
+ * (`HeldConnection.startOldest()` when it is free, `HeldConnection.releaseAll()` when it stops).
  */
 
 export interface RawHandle {
   close(): void;
 }
 
-/** Held connections not started or given back yet: what `kelpie:release` gives back. */
+/** Held connections not started or given back yet, in the order they came (a Set keeps it). */
 const holding = new Set<HeldConnection>();
 
 export class HeldConnection {
@@ -29,6 +32,17 @@ export class HeldConnection {
     this.#id = id;
     this.#take = take;
     holding.add(this);
+  }
+
+  /** Start the oldest held connection not started nor given back yet. False when there is none. */
+  static startOldest(): boolean {
+    for (const held of holding) return held.start();
+    return false;
+  }
+
+  /** Give back every held connection not started yet (stopping, or the arbiter's `kelpie:release`). */
+  static releaseAll(): void {
+    for (const held of holding) held.release();
   }
 
   /** Not started nor given back yet. */
@@ -57,5 +71,5 @@ export function giveBack(handle: RawHandle, id: number): void {
 
 /** `kelpie:release`: give back every held connection not started yet. */
 export function releaseHeld(): void {
-  for (const held of [...holding]) held.release();
+  HeldConnection.releaseAll();
 }

@@ -37,9 +37,11 @@ export interface WorkerMeta {
 export interface WorkerChannel {
   /**
    * `accept = 'arbiter'` classes: the worker can take `count` more connections. The arbiter hands
-   * each one to `connection()`; it never sends more than was asked for.
+   * each one to `connection()`; it never sends more than was asked for. `hold` (given once, it
+   * stands; 0 until given, at most 16): with that many credits or fewer left the worker is serving,
+   * and a connection sent then is one to hold (`hold()`), sent only when no worker has more left.
    */
-  requestConnections(count: number): void;
+  requestConnections(count: number, hold?: number): void;
   /**
    * A new descriptor of listening socket `index`, owned by the caller, who closes it (worker
    * threads that each accept on their own descriptor; closing one never closes the others).
@@ -209,11 +211,12 @@ export abstract class Worker {
   reopenLogs(): void {}
 
   /**
-   * `accept = 'arbiter'` classes that ask for more connections than they serve at once: one the
-   * arbiter sent while this worker serves another (no worker was idle). It is unread; the class
-   * starts it when it is free (`held.start()` hands it to `connection()`), or gives it back
-   * (`held.release()`, and every one not started when the arbiter sends `kelpie:release`).
-   * By default it starts at once.
+   * `accept = 'arbiter'` classes that said they hold (`requestConnections(count, hold)`): one the
+   * arbiter sent while this worker serves another (no worker was idle). It is unread; core keeps
+   * it, in order, until the class starts it when it is free (`held.start()` or
+   * `HeldConnection.startOldest()` hand it to `connection()`), or gives it back (`held.release()`,
+   * `HeldConnection.releaseAll()`, and every one not started when the arbiter sends
+   * `kelpie:release`). By default it starts at once.
    */
   hold(held: HeldConnection): void {
     held.start();
