@@ -48,7 +48,7 @@ export { proxyHeaderOf } from './http/proxy-header.js';
 export type { ProxyHeader } from './http/proxy-protocol.js';
 export { rawResponse } from './http/raw-response.js';
 export { REQUEST_INFO, type RequestInfo, requestInfo } from './http/request-info.js';
-export { loadServingFeatures } from './http/serving-features.js';
+export { flushAccessLogsSync, loadServingFeatures } from './http/serving-features.js';
 export type { TlsMaterial } from './http/tls.js';
 export { refuseUpgrades, writeUpgradeRefusal } from './http/upgrade-refusal.js';
 export { SHUTDOWN_CLOSE } from './http/websocket-shutdown.js';

@@ -158,6 +158,20 @@ describe('access log at exit: no line lost', () => {
     });
   }
 
+  // A quick stop right after the responses, well within the 100 ms a batch waits: under
+  // -k threads the threads are asked to write their lines before they are terminated.
+  for (const args of [[], ['-k', 'threads', '--threads', '2']]) {
+    it(`SIGINT (a quick stop) right after N responses: N lines (${args.join(' ') || '-k async'})`, async () => {
+      const log = file('sigint.log');
+      const kp = await startKelpie(['--access-logfile', log, ...args, '-w', '1', fixture('pid-app.js')]);
+      for (let i = 0; i < 20; i++) expect((await get(`${kp.url}/line?n=${i}`)).status).toBe(200);
+      kp.signal('SIGINT');
+      expect((await kp.exited()).code).toBe(0);
+      expect(lines(log)).toHaveLength(20);
+      expect(numbered(log).size).toBe(20);
+    });
+  }
+
   it('--max-requests N: the worker that exits has written its N lines', async () => {
     const log = file('max-requests.log');
     const kp = await startKelpie(['--access-logfile', log, '--max-requests', '50', '-w', '1', fixture('pid-app.js')]);

@@ -18,7 +18,7 @@ export interface ThreadData {
   urls: readonly string[];
   /** The config file, when it defines preRequest or postRequest hooks: the thread loads it for them. */
   hooksFile?: string;
-  /** Int32Array: [0] heartbeat counter, then SLOTS in-flight slots. */
+  /** Int32Array: [0] heartbeat counter, [1] the quick stop's flush answer, then SLOTS in-flight slots. */
   state: SharedArrayBuffer;
   /** The requests started by every thread of this process: core's RequestCount, shared (`share()`). */
   requests: SharedArrayBuffer;
@@ -31,13 +31,18 @@ export interface ThreadData {
 
 /** Index of the heartbeat counter in `state`. */
 export const BEAT = 0;
+/**
+ * Index of the quick stop's cell in `state`: the main thread sets it to 0 and sends `flush-logs`;
+ * the thread sets it to 1 (Atomics.notify) once its access log lines are written.
+ */
+export const FLUSHED = 1;
 /** In-flight requests tracked per thread for 503s; requests beyond it just lose their connection. */
 export const SLOTS = 256;
 /** `state` length in Int32 elements. */
-export const STATE_LENGTH = 1 + SLOTS;
+export const STATE_LENGTH = 2 + SLOTS;
 
 /** A slot holds fd + 1 while its request has not sent headers yet, else 0. */
-export const slotIndex = (slot: number): number => 1 + slot;
+export const slotIndex = (slot: number): number => 2 + slot;
 
 /** Main thread → app thread. */
 export type ToThread =
@@ -47,6 +52,8 @@ export type ToThread =
   | { type: 'drain' }
   /** USR1 reached the process: open the thread's log files again. */
   | { type: 'reopen' }
+  /** Quick stop: write the access log's lines synchronously, then answer in `state[FLUSHED]`. */
+  | { type: 'flush-logs' }
   /** The descriptor asked for with `dup`. */
   | { type: 'fd'; id: number; fd: number };
 

@@ -4,6 +4,7 @@ import {
   type App,
   drainThenShutdown,
   errorLogSink,
+  flushAccessLogsSync,
   HttpServers,
   isKelpieError,
   Logger,
@@ -17,7 +18,7 @@ import {
   useRequestStatsBuffer,
 } from '@kelpie/core';
 import { AcceptPolicy } from './accept-policy.js';
-import { BEAT, type FromThread, SLOTS, slotIndex, type ThreadData, type ToThread } from './protocol.js';
+import { BEAT, FLUSHED, type FromThread, SLOTS, slotIndex, type ThreadData, type ToThread } from './protocol.js';
 
 /**
  * An app thread: loads its own copy of the app, accepts on its own descriptors of the listening
@@ -145,6 +146,11 @@ port.on('message', (message: ToThread) => {
     asked.delete(message.id);
   } else if (message.type === 'reopen') {
     reopenLogs(log);
+  } else if (message.type === 'flush-logs') {
+    // A quick stop: the main thread waits (briefly) for this before terminating the thread.
+    flushAccessLogsSync();
+    Atomics.store(state, FLUSHED, 1);
+    Atomics.notify(state, FLUSHED);
   } else if (message.type === 'drain') {
     void (async () => {
       const steps = {

@@ -13,7 +13,16 @@ import {
 } from '@kelpie/core';
 import pkg from '../package.json' with { type: 'json' };
 import { BOARD_CELLS } from './accept-policy.js';
-import { BEAT, type FromThread, SLOTS, STATE_LENGTH, slotIndex, type ThreadData, type ToThread } from './protocol.js';
+import {
+  BEAT,
+  FLUSHED,
+  type FromThread,
+  SLOTS,
+  STATE_LENGTH,
+  slotIndex,
+  type ThreadData,
+  type ToThread,
+} from './protocol.js';
 
 /**
  * The threaded worker (`-k threads --threads N`), Gunicorn's gthread for Node: each worker
@@ -40,6 +49,15 @@ import { BEAT, type FromThread, SLOTS, STATE_LENGTH, slotIndex, type ThreadData,
  */
 const MAX_KEPT_HANDLES = 50_000;
 
+/**
+ * A quick stop waits this long in all for the threads to write their access log lines before it
+ * terminates them (close() is synchronous, and the process exits right after it). A thread that
+ * is idle or between requests answers within a few milliseconds, even on a loaded machine; one
+ * stuck in a long synchronous request cannot answer at all, and a quick stop must stay quick:
+ * its last lines are lost. A batch already handed to a write() is finished by Node anyway.
+ */
+const QUICK_STOP_FLUSH_MS = 200;
+
 const SERVICE_UNAVAILABLE = Buffer.from(
   rawResponse(503, 'Service Unavailable: the request handler did not finish within the worker timeout.\n'),
 );
@@ -57,6 +75,8 @@ interface AppThread {
   serving: boolean;
   /** Terminated or drained on purpose: its exit is expected. */
   leaving: boolean;
+  /** terminate() called: it runs no more code, and answers nothing. */
+  terminated: boolean;
   exited: boolean;
 }
 
@@ -125,7 +145,26 @@ export class ThreadsWorker extends Worker {
   override close(): void {
     this.#stopping = true;
     clearInterval(this.#monitor);
+    if (this.settings.accessLogfile) this.#flushAccessLogs();
     for (const thread of this.#threads.values()) this.#terminate(thread);
+  }
+
+  /**
+   * Ask every running thread to write its access log lines synchronously (a terminated thread
+   * gets no `exit` event to do it), and wait for their answers: QUICK_STOP_FLUSH_MS in all.
+   */
+  #flushAccessLogs(): void {
+    const asked = [...this.#live].filter((record) => !record.exited && !record.terminated);
+    for (const record of asked) {
+      Atomics.store(record.state, FLUSHED, 0);
+      record.thread.postMessage({ type: 'flush-logs' } satisfies ToThread);
+    }
+    const deadline = performance.now() + QUICK_STOP_FLUSH_MS;
+    for (const record of asked) {
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      Atomics.wait(record.state, FLUSHED, 0, left);
+    }
   }
 
   /** Start thread `index` and wait until its app is loaded. */
@@ -159,6 +198,7 @@ export class ThreadsWorker extends Worker {
       lastBeatAt: Date.now(),
       serving: false,
       leaving: false,
+      terminated: false,
       exited: false,
     };
     this.#threads.set(index, record);
@@ -302,6 +342,7 @@ export class ThreadsWorker extends Worker {
 
   #terminate(record: AppThread): void {
     record.leaving = true;
+    record.terminated = true;
     void record.thread.terminate();
   }
 

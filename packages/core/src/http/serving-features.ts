@@ -65,6 +65,11 @@ export function accessLogsWritten(): Promise<void> {
   return writer ? writer.accessLogsWritten() : Promise.resolve();
 }
 
+/** Write this process's or thread's access log lines now, synchronously: a worker thread's quick stop. */
+export function flushAccessLogsSync(): void {
+  writer?.flushAccessLogsSync();
+}
+
 /** A per-request observer (access log, request counter), when configured. */
 type PerRequest = ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 

@@ -11,9 +11,11 @@ import { onReopen } from './logger.js';
  * libuv's thread pool (shared with the app's file, DNS and crypto work) has not come: Node runs
  * what is queued there before the process ends (uv_library_shutdown), so it lands after those
  * lines. A thread of -k threads, though, gets no `exit` event when the process exits under it:
- * what it has not handed over is lost. So a graceful stop (SIGTERM, --max-requests, a reload)
- * ends with accessLogsWritten(), in the process and in every thread: each line written, in order,
- * before the stop goes on. (A quick stop stops threads at once: their last lines can be lost.)
+ * what it has not handed over would be lost. So a graceful stop (SIGTERM, --max-requests, a
+ * reload) ends with accessLogsWritten(), in the process and in every thread: each line written,
+ * in order, before the stop goes on; and a quick stop (INT, QUIT) asks each thread for
+ * flushAccessLogsSync() before terminating it, waiting a short while for the answer (only a
+ * thread stuck in a long synchronous request cannot give it: its last lines are lost).
  */
 
 /** Every writer of this thread: accessLogsWritten() waits for them all. */
@@ -185,4 +187,9 @@ export class LogFileWriter {
 /** Resolves once every line of this thread's access logs is written: what waits for its batch is handed over now. */
 export function accessLogsWritten(): Promise<void> {
   return Promise.all([...everyWriter].map((writer) => writer.written())).then(() => undefined);
+}
+
+/** Write every line of this thread's access logs not yet handed to a write(), synchronously (a quick stop). */
+export function flushAccessLogsSync(): void {
+  for (const writer of everyWriter) writer.flushSync();
 }
