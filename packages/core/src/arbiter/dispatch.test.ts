@@ -59,21 +59,25 @@ function setup() {
     accepted?.(handle);
     return handle;
   };
-  return { dispatch, sent, worker, client, closed };
-}
-
-describe('ArbiterDispatch: held connections', () => {
-  it('lends only to a worker that said it holds, and only while none is idle', () => {
-    const { dispatch, sent, worker, client } = setup();
+  /** Two workers like -k sync's (one connection to serve, one to hold: `hold` 1), each serving one. */
+  const twoServing = () => {
     const a = worker(1);
     const b = worker(2);
-    // Like -k sync: one to serve, one to hold (the last credit).
     a.hold = 1;
     b.hold = 1;
     dispatch.credits(a, 2);
     dispatch.credits(b, 2);
     client();
     client();
+    return { a, b };
+  };
+  return { dispatch, sent, worker, client, closed, twoServing };
+}
+
+describe('ArbiterDispatch: held connections', () => {
+  it('lends only to a worker that said it holds, and only while none is idle', () => {
+    const { sent, client, twoServing } = setup();
+    const { a } = twoServing();
     // Each idle worker got one to serve: none lent.
     expect(sent).toEqual([
       { pid: 1, type: 'kelpie:connection' },
@@ -99,15 +103,8 @@ describe('ArbiterDispatch: held connections', () => {
   });
 
   it('sends the release after the connection it lent, and again after a connection lent later', () => {
-    const { dispatch, sent, worker, client, closed } = setup();
-    const a = worker(1);
-    const b = worker(2);
-    a.hold = 1;
-    b.hold = 1;
-    dispatch.credits(a, 2);
-    dispatch.credits(b, 2);
-    client();
-    client();
+    const { dispatch, sent, client, closed, twoServing } = setup();
+    const { a, b } = twoServing();
     const lent = client();
     const id = (sent[2] as Sent).held as number;
     // B finishes its request and waits with nothing queued: A is asked to give back what it holds,

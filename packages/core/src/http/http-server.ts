@@ -17,13 +17,7 @@ import { applyProxyHeader, inheritProxyHeader } from './proxy-header.js';
 import type { proxyHeaderReader } from './proxy-protocol.js';
 import { checkedUpgrade } from './request-limits.js';
 import { watchSendProgress } from './send-timeout.js';
-import {
-  acceptErrorLogger,
-  requestObservers,
-  requestsCounted,
-  type ServingFeatures,
-  servingFeatures,
-} from './serving-features.js';
+import { acceptErrorLogger, requestObservers, type ServingFeatures, servingFeatures } from './serving-features.js';
 import { refusedUpgrades } from './upgrade-refusal.js';
 import { announceClose, closeWebSocket } from './websocket-shutdown.js';
 
@@ -144,23 +138,16 @@ export class HttpServers {
     ({ sockets: this.#sockets, upgraded: this.#upgraded, arriving: this.#arriving } = this.#open);
     const onConnection = this.#connectionTracker();
     this.#stopSendTimeout = watchSendProgress(this.#sockets, settings.sendTimeout, log);
-    const counted = requestsCounted(settings);
-    const handler = this.#observedHandler(features);
+    const { access, count } = requestObservers(settings, log, features, () => this.inFlight());
+    const handler = this.#requestHandler(access, count);
     this.servers = options.listeners.map((listener) => {
       const server = createConfiguredServer(settings, log, handler, options.serverOptions, listener.tls);
-      this.#trackConnections(server, listener, onConnection, !counted);
+      this.#trackConnections(server, listener, onConnection, !count);
       this.#trackUpgrades(server);
       if (upgrade) server.on('upgrade', checkedUpgrade(upgrade, settings, log));
       return server;
     });
     this.#setHandOver(features);
-  }
-
-  /** The request handler with the access log and the request counter the settings ask for. */
-  #observedHandler(features: ServingFeatures): RequestListener {
-    const { settings, log } = this.#options;
-    const { access, count } = requestObservers(settings, log, features, () => this.inFlight());
-    return this.#requestHandler(access, count);
   }
 
   /** The servers' handler: Connection: close once draining, the class's onRequest, counting, the access log, the app. */

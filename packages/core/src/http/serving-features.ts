@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseStatsdAddress } from '../config/parsers.js';
 import type { Settings } from '../config/settings.js';
 import { type Logger, LogThrottle } from '../observability/logger.js';
 import { requestCounter, requestStats } from '../observability/stats.js';
@@ -44,9 +43,7 @@ export function servingFeatures(settings: ServingSettings): ServingFeatures | un
  * Import the modules that `settings` turn on (none when they turn on nothing), in each process or
  * thread that builds an HttpServers, before it does.
  */
-export async function loadServingFeatures(
-  settings: Pick<Settings, 'accessLogfile' | 'statsdHost' | 'proxyProtocol'>,
-): Promise<void> {
+export async function loadServingFeatures(settings: ServingSettings): Promise<void> {
   if (!settings.accessLogfile && !settings.statsdHost && settings.proxyProtocol === 'off') return;
   const modules = await import('../optional-modules.js');
   if (settings.accessLogfile) {
@@ -92,15 +89,6 @@ export function requestObservers(
     setInterval(() => stats.setInFlight(inFlight()), 500).unref();
   }
   return { access, count };
-}
-
-/** Whether requestObservers() counts requests, known before the modules are loaded. */
-export function requestsCounted(settings: Pick<Settings, 'metricsBind' | 'statsdHost'>): boolean {
-  // As statsdClient() decides whether it makes a client.
-  return (
-    settings.metricsBind !== null ||
-    (Boolean(settings.statsdHost) && parseStatsdAddress(settings.statsdHost ?? '') !== undefined)
-  );
 }
 
 /**

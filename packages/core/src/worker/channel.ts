@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
 import { keepDuplicate, type RawHandle } from '../http/duplicates.js';
 import type { ConnectionMessage, ListenerMessage, ReleaseMessage, WorkerMessage } from '../ipc/protocol.js';
-import { releaseHeld } from './held-connection.js';
+import { HeldConnection, type RawHandle as HeldHandle } from './held-connection.js';
 import type { WorkerChannel } from './worker.js';
 
 /**
@@ -45,11 +45,11 @@ export function createChannel(onMaxRequests: () => void): WorkerChannel {
  */
 export function receiveConnections(
   take: (socket: Socket, message: ConnectionMessage) => void,
-  hold: (handle: { close(): void }, message: ConnectionMessage & { held: number }) => void,
+  hold: (handle: HeldHandle, message: ConnectionMessage & { held: number }) => void,
 ): void {
-  process.on('message', (message: ConnectionMessage | ReleaseMessage, handle?: { close(): void }) => {
+  process.on('message', (message: ConnectionMessage | ReleaseMessage, handle?: HeldHandle) => {
     if (message?.type === 'kelpie:release') {
-      releaseHeld();
+      HeldConnection.releaseAll();
       return;
     }
     if (message?.type !== 'kelpie:connection' || !handle) return;

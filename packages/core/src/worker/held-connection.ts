@@ -68,8 +68,3 @@ export function giveBack(handle: RawHandle, id: number): void {
   handle.close();
   send({ type: 'kelpie:returned', id });
 }
-
-/** `kelpie:release`: give back every held connection not started yet. */
-export function releaseHeld(): void {
-  HeldConnection.releaseAll();
-}

@@ -1,4 +1,4 @@
-import { loadServingFeatures, servingFeatures } from '../http/serving-features.js';
+import { loadServingFeatures } from '../http/serving-features.js';
 import type { BootMessage } from '../ipc/protocol.js';
 import { readAheadOf } from '../ipc/read-ahead.js';
 import { errorLogSink, Logger } from '../observability/logger.js';
@@ -62,7 +62,7 @@ export async function runWorkerProcess(boot: BootMessage): Promise<void> {
 
   // The access log, StatsD and PROXY protocol modules, when the settings turn them on: in before
   // the worker class serves (http/serving-features.ts).
-  if (!servingFeatures(settings)) await loadServingFeatures(settings);
+  await loadServingFeatures(settings);
   if (!(await constructWorker(proc, boot, channel))) return;
   if (!(await loadWorkerApp(proc))) return;
   await startServing(proc);
